@@ -1,0 +1,49 @@
+/**
+ * The scheduler contract shared by every sampler (diffusers' SchedulerMixin, reduced to what a
+ * denoising loop needs). Schedulers work on flat Float32Array latents and keep their own state
+ * (step index, multistep history), so one instance serves exactly one generation.
+ */
+import type { NoiseSource } from '../noise/types.ts';
+
+export type PredictionType = 'epsilon' | 'v_prediction' | 'sample';
+export type TimestepSpacing = 'linspace' | 'leading' | 'trailing';
+
+/** The keys of diffusers' scheduler_config.json that we honour; missing keys take the class default (reference §3.8). */
+export interface SchedulerConfig {
+  _class_name?: string;
+  num_train_timesteps?: number;
+  beta_start?: number;
+  beta_end?: number;
+  beta_schedule?: 'linear' | 'scaled_linear' | 'squaredcos_cap_v2';
+  prediction_type?: PredictionType;
+  timestep_spacing?: TimestepSpacing;
+  steps_offset?: number;
+  set_alpha_to_one?: boolean;
+  use_karras_sigmas?: boolean;
+  original_inference_steps?: number;
+  timestep_scaling?: number;
+  [key: string]: unknown;
+}
+
+export interface Scheduler {
+  /** Timesteps fed to the UNet, one per model evaluation (PNDM repeats one). */
+  readonly timesteps: readonly number[];
+  /** Multiplier for the initial N(0,1) latents. */
+  readonly initNoiseSigma: number;
+  /** Scales the UNet input for step `index` (identity for DDIM/DPM++/LCM). Returns a new array or the input. */
+  scaleModelInput(sample: Float32Array, index: number): Float32Array;
+  /**
+   * Advances one step. `modelOutput` is the guided UNet output for timestep `timesteps[index]`.
+   * Ancestral samplers draw fresh noise from `noise` (same generator as the initial latents, in call order).
+   * Returns the new latents and, where the sampler defines one (LCM), the denoised prediction to decode.
+   */
+  step(modelOutput: Float32Array, index: number, sample: Float32Array, noise: NoiseSource): StepResult;
+}
+
+export interface StepResult {
+  prevSample: Float32Array;
+  denoised?: Float32Array;
+}
+
+export const SAMPLER_NAMES = ['euler', 'euler_a', 'ddim', 'dpmpp_2m', 'dpmpp_2m_karras', 'lcm', 'pndm'] as const;
+export type SamplerName = (typeof SAMPLER_NAMES)[number];
