@@ -1,0 +1,47 @@
+/**
+ * The one error type of the service. Every failure a caller can cause has a stable code; the API maps
+ * codes to HTTP statuses and the CLI to a one-line message with exit code 2.
+ */
+export const ERROR_STATUS = {
+  unauthenticated: 401,
+  forbidden: 403,
+  csrf_mismatch: 403,
+  not_found: 404,
+  conflict: 409,
+  payload_too_large: 413,
+  validation_failed: 422,
+  insufficient_credits: 402,
+  rate_limited: 429,
+  unavailable: 503,
+  internal: 500,
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_STATUS;
+
+/** Field name → messages, as Laravel-style 422 bodies carry them. */
+export type FieldErrors = Record<string, string[]>;
+
+export class AppError extends Error {
+  readonly status: number;
+
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly fields?: FieldErrors,
+  ) {
+    super(message);
+    this.name = 'AppError';
+    this.status = ERROR_STATUS[code];
+  }
+
+  static validation(fields: FieldErrors): AppError {
+    const first = Object.values(fields)[0]?.[0] ?? 'The given data was invalid.';
+    const more = Object.values(fields).flat().length - 1;
+    const message = more > 0 ? `${first} (and ${more} more error${more > 1 ? 's' : ''})` : first;
+    return new AppError('validation_failed', message, fields);
+  }
+}
+
+export function isAppError(value: unknown): value is AppError {
+  return value instanceof AppError;
+}

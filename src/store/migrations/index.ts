@@ -1,0 +1,15 @@
+/** Migrations are plain modules compiled into the program, so a fresh install needs no migration files on disk. */
+import type { Migration, MigrationProvider } from 'kysely';
+import * as identity from './001-identity.ts';
+import * as generation from './002-generation.ts';
+import * as web from './003-web.ts';
+
+const migrations: Record<string, Migration> = {
+  '001-identity': identity,
+  '002-generation': generation,
+  '003-web': web,
+};
+
+export const migrationProvider: MigrationProvider = {
+  getMigrations: async () => migrations,
+};
