@@ -30,10 +30,13 @@ export interface Scheduler {
   readonly timesteps: readonly number[];
   /** Multiplier for the initial N(0,1) latents. */
   readonly initNoiseSigma: number;
+  /** σ for each timestep plus the final σ (length timesteps.length + 1); only σ-based samplers (Euler, DPM++, LMS) have it. */
+  readonly sigmas?: Float32Array;
   /** Scales the UNet input for step `index` (identity for DDIM/DPM++/LCM). Returns a new array or the input. */
   scaleModelInput(sample: Float32Array, index: number): Float32Array;
   /**
    * Advances one step. `modelOutput` is the guided UNet output for timestep `timesteps[index]`.
+   * Calls must use consecutive indices (the first call may start anywhere, e.g. for img2img).
    * Ancestral samplers draw fresh noise from `noise` (same generator as the initial latents, in call order).
    * Returns the new latents and, where the sampler defines one (LCM), the denoised prediction to decode.
    */
@@ -45,5 +48,5 @@ export interface StepResult {
   denoised?: Float32Array;
 }
 
-export const SAMPLER_NAMES = ['euler', 'euler_a', 'ddim', 'dpmpp_2m', 'dpmpp_2m_karras', 'lcm', 'pndm'] as const;
+export const SAMPLER_NAMES = ['euler', 'euler_a', 'ddim', 'dpmpp_2m', 'dpmpp_2m_karras', 'lcm', 'pndm', 'lms'] as const;
 export type SamplerName = (typeof SAMPLER_NAMES)[number];

@@ -1,3 +1,84 @@
-/** Threads, entries, jobs and the credit ledger (owned by the generation service). */
-// eslint-disable-next-line @typescript-eslint/no-empty-object-type
-export interface GenerationTables {}
+/** Threads, entries, jobs and the credit ledger (owned by the generation service). Ids are UUID text, times ISO-8601 UTC text. */
+
+export interface ThreadsTable {
+  id: string;
+  user_id: string;
+  ai_code: string;
+  ai_version_code: string;
+  title: string;
+  created_at: string;
+  updated_at: string;
+}
+
+export type EntryType = 'request' | 'response';
+export type EntryStatus = 'queued' | 'running' | 'done' | 'failed' | 'cancelled';
+
+export interface EntriesTable {
+  id: string;
+  thread_id: string;
+  user_id: string;
+  /** Monotonic per-database insertion order, so entries list in the order they were written. */
+  seq: number;
+  type: EntryType;
+  /** For a response entry: the request it answers (UNIQUE, so each request gets exactly one response). */
+  request_id: string | null;
+  /** JSON text: request parameters (object) or generated images (array). */
+  content: string;
+  error: string | null;
+  /** 0/1 (SQLite has no boolean). */
+  waiting_response: number;
+  credits: number;
+  /** Request entries: queued → running → done | failed | cancelled. Response entries: done | failed. */
+  status: EntryStatus;
+  /** JSON text `{step, steps, image, images}` while running, else null. */
+  progress: string | null;
+  /** JSON text: storage keys of the files this entry owns (deleted with the thread). */
+  files: string;
+  created_at: string;
+  updated_at: string;
+}
+
+export type JobStatus = 'pending' | 'running' | 'done' | 'failed' | 'cancelled';
+
+export interface JobsTable {
+  id: string;
+  kind: string;
+  /** JSON text, typed per kind by the queue's job map. */
+  payload: string;
+  status: JobStatus;
+  /** The request entry the job answers, when there is one (UNIQUE). */
+  entry_id: string | null;
+  user_id: string | null;
+  attempts: number;
+  max_attempts: number;
+  /** `host:pid:boot` of the process holding the job while running. */
+  lease_owner: string | null;
+  lease_expires_at: string | null;
+  last_error: string | null;
+  created_at: string;
+  started_at: string | null;
+  finished_at: string | null;
+}
+
+export type LedgerKind = 'grant' | 'reserve' | 'charge' | 'refund';
+
+export interface CreditLedgerTable {
+  id: string;
+  user_id: string;
+  kind: LedgerKind;
+  /** Change of the spendable balance (users.credits): grant/refund > 0, reserve < 0, charge 0 (it settles a reservation). */
+  amount: number;
+  /** Credits this movement bills (charge) or holds (reserve); 0 for grants. */
+  billed: number;
+  balance_after: number;
+  entry_id: string | null;
+  reason: string;
+  created_at: string;
+}
+
+export interface GenerationTables {
+  threads: ThreadsTable;
+  entries: EntriesTable;
+  jobs: JobsTable;
+  credit_ledger: CreditLedgerTable;
+}

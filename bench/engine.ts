@@ -1,0 +1,119 @@
+/**
+ * Engine overhead bench: wall time of the whole pipeline (prompt -> PNG bytes) divided by the sum of the raw
+ * ONNX Runtime session.run() times for the same work, at 20 steps, plus each stage's share of the wall time.
+ * Goal: <= 1.03 (the JS side adds at most 3 % to what ONNX Runtime itself spends).
+ *
+ *   npm run bench:engine            tiny sd1 model + a mid-size model generated into a temp dir
+ *   npm run bench:engine -- --tiny  tiny model only (no Python needed)
+ *
+ * The mid-size model (sd1 layout, 128/256-channel UNet, 256x256 images: >= 50 ms per UNet call on 2 cores) is
+ * built at bench time by scripts/tiny-models/make_tiny_models.py --midsize, so it is never committed.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import { join } from 'node:path';
+import sharp from 'sharp';
+import { loadModel, type GenerateOptions, type StableDiffusionPipeline } from '../src/engine/index.ts';
+
+const root = join(import.meta.dirname, '..');
+const STEPS = 20;
+
+interface Case {
+  name: string;
+  dir: string;
+  size: number;
+  runs: number;
+}
+
+function totalRunMs(pipeline: StableDiffusionPipeline): number {
+  return pipeline.loaded.sessions().reduce((a, s) => a + s.stats.runMs, 0);
+}
+
+function unetRunMs(pipeline: StableDiffusionPipeline): { ms: number; runs: number } {
+  const s = pipeline.loaded.unet.session.stats;
+  return { ms: s.runMs, runs: s.runs };
+}
+
+async function toPng(pipeline: StableDiffusionPipeline, options: GenerateOptions): Promise<{ bytes: number; pngMs: number }> {
+  const images = await pipeline.generate(options);
+  const start = performance.now();
+  let bytes = 0;
+  for (const image of images) {
+    const png = await sharp(Buffer.from(image.rgb.buffer), { raw: { width: image.width, height: image.height, channels: 3 } })
+      .png()
+      .toBuffer();
+    bytes += png.length;
+  }
+  return { bytes, pngMs: performance.now() - start };
+}
+
+const pct = (part: number, whole: number): string => `${((100 * part) / whole).toFixed(1).padStart(5)} %`;
+
+async function bench(c: Case): Promise<void> {
+  const pipeline = await loadModel(c.dir);
+  try {
+    const options: GenerateOptions = {
+      prompts: [{ text: 'a photograph of an astronaut riding a horse', weight: 1 }],
+      width: c.size,
+      height: c.size,
+      steps: STEPS,
+      cfgScale: 7.5,
+      seed: 42,
+      images: 1,
+    };
+    await toPng(pipeline, options); // warm-up: ORT arena growth, first-run kernel setup
+    const totals = { wall: 0, run: 0, text: 0, unet: 0, loop: 0, vae: 0, png: 0 };
+    const unetBefore = unetRunMs(pipeline);
+    for (let i = 0; i < c.runs; i++) {
+      const runBefore = totalRunMs(pipeline);
+      const start = performance.now();
+      const { pngMs } = await toPng(pipeline, { ...options, seed: 42 + i });
+      totals.wall += performance.now() - start;
+      totals.run += totalRunMs(pipeline) - runBefore;
+      const t = pipeline.lastTimings;
+      totals.text += t.textMs;
+      totals.unet += t.unetMs;
+      totals.loop += t.loopOtherMs;
+      totals.vae += t.vaeMs;
+      totals.png += pngMs;
+    }
+    const unetAfter = unetRunMs(pipeline);
+    const perCall = (unetAfter.ms - unetBefore.ms) / (unetAfter.runs - unetBefore.runs);
+    const other = totals.wall - totals.text - totals.unet - totals.loop - totals.vae - totals.png;
+    console.log(`\n${c.name}: ${c.size}x${c.size}, ${STEPS} steps (PNDM, CFG 7.5 -> batch-2 UNet), ${c.runs} run(s) after 1 warm-up`);
+    console.log(`  wall per image            ${(totals.wall / c.runs).toFixed(1)} ms`);
+    console.log(`  sum of session.run        ${(totals.run / c.runs).toFixed(1)} ms   (UNet ${perCall.toFixed(2)} ms per call)`);
+    console.log(`  overhead ratio            ${(totals.wall / totals.run).toFixed(4)}   (goal <= 1.03)`);
+    console.log(`  shares of wall time:`);
+    console.log(`    text encoding           ${pct(totals.text, totals.wall)}`);
+    console.log(`    UNet (incl. feeds)      ${pct(totals.unet, totals.wall)}`);
+    console.log(`    scheduler / JS          ${pct(totals.loop, totals.wall)}`);
+    console.log(`    VAE decode + postproc   ${pct(totals.vae, totals.wall)}`);
+    console.log(`    PNG encode              ${pct(totals.png, totals.wall)}`);
+    console.log(`    other                   ${pct(other, totals.wall)}`);
+  } finally {
+    await pipeline.dispose();
+  }
+}
+
+const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
+console.log(`engine bench: ${os.availableParallelism()} cores (${cpu}), Node ${process.version}`);
+await bench({ name: 'tiny sd1 (models/tiny/sd1)', dir: join(root, 'models', 'tiny', 'sd1'), size: 64, runs: 10 });
+
+if (!process.argv.includes('--tiny')) {
+  const tmp = mkdtempSync(join(os.tmpdir(), 'sdapi-bench-'));
+  try {
+    const dir = join(tmp, 'midsize');
+    const made = spawnSync('/usr/bin/python3', [join(root, 'scripts', 'tiny-models', 'make_tiny_models.py'), '--midsize', dir], {
+      encoding: 'utf8',
+    });
+    if (made.status !== 0) {
+      console.log(`\nmid-size model skipped: make_tiny_models.py --midsize failed (needs /usr/bin/python3 with torch + onnx)\n${made.stderr.slice(-500)}`);
+    } else {
+      await bench({ name: 'mid-size sd1 (generated)', dir, size: 256, runs: 2 });
+    }
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,243 @@
+"""Small latent-diffusion components: CLIP-like causal text encoder, conditional UNet with cross-attention and a
+conv autoencoder (64x64x3 <-> 8x8x4).
+
+Debian's torch links the reference (generic) BLAS, so matmul/Linear run at ~5 GFLOPS on this CPU while oneDNN
+convolutions run at ~150 GFLOPS. Therefore every per-token linear layer is a 1x1 convolution (channel-first
+layout) and, while training, the attention products are computed as grouped 1-D convolutions. EXPORT switches the
+attention products to plain matmuls for torch.onnx.export (identical maths, ONNX Runtime has a fast MatMul).
+"""
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+EXPORT = False
+
+
+def attention(q, k, v, mask=None):
+    """q [B,H,d,Lq], k/v [B,H,d,Lk] -> [B,H*d,Lq]; mask [Lk,Lq] additive."""
+    B, H, d, Lq = q.shape
+    Lk = k.shape[3]
+    q = q * (1.0 / math.sqrt(d))
+    if EXPORT:
+        s = torch.matmul(k.transpose(2, 3), q)  # [B,H,Lk,Lq]
+        if mask is not None:
+            s = s + mask
+        a = torch.softmax(s, dim=2)
+        o = torch.matmul(v, a)  # [B,H,d,Lq]
+        return o.reshape(B, H * d, Lq)
+    s = F.conv1d(q.reshape(1, B * H * d, Lq), k.permute(0, 1, 3, 2).reshape(B * H * Lk, d, 1), groups=B * H)
+    s = s.reshape(B, H, Lk, Lq)
+    if mask is not None:
+        s = s + mask
+    a = torch.softmax(s, dim=2)
+    o = F.conv1d(a.reshape(1, B * H * Lk, Lq), v.reshape(B * H * d, Lk, 1), groups=B * H)
+    return o.reshape(B, H * d, Lq)
+
+
+class LayerNormCF(nn.Module):
+    """LayerNorm over the channel axis of a channel-first [B,C,L] tensor."""
+
+    def __init__(self, c, eps=1e-5):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(c))
+        self.bias = nn.Parameter(torch.zeros(c))
+        self.eps = eps
+
+    def forward(self, x):
+        mu = x.mean(1, keepdim=True)
+        xc = x - mu
+        var = (xc * xc).mean(1, keepdim=True)
+        return xc / torch.sqrt(var + self.eps) * self.weight[:, None] + self.bias[:, None]
+
+
+def lin(cin, cout, bias=True):
+    return nn.Conv1d(cin, cout, 1, bias=bias)
+
+
+class MHA(nn.Module):
+    def __init__(self, c, heads, ctx=None):
+        super().__init__()
+        self.h = heads
+        self.q = lin(c, c, bias=False)
+        self.kv = lin(ctx or c, 2 * c, bias=False)
+        self.o = lin(c, c)
+
+    def forward(self, x, ctx=None, mask=None):
+        B, C, L = x.shape
+        ctx = x if ctx is None else ctx
+        q = self.q(x).reshape(B, self.h, C // self.h, L)
+        kv = self.kv(ctx)
+        Lk = kv.shape[2]
+        k, v = kv.reshape(B, 2, self.h, C // self.h, Lk).unbind(1)
+        return self.o(attention(q, k, v, mask))
+
+
+def quick_gelu(x):
+    return x * torch.sigmoid(1.702 * x)
+
+
+class TextEncoder(nn.Module):
+    """CLIP-like: token + position embeddings, pre-LN causal transformer, final LayerNorm, EOS pooling."""
+
+    def __init__(self, vocab, d=64, layers=3, heads=4, max_len=77):
+        super().__init__()
+        self.tok = nn.Embedding(vocab, d)
+        self.pos = nn.Parameter(torch.randn(d, max_len) * 0.01)
+        self.ln1 = nn.ModuleList([LayerNormCF(d) for _ in range(layers)])
+        self.attn = nn.ModuleList([MHA(d, heads) for _ in range(layers)])
+        self.ln2 = nn.ModuleList([LayerNormCF(d) for _ in range(layers)])
+        self.fc1 = nn.ModuleList([lin(d, 4 * d) for _ in range(layers)])
+        self.fc2 = nn.ModuleList([lin(4 * d, d) for _ in range(layers)])
+        self.lnf = LayerNormCF(d)
+        mask = torch.full((max_len, max_len), -1e4).triu(1).t().contiguous()  # [Lk,Lq]: key j > query i masked
+        self.register_buffer("mask", mask, persistent=False)
+        nn.init.normal_(self.tok.weight, std=0.02)
+
+    def forward(self, input_ids):
+        """-> last_hidden_state [B,77,D], pooler_output [B,D] (state at the first EOS = argmax of ids).
+
+        Positions after the first EOS (padding) output a copy of the EOS state. Because attention is causal this
+        equals computing them, so training runs the transformer only up to the longest caption of the batch."""
+        ids = input_ids.long()
+        B, L = ids.shape
+        eos = input_ids.float().argmax(dim=-1)
+        n = L if EXPORT else int(eos.max()) + 1
+        x = self.tok(ids[:, :n]).transpose(1, 2) + self.pos[:, :n]  # [B,D,n]
+        mask = self.mask[:n, :n]
+        for ln1, attn, ln2, fc1, fc2 in zip(self.ln1, self.attn, self.ln2, self.fc1, self.fc2):
+            x = x + attn(ln1(x), mask=mask)
+            x = x + fc2(quick_gelu(fc1(ln2(x))))
+        x = self.lnf(x).transpose(1, 2)  # [B,n,D]
+        pooled = x[torch.arange(B), eos]  # [B,D]
+        if not EXPORT and n < L:
+            x = torch.cat([x, x.new_zeros(B, L - n, x.shape[2])], dim=1)
+        pos = torch.arange(L)
+        after = (pos[None, :] > eos[:, None]).unsqueeze(2)  # [B,L,1]
+        x = torch.where(after, pooled.unsqueeze(1), x)
+        return x, pooled
+
+
+def gn(c):
+    return nn.GroupNorm(8, c)
+
+
+class ResBlock(nn.Module):
+    def __init__(self, cin, cout, temb):
+        super().__init__()
+        self.n1, self.c1 = gn(cin), nn.Conv2d(cin, cout, 3, padding=1)
+        self.t = nn.Linear(temb, cout)
+        self.n2, self.c2 = gn(cout), nn.Conv2d(cout, cout, 3, padding=1)
+        self.skip = nn.Conv2d(cin, cout, 1) if cin != cout else nn.Identity()
+
+    def forward(self, x, t):
+        h = self.c1(F.silu(self.n1(x)))
+        h = h + self.t(t)[:, :, None, None]
+        h = self.c2(F.silu(self.n2(h)))
+        return self.skip(x) + h
+
+
+class SpatialTransformer(nn.Module):
+    def __init__(self, c, ctx, heads):
+        super().__init__()
+        self.norm = gn(c)
+        self.pin = lin(c, c)
+        self.l1, self.sa = LayerNormCF(c), MHA(c, heads)
+        self.l2, self.ca = LayerNormCF(c), MHA(c, heads, ctx)
+        self.l3, self.f1, self.f2 = LayerNormCF(c), lin(c, 4 * c), lin(4 * c, c)
+        self.pout = lin(c, c)
+
+    def forward(self, x, ctx):
+        B, C, H, W = x.shape
+        h = self.pin(self.norm(x).reshape(B, C, H * W))
+        h = h + self.sa(self.l1(h))
+        h = h + self.ca(self.l2(h), ctx)
+        h = h + self.f2(F.gelu(self.f1(self.l3(h))))
+        return x + self.pout(h).reshape(B, C, H, W)
+
+
+def timestep_embedding(t, dim):
+    half = dim // 2
+    freqs = torch.exp(-math.log(10000.0) * torch.arange(half, dtype=torch.float32) / half)
+    a = t[:, None].float() * freqs[None]
+    return torch.cat([torch.cos(a), torch.sin(a)], dim=1)
+
+
+class UNet(nn.Module):
+    def __init__(self, ctx_dim=64, c=64, heads=4, temb=256):
+        super().__init__()
+        self.c = c
+        self.t1, self.t2 = nn.Linear(c, temb), nn.Linear(temb, temb)
+        self.pool = nn.Linear(ctx_dim, temb)
+        self.cin = nn.Conv2d(4, c, 3, padding=1)
+        self.d1r, self.d1a = ResBlock(c, c, temb), SpatialTransformer(c, ctx_dim, heads)
+        self.down = nn.Conv2d(c, c, 3, stride=2, padding=1)
+        self.d2r, self.d2a = ResBlock(c, 2 * c, temb), SpatialTransformer(2 * c, ctx_dim, heads)
+        self.m1, self.ma, self.m2 = ResBlock(2 * c, 2 * c, temb), SpatialTransformer(2 * c, ctx_dim, heads), \
+            ResBlock(2 * c, 2 * c, temb)
+        self.u2r, self.u2a = ResBlock(4 * c, 2 * c, temb), SpatialTransformer(2 * c, ctx_dim, heads)
+        self.up = nn.Conv2d(2 * c, 2 * c, 3, padding=1)
+        self.u1r, self.u1a = ResBlock(3 * c, c, temb), SpatialTransformer(c, ctx_dim, heads)
+        self.nout, self.cout = gn(c), nn.Conv2d(c, 4, 3, padding=1)
+        nn.init.zeros_(self.cout.weight)
+        nn.init.zeros_(self.cout.bias)
+
+    def forward(self, sample, timestep, encoder_hidden_states):
+        B = sample.shape[0]
+        t = timestep.expand(B)  # the engine feeds shape [1]
+        ctx = encoder_hidden_states.transpose(1, 2)  # [B,D,77]
+        te = self.t2(F.silu(self.t1(timestep_embedding(t, self.c))))
+        te = F.silu(te + self.pool(encoder_hidden_states.mean(1)))
+        h = self.cin(sample)
+        h1 = self.d1a(self.d1r(h, te), ctx)
+        h = self.down(h1)
+        h2 = self.d2a(self.d2r(h, te), ctx)
+        h = self.m2(self.ma(self.m1(h2, te), ctx), te)
+        h = self.u2a(self.u2r(torch.cat([h, h2], 1), te), ctx)
+        h = self.up(F.interpolate(h, scale_factor=2.0, mode="nearest"))
+        h = self.u1a(self.u1r(torch.cat([h, h1], 1), te), ctx)
+        return self.cout(F.silu(self.nout(h)))
+
+
+class Encoder(nn.Module):
+    def __init__(self, c=32):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Conv2d(3, c, 4, stride=2, padding=1), nn.SiLU(),  # 32
+            nn.Conv2d(c, 2 * c, 4, stride=2, padding=1), nn.SiLU(),  # 16
+            nn.Conv2d(2 * c, 4 * c, 4, stride=2, padding=1), nn.SiLU(),  # 8
+            nn.Conv2d(4 * c, 4 * c, 3, padding=1), nn.SiLU(),
+            nn.Conv2d(4 * c, 4, 1))
+
+    def forward(self, x):
+        return self.net(x)
+
+
+class DecRes(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.c1, self.c2 = nn.Conv2d(c, c, 3, padding=1), nn.Conv2d(c, c, 3, padding=1)
+
+    def forward(self, x):
+        return x + self.c2(F.silu(self.c1(F.silu(x))))
+
+
+class Decoder(nn.Module):
+    """8x8x4 -> 64x64x3: work at 8/16/32 px, last x2 by pixel shuffle (no full-resolution convolutions)."""
+
+    def __init__(self, c=96):
+        super().__init__()
+        self.cin = nn.Conv2d(4, c, 3, padding=1)
+        self.r8 = DecRes(c)
+        self.u16 = nn.Conv2d(c, c // 2, 3, padding=1)
+        self.r16 = DecRes(c // 2)
+        self.u32 = nn.Conv2d(c // 2, c // 4, 3, padding=1)
+        self.r32 = DecRes(c // 4)
+        self.out = nn.Conv2d(c // 4, 12, 3, padding=1)
+
+    def forward(self, z):
+        h = self.r8(self.cin(z))
+        h = self.r16(self.u16(F.interpolate(h, scale_factor=2.0, mode="nearest")))
+        h = self.r32(self.u32(F.interpolate(h, scale_factor=2.0, mode="nearest")))
+        return F.pixel_shuffle(self.out(F.silu(h)), 2)

@@ -1,0 +1,76 @@
+/**
+ * Builds the Fastify app (no listening socket: server.ts listens, tests use inject()).
+ * Registration order: body parsers → OpenAPI → error handlers → /api/v1 routes → public files.
+ * Add a route module with one `api.register(...)` line below.
+ */
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import type { Services } from '../services/index.ts';
+import { authHook, type SessionAuthenticator } from './auth.ts';
+import { decodeMultipart, registerBodyParsers } from './body-parsers.ts';
+import { installErrorHandlers } from './errors.ts';
+import { accountRoutes } from './routes/account.ts';
+import { authRoutes } from './routes/auth-routes.ts';
+import { engineRoutes } from './routes/engines.ts';
+import { entryRoutes } from './routes/entries.ts';
+import { storageRoutes } from './routes/storage.ts';
+import { threadRoutes } from './routes/threads.ts';
+import { webUiRoutes } from './web-ui.ts';
+
+export interface AppDeps {
+  services: Services;
+  /** Browser-session authentication (issue 4); bearer tokens always work. */
+  sessionAuthenticator?: SessionAuthenticator;
+  /** Fastify logger option; defaults to off (the server passes its pino options). */
+  logger?: FastifyServerOptions['logger'];
+}
+
+export const API_PREFIX = '/api/v1';
+
+export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const { services } = deps;
+  const config = services.config;
+  const app = Fastify({
+    logger: deps.logger ?? false,
+    bodyLimit: config.bodyLimit,
+    return503OnClosing: true,
+    ajv: { customOptions: { allErrors: true, coerceTypes: 'array', useDefaults: true, removeAdditional: true } },
+  });
+  app.decorateRequest('auth', null);
+
+  await registerBodyParsers(app, config.bodyLimit);
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: { title: 'sdapi', description: 'Self-hosted, multi-tenant Stable Diffusion image generation (threads and entries).', version: '1.0.0' },
+      servers: [{ url: config.publicUrl }],
+      components: {
+        securitySchemes: {
+          bearerAuth: { type: 'http', scheme: 'bearer' },
+          sessionCookie: { type: 'apiKey', in: 'cookie', name: 'sdapi_session', description: 'Web UI session (POST /auth/login); writes also need the X-CSRF-Token header.' },
+        },
+      },
+      security: [{ bearerAuth: [] }, { sessionCookie: [] }],
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { docExpansion: 'list' } });
+  installErrorHandlers(app);
+
+  await app.register(
+    async (api) => {
+      api.addHook('preValidation', decodeMultipart);
+      api.addHook('preValidation', authHook(services.applications, deps.sessionAuthenticator));
+      api.get('/openapi.json', { schema: { hide: true }, config: { public: true } }, async () => app.swagger());
+      await api.register(threadRoutes(services));
+      await api.register(entryRoutes(services));
+      await api.register(engineRoutes(services));
+      await api.register(authRoutes(services));
+      await api.register(accountRoutes(services));
+    },
+    { prefix: API_PREFIX },
+  );
+  await app.register(storageRoutes(services.storage));
+  await app.register(webUiRoutes, { publicUrl: config.publicUrl });
+  return app;
+}

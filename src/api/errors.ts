@@ -1,0 +1,89 @@
+/** One error handler: stable JSON bodies, 422 with field names, never a stack trace. */
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { isAppError, type FieldErrors } from '../services/errors.ts';
+
+interface AjvError {
+  instancePath?: string;
+  keyword?: string;
+  params?: Record<string, unknown>;
+  message?: string;
+}
+
+/** Ajv errors → Laravel-style `{field: [messages]}` with dotted field names (`prompts.0.text`). */
+export function fieldErrors(validation: AjvError[], context?: string): FieldErrors {
+  const out: FieldErrors = {};
+  for (const e of validation) {
+    let path = (e.instancePath ?? '').replace(/^\//, '').replaceAll('/', '.');
+    if (e.keyword === 'required' && typeof e.params?.missingProperty === 'string') {
+      path = path ? `${path}.${e.params.missingProperty}` : e.params.missingProperty;
+    }
+    if (!path) path = context === 'body' ? 'body' : (context ?? 'request');
+    const label = path.split('.').filter((p) => !/^\d+$/.test(p)).pop() ?? path;
+    let message: string;
+    switch (e.keyword) {
+      case 'required':
+        message = `The ${label} field is required.`;
+        break;
+      case 'enum':
+        message = `The selected ${label} is invalid. Allowed: ${(e.params?.allowedValues as unknown[] | undefined)?.join(', ') ?? ''}.`;
+        break;
+      case 'type':
+        message = `The ${label} must be ${e.params?.type === 'integer' ? 'an integer' : `of type ${String(e.params?.type)}`}.`;
+        break;
+      case 'maxLength':
+        message = `The ${label} may not be greater than ${String(e.params?.limit)} characters.`;
+        break;
+      case 'minItems':
+        message = `The ${label} must have at least ${String(e.params?.limit)} item${e.params?.limit === 1 ? '' : 's'}.`;
+        break;
+      case 'maxItems':
+        message = `The ${label} may not have more than ${String(e.params?.limit)} items.`;
+        break;
+      default:
+        message = `The ${label} ${e.message ?? 'is invalid'}.`;
+    }
+    (out[path] ??= []).includes(message) || out[path].push(message);
+  }
+  return out;
+}
+
+function validationBody(fields: FieldErrors): { message: string; errors: FieldErrors } {
+  const all = Object.values(fields).flat();
+  const message = all.length > 1 ? `${all[0]} (and ${all.length - 1} more error${all.length > 2 ? 's' : ''})` : (all[0] ?? 'The given data was invalid.');
+  return { message, errors: fields };
+}
+
+export function installErrorHandlers(app: FastifyInstance): void {
+  app.setErrorHandler(async (error: FastifyError | Error, request: FastifyRequest, reply: FastifyReply) => {
+    if (isAppError(error)) {
+      if (error.status === 401) return reply.status(401).send({ message: 'Unauthenticated.' });
+      if (error.status === 422) return reply.status(422).send(validationBody(error.fields ?? {}));
+      if (error.status >= 500) request.log.error({ err: error }, 'request failed');
+      return reply.status(error.status).send({ message: error.message, code: error.code });
+    }
+    const fe = error as FastifyError & { validation?: AjvError[]; validationContext?: string };
+    if (fe.validation) return reply.status(422).send(validationBody(fieldErrors(fe.validation, fe.validationContext)));
+    const status = fe.statusCode ?? 500;
+    if (status === 413 || fe.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+      return reply.status(413).send({ message: 'The request body is too large.', code: 'payload_too_large' });
+    }
+    if (status === 415 || fe.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
+      return reply.status(415).send({ message: 'Unsupported content type: send JSON, form-urlencoded or multipart/form-data.', code: 'unsupported_media_type' });
+    }
+    if (status >= 400 && status < 500) {
+      const message = fe.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || error instanceof SyntaxError ? 'The request body is not valid JSON.' : publicMessage(fe);
+      return reply.status(status).send({ message, code: 'bad_request' });
+    }
+    request.log.error({ err: error }, 'unexpected error');
+    return reply.status(500).send({ message: 'Server Error.' });
+  });
+
+  app.setNotFoundHandler((request, reply) => {
+    reply.status(404).send({ message: `Route ${request.method} ${request.url.split('?')[0]} not found.`, code: 'not_found' });
+  });
+}
+
+function publicMessage(error: FastifyError): string {
+  // Fastify's 4xx messages are safe (no internals); keep them short.
+  return (error.message || 'Bad request.').slice(0, 300);
+}

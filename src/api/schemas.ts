@@ -1,0 +1,114 @@
+/** TypeBox schemas: request validation, response serialization and the OpenAPI document, from one source. */
+import { Type, type TSchema } from '@sinclair/typebox';
+import { IMAGES_MAX, PROMPT_TEXT_MAX, PROMPTS_MAX, SEED_MAX } from '../services/entries/entry-service.ts';
+import { STYLE_PRESETS } from '../services/generation/catalog.ts';
+
+export const Nullable = <T extends TSchema>(schema: T) => Type.Unsafe<T['static'] | null>({ ...schema, nullable: true });
+
+export const Timestamp = Type.String({ description: 'ISO-8601 UTC, microsecond precision', examples: ['2023-07-13T19:56:25.000000Z'] });
+
+export const ErrorBody = Type.Object({ message: Type.String(), code: Type.Optional(Type.String()) });
+export const ValidationErrorBody = Type.Object(
+  { message: Type.String(), errors: Type.Record(Type.String(), Type.Array(Type.String())) },
+  { description: 'Each invalid field with its messages; nested fields use dots (prompts.0.text).' },
+);
+
+export const GuidParams = Type.Object({ guid: Type.String({ description: 'Thread guid' }) });
+
+export const PageQuery = Type.Object({
+  page: Type.Optional(Type.Integer({ minimum: 1, default: 1 })),
+  per_page: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 20 })),
+});
+
+export const PageMeta = Type.Object({ current_page: Type.Integer(), per_page: Type.Integer(), total: Type.Integer(), last_page: Type.Integer() });
+
+export const ThreadSchema = Type.Object(
+  {
+    guid: Type.String({ format: 'uuid' }),
+    ai_code: Type.String({ examples: ['stablediffusion'] }),
+    ai_version_code: Type.String({ examples: ['stablediffusion_text2img'] }),
+    title: Type.String(),
+    created_at: Timestamp,
+    updated_at: Timestamp,
+  },
+);
+
+export const CreateThreadBody = Type.Object({
+  ai_version_code: Type.String({ description: 'The AI version of the thread', examples: ['stablediffusion_text2img'] }),
+});
+
+export const PromptSchema = Type.Object({
+  text: Type.String({ maxLength: PROMPT_TEXT_MAX, description: 'Prompt text' }),
+  weight: Type.Optional(Type.Number({ description: 'Positive: what to see; negative: what to avoid. Default 1.' })),
+});
+
+export const CreateEntryBody = Type.Object(
+  {
+    type: Type.Optional(Type.String({ enum: ['request'], description: 'Always "request" (default)' })),
+    engine: Type.String({ description: 'Engine id, see GET /engines', examples: ['stable-diffusion-xl-1024-v0-9'] }),
+    resolution: Type.String({ description: "WIDTHxHEIGHT, one of the engine's resolutions", examples: ['1024x1024'] }),
+    prompts: Type.Array(PromptSchema, { minItems: 1, maxItems: PROMPTS_MAX, description: 'At least one prompt with a positive weight' }),
+    images: Type.Optional(Type.Integer({ minimum: 1, maximum: IMAGES_MAX, description: 'Number of images (default 1)' })),
+    steps: Type.Optional(Type.Integer({ description: "Within the engine's step range (10–150)", examples: [45] })),
+    style: Type.Optional(Type.String({ enum: [...STYLE_PRESETS] })),
+    seed: Type.Optional(Type.Integer({ minimum: 0, maximum: SEED_MAX, description: '0 or absent: random; the seed used is reported per image' })),
+    cfg_scale: Type.Optional(Type.Number({ minimum: 0, maximum: 35, description: 'Prompt strength (default 7)' })),
+    sampler: Type.Optional(Type.String({ description: 'One of the engine samplers (Stability names K_EULER, K_EULER_ANCESTRAL, DDIM, K_DPMPP_2M are accepted)' })),
+  },
+  { description: 'Send as application/x-www-form-urlencoded (bracket keys: prompts[0][text]), multipart/form-data or JSON.' },
+);
+
+export const ImageItemSchema = Type.Object({
+  url: Type.String(),
+  thumbnail_url: Type.String(),
+  dimensions: Type.String({ examples: ['1024x1024'] }),
+  filesize: Type.Integer(),
+  seed: Type.Integer(),
+  finish_reason: Type.String({ examples: ['SUCCESS'] }),
+});
+
+export const ProgressSchema = Type.Object({ step: Type.Integer(), steps: Type.Integer(), image: Type.Integer(), images: Type.Integer() });
+
+export const EntrySchema = Type.Object(
+  {
+    guid: Type.String({ format: 'uuid' }),
+    thread_guid: Type.String({ format: 'uuid' }),
+    type: Type.String({ enum: ['request', 'response'] }),
+    error: Nullable(Type.String()),
+    content: Type.Unknown({ description: 'request: the parameters (object); response: one item per image (array of ImageItem)' }),
+    waiting_response: Type.Boolean(),
+    credits: Type.Integer(),
+    created_at: Timestamp,
+    status: Type.String({ enum: ['queued', 'running', 'done', 'failed', 'cancelled'] }),
+    progress: Nullable(ProgressSchema),
+    request_guid: Type.Optional(Type.String({ description: 'response entries: the request they answer' })),
+  },
+);
+
+export const EngineSchema = Type.Object({
+  id: Type.String(),
+  name: Type.String(),
+  description: Type.String(),
+  type: Type.String(),
+  model: Nullable(Type.Object({ name: Type.String(), family: Type.String(), native_resolution: Type.String(), default_sampler: Type.String() })),
+  model_error: Nullable(Type.String()),
+  native_resolution: Nullable(Type.String()),
+  upscaled: Type.Boolean({ description: 'Sizes above the native resolution are generated natively and upscaled' }),
+  resolutions: Type.Array(Type.String()),
+  steps: Type.Object({ min: Type.Integer(), max: Type.Integer(), default: Type.Integer() }),
+  cfg_scale: Type.Object({ min: Type.Number(), max: Type.Number(), default: Type.Number() }),
+  samplers: Type.Array(Type.String()),
+  styles: Type.Array(Type.String()),
+});
+
+export const AccountSchema = Type.Object({ email: Type.String(), credits: Type.Integer() });
+
+export function data<T extends TSchema>(schema: T) {
+  return Type.Object({ data: schema });
+}
+
+export const errorResponses = {
+  401: { description: 'Missing or invalid bearer token', ...ErrorBody },
+  404: { description: 'Not found (or owned by another account)', ...ErrorBody },
+  422: { description: 'Invalid input', ...ValidationErrorBody },
+};

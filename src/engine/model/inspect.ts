@@ -1,0 +1,105 @@
+/**
+ * Reads what each exporter generation declares (reference §1.2, §1.3, §1.7) from session metadata. Pure functions
+ * over TensorInfo lists, so they are testable without ONNX files.
+ */
+import { EngineError } from '../errors.ts';
+import type { TensorInfo } from '../runtime/tensor.ts';
+import type { FloatType, TimestepSpec, UnetModel } from './types.ts';
+
+export function findTensor(list: readonly TensorInfo[], name: string): TensorInfo | undefined {
+  return list.find((t) => t.name === name);
+}
+
+export function requireTensor(list: readonly TensorInfo[], name: string, where: string, kind: 'input' | 'output'): TensorInfo {
+  const found = findTensor(list, name);
+  if (!found) {
+    const names = list.map((t) => t.name).join(', ') || 'none';
+    throw new EngineError('model_invalid', `${where} has no ${kind} "${name}" (it has: ${names})`);
+  }
+  return found;
+}
+
+export function floatType(info: TensorInfo, where: string): FloatType {
+  if (info.type === 'float32' || info.type === 'float16') return info.type;
+  throw new EngineError('model_invalid', `${where}: ${info.name} has type ${info.type}, expected float32 or float16`);
+}
+
+/** A dimension when the model states it as a number, undefined when it is symbolic or absent. */
+export function staticDim(info: TensorInfo | undefined, axis: number): number | undefined {
+  const d = info?.shape[axis];
+  return typeof d === 'number' && d > 0 ? d : undefined;
+}
+
+export function timestepSpec(info: TensorInfo, where: string): TimestepSpec {
+  if (info.type !== 'int64' && info.type !== 'float32' && info.type !== 'float16') {
+    throw new EngineError('model_invalid', `${where}: timestep has type ${info.type}, expected int64, float32 or float16`);
+  }
+  if (info.shape.length > 1) {
+    throw new EngineError('model_invalid', `${where}: timestep has rank ${info.shape.length}, expected a scalar or [1]`);
+  }
+  return { type: info.type, rank: info.shape.length === 0 ? 0 : 1 };
+}
+
+export function describeUnet(
+  inputs: readonly TensorInfo[],
+  outputs: readonly TensorInfo[],
+  where: string,
+  config: Record<string, unknown> | undefined,
+): Omit<UnetModel, 'session'> {
+  const sample = requireTensor(inputs, 'sample', where, 'input');
+  const hidden = requireTensor(inputs, 'encoder_hidden_states', where, 'input');
+  requireTensor(outputs, 'out_sample', where, 'output');
+  const unet: Omit<UnetModel, 'session'> = {
+    sampleType: floatType(sample, where),
+    hiddenStatesType: floatType(hidden, where),
+    timestep: timestepSpec(requireTensor(inputs, 'timestep', where, 'input'), where),
+    crossAttentionDim: staticDim(hidden, 2) ?? numberOr(config?.cross_attention_dim),
+  };
+  const textEmbeds = findTensor(inputs, 'text_embeds');
+  const timeIds = findTensor(inputs, 'time_ids');
+  if (textEmbeds || timeIds) {
+    if (!textEmbeds || !timeIds) {
+      throw new EngineError('model_invalid', `${where}: SDXL UNets need both text_embeds and time_ids inputs`);
+    }
+    unet.sdxl = {
+      textEmbedsType: floatType(textEmbeds, where),
+      textEmbedsDim: staticDim(textEmbeds, 1),
+      timeIdsType: floatType(timeIds, where),
+      timeIdsLength: staticDim(timeIds, 1) ?? 6,
+    };
+    if (unet.sdxl.timeIdsLength !== 6) {
+      throw new EngineError(
+        'model_invalid',
+        `${where}: time_ids has ${unet.sdxl.timeIdsLength} values (refiner/aesthetic-score UNet); text-to-image needs 6`,
+      );
+    }
+  }
+  const timeCond = findTensor(inputs, 'timestep_cond');
+  if (timeCond) {
+    unet.lcm = {
+      type: floatType(timeCond, where),
+      dim: staticDim(timeCond, 1) ?? numberOr(config?.time_cond_proj_dim) ?? 256,
+    };
+  }
+  return unet;
+}
+
+/** SDXL encoders: hidden_states.0 … hidden_states.N; diffusers uses the penultimate one, hidden_states.{N-1}. */
+export function penultimateHiddenState(outputs: readonly TensorInfo[], where: string): string {
+  const layers = outputs
+    .map((t) => /^hidden_states\.(\d+)$/.exec(t.name))
+    .filter((m): m is RegExpExecArray => m !== null)
+    .map((m) => Number(m[1]));
+  if (layers.length < 2) {
+    throw new EngineError(
+      'model_invalid',
+      `${where} has no hidden_states.* outputs; SDXL text encoders must be exported with hidden states`,
+    );
+  }
+  const n = Math.max(...layers);
+  return `hidden_states.${n - 1}`;
+}
+
+function numberOr(value: unknown): number | undefined {
+  return typeof value === 'number' && Number.isFinite(value) ? value : undefined;
+}

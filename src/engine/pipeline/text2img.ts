@@ -1,0 +1,188 @@
+/**
+ * Text-to-image exactly as diffusers runs it (reference §1.5, §3, §4, §5): encode prompts, draw the initial
+ * latents per image from its own seeded generator, denoise (CFG as one batch-2 UNet call [negative, positive]
+ * when cfgScale > 1; LCM's guidance embedding instead), decode with the VAE one image at a time.
+ */
+import { EngineError } from '../errors.ts';
+import type { LoadedModel, ModelInfo } from '../model/types.ts';
+import { createNoise } from '../noise/index.ts';
+import type { NoiseSource } from '../noise/types.ts';
+import type { HostTensor } from '../runtime/tensor.ts';
+import { createScheduler } from '../schedulers/index.ts';
+import type { Scheduler } from '../schedulers/types.ts';
+import type { GeneratedImage, GenerateOptions } from '../types.ts';
+import { PromptEncoder, zeroEmbedding, type TextEmbedding } from './conditioning.ts';
+import { floatFeed, outputFloat32, timestepFeed } from './feeds.ts';
+import { applyCfg } from './guidance.ts';
+import { initialLatents, latentDims } from './latents.ts';
+import { lcmGuidanceEmbedding } from './lcm-guidance.ts';
+import { promptSides } from './prompts.ts';
+import { decodeLatents, toRgb } from './vae.ts';
+import { validateOptions } from './validate.ts';
+
+/** Wall time per stage of the last generate() call (for the bench). */
+export interface StageTimings {
+  textMs: number;
+  unetMs: number;
+  /** Everything in the denoising loop that is not the UNet: scheduler, guidance, copies. */
+  loopOtherMs: number;
+  vaeMs: number;
+}
+
+/** The UNet inputs that stay the same for every step of every image of one request. */
+interface StaticConditioning {
+  batch: number;
+  cfg: boolean;
+  feeds: Record<string, HostTensor>;
+}
+
+export class StableDiffusionPipeline {
+  lastTimings: StageTimings = { textMs: 0, unetMs: 0, loopOtherMs: 0, vaeMs: 0 };
+
+  constructor(private readonly model: LoadedModel) {}
+
+  get info(): ModelInfo {
+    return this.model.info;
+  }
+
+  /** The loaded model (sessions, detected I/O contract); for tests and the bench. */
+  get loaded(): LoadedModel {
+    return this.model;
+  }
+
+  /** Token ids (BOS, EOS and padding included) per tokenizer: one row for SD1/2/LCM, two for SDXL. */
+  tokenize(text: string): number[][] {
+    return this.model.textEncoders.map((e) => e.tokenizer.encode(text));
+  }
+
+  async generate(options: GenerateOptions): Promise<GeneratedImage[]> {
+    validateOptions(options, this.info);
+    const timings: StageTimings = { textMs: 0, unetMs: 0, loopOtherMs: 0, vaeMs: 0 };
+    this.lastTimings = timings;
+    throwIfAborted(options.signal);
+
+    let start = performance.now();
+    const conditioning = await this.conditioning(options);
+    timings.textMs = performance.now() - start;
+
+    const images: GeneratedImage[] = [];
+    for (let i = 0; i < options.images; i++) {
+      // Image i uses its own generator seeded with seed + i, so it can be reproduced alone.
+      const seed = (options.seed + i) >>> 0;
+      const noise = createNoise('torch', seed);
+      const latents = await this.denoise(options, conditioning, noise, i, timings);
+      throwIfAborted(options.signal);
+      start = performance.now();
+      const dims = latentDims(options.width, options.height);
+      const sample = await decodeLatents(this.model.vae, latents, dims);
+      images.push({ width: options.width, height: options.height, rgb: toRgb(sample, options.width, options.height), seed });
+      timings.vaeMs += performance.now() - start;
+    }
+    return images;
+  }
+
+  private async conditioning(options: GenerateOptions): Promise<StaticConditioning> {
+    const { unet } = this.model;
+    const sides = promptSides(options.prompts, options.style);
+    const encoder = new PromptEncoder(this.model);
+    const positive = await encoder.encodeSide(sides.positive);
+    // LCM replaces CFG with a guidance embedding; other models skip the negative pass when cfgScale <= 1.
+    const cfg = !unet.lcm && options.cfgScale > 1;
+    let negative: TextEmbedding | undefined;
+    if (cfg) {
+      if (sides.negative.length > 0) negative = await encoder.encodeSide(sides.negative);
+      else if (this.model.forceZerosForEmptyPrompt) negative = zeroEmbedding(positive);
+      else negative = await encoder.encode('');
+    }
+    const rows = negative ? [negative, positive] : [positive];
+    const batch = rows.length;
+    const feeds: Record<string, HostTensor> = {
+      encoder_hidden_states: floatFeed(concat(rows.map((r) => r.sequence)), [batch, positive.tokens, positive.width], unet.hiddenStatesType),
+    };
+    if (unet.sdxl) {
+      const pooled = rows.map((r) => {
+        if (!r.pooled) throw new EngineError('model_invalid', 'The SDXL text encoder 2 returned no text_embeds');
+        return r.pooled;
+      });
+      feeds.text_embeds = floatFeed(concat(pooled), [batch, pooled[0].length], unet.sdxl.textEmbedsType);
+      // [orig_h, orig_w, crop_top, crop_left, target_h, target_w] with original = target = requested size.
+      const ids = [options.height, options.width, 0, 0, options.height, options.width];
+      feeds.time_ids = floatFeed(Float32Array.from(rows.flatMap(() => ids)), [batch, 6], unet.sdxl.timeIdsType);
+    }
+    if (unet.lcm) {
+      const embedding = lcmGuidanceEmbedding(options.cfgScale, unet.lcm.dim);
+      feeds.timestep_cond = floatFeed(Float32Array.from(embedding), [1, unet.lcm.dim], unet.lcm.type);
+    }
+    return { batch, cfg, feeds };
+  }
+
+  private async denoise(
+    options: GenerateOptions,
+    conditioning: StaticConditioning,
+    noise: NoiseSource,
+    image: number,
+    timings: StageTimings,
+  ): Promise<Float32Array> {
+    const { unet } = this.model;
+    const loopStart = performance.now();
+    let unetMs = 0;
+    const scheduler: Scheduler = createScheduler(options.sampler, this.model.schedulerConfig, options.steps, {});
+    const dims = latentDims(options.width, options.height);
+    const count = dims[1] * dims[2] * dims[3];
+    let latents = initialLatents(noise, count, scheduler.initNoiseSigma);
+    let denoised: Float32Array | undefined;
+
+    const { batch, cfg } = conditioning;
+    const sampleDims = [batch, dims[1], dims[2], dims[3]];
+    // Reused across steps: the batch input buffer (latents duplicated for CFG) and the static feeds.
+    const sampleBuffer = new Float32Array(batch * count);
+    const feeds: Record<string, HostTensor> = { ...conditioning.feeds };
+    const timesteps = scheduler.timesteps;
+
+    for (let index = 0; index < timesteps.length; index++) {
+      throwIfAborted(options.signal);
+      const input = scheduler.scaleModelInput(latents, index);
+      for (let b = 0; b < batch; b++) sampleBuffer.set(input, b * count);
+      feeds.sample = floatFeed(sampleBuffer, sampleDims, unet.sampleType);
+      feeds.timestep = timestepFeed(timesteps[index], unet.timestep);
+
+      const unetStart = performance.now();
+      const outputs = await unet.session.run(feeds, ['out_sample']);
+      unetMs += performance.now() - unetStart;
+      const prediction = outputFloat32(outputs, 'out_sample', 'unet/model.onnx');
+      if (prediction.length !== batch * count) {
+        throw new EngineError('model_invalid', `unet/model.onnx returned ${prediction.length} values, expected ${batch * count}`);
+      }
+      // A fresh array per step: multistep schedulers (PNDM, DPM++) keep earlier outputs.
+      const guided = cfg ? applyCfg(prediction, options.cfgScale, new Float32Array(count)) : prediction;
+      const result = scheduler.step(guided, index, latents, noise);
+      latents = result.prevSample;
+      denoised = result.denoised;
+      options.onProgress?.({ image, images: options.images, step: index + 1, steps: timesteps.length });
+    }
+    timings.unetMs += unetMs;
+    timings.loopOtherMs += performance.now() - loopStart - unetMs;
+    // LCM decodes its final denoised prediction (diffusers' LCM pipeline), everything else the latents.
+    const sampler = options.sampler ?? this.info.defaultSampler;
+    return sampler === 'lcm' && denoised ? denoised : latents;
+  }
+
+  dispose(): Promise<void> {
+    return this.model.dispose();
+  }
+}
+
+function concat(parts: readonly Float32Array[]): Float32Array {
+  if (parts.length === 1) return parts[0];
+  const out = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
+  let offset = 0;
+  for (const p of parts) {
+    out.set(p, offset);
+    offset += p.length;
+  }
+  return out;
+}
+
+function throwIfAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw new EngineError('cancelled', 'Generation cancelled');
+}

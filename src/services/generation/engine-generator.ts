@@ -1,0 +1,41 @@
+/**
+ * ImageGenerator backed by the ONNX engine running in a worker thread (EngineThread), so inference
+ * never blocks the HTTP event loop. The thread starts on first use.
+ */
+import { basename } from 'node:path';
+import { EngineThread, type EngineThreadOptions } from '../../engine/thread/engine-thread.ts';
+import type { GeneratedImage } from '../../engine/types.ts';
+import type { GenerateControl, GenerateRequest, ImageGenerator, ModelSummary } from './image-generator.ts';
+
+export class EngineThreadGenerator implements ImageGenerator {
+  #thread: EngineThread | undefined;
+
+  constructor(private readonly options: EngineThreadOptions = {}) {}
+
+  private thread(): EngineThread {
+    this.#thread ??= new EngineThread(this.options);
+    return this.#thread;
+  }
+
+  async describe(modelDir: string): Promise<ModelSummary> {
+    const info = await this.thread().info(modelDir);
+    return {
+      name: basename(modelDir),
+      family: info.family,
+      nativeWidth: info.nativeWidth,
+      nativeHeight: info.nativeHeight,
+      defaultSampler: info.defaultSampler,
+      samplers: [...info.samplers],
+    };
+  }
+
+  generate(modelDir: string, request: GenerateRequest, control: GenerateControl = {}): Promise<GeneratedImage[]> {
+    return this.thread().generate(modelDir, request, control);
+  }
+
+  async close(): Promise<void> {
+    const thread = this.#thread;
+    this.#thread = undefined;
+    await thread?.close();
+  }
+}

@@ -1,0 +1,33 @@
+/** The only sharp user: raw RGB → (upscaled) PNG with a parameters chunk + 256 px JPEG thumbnail. */
+import sharp from 'sharp';
+import { insertTextChunk } from './png-text.ts';
+
+sharp.cache(false);
+
+export const THUMBNAIL_SIZE = 256;
+
+export interface EncodedImage {
+  png: Buffer;
+  thumbnail: Buffer;
+  width: number;
+  height: number;
+}
+
+export async function encodeImage(
+  image: { width: number; height: number; rgb: Uint8Array },
+  target: { width: number; height: number },
+  parameters: string,
+): Promise<EncodedImage> {
+  const raw = { raw: { width: image.width, height: image.height, channels: 3 as const } };
+  let pixels: { data: Buffer; width: number; height: number } = { data: Buffer.from(image.rgb.buffer, image.rgb.byteOffset, image.rgb.byteLength), width: image.width, height: image.height };
+  if (image.width !== target.width || image.height !== target.height) {
+    const data = await sharp(pixels.data, raw).resize(target.width, target.height, { fit: 'fill', kernel: 'lanczos3' }).raw().toBuffer();
+    pixels = { data, width: target.width, height: target.height };
+  }
+  const input = () => sharp(pixels.data, { raw: { width: pixels.width, height: pixels.height, channels: 3 } });
+  const [png, thumbnail] = await Promise.all([
+    input().png({ compressionLevel: 6 }).toBuffer(),
+    input().resize(THUMBNAIL_SIZE, THUMBNAIL_SIZE, { fit: 'inside' }).jpeg({ quality: 82, mozjpeg: false }).toBuffer(),
+  ]);
+  return { png: insertTextChunk(png, 'parameters', parameters), thumbnail, width: pixels.width, height: pixels.height };
+}

@@ -1,0 +1,71 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const root = join(import.meta.dirname, '..');
+const bin = join(root, 'bin', 'sdapi.js');
+const sd1 = join(root, 'models', 'tiny', 'sd1');
+const sdxl = join(root, 'models', 'tiny', 'sdxl');
+
+function sdapi(...args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [bin, ...args], { cwd: root, encoding: 'utf8' });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+test('sdapi generate writes PNGs, prints their paths, and is reproducible by seed', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'sdapi-cli-'));
+  try {
+    const common = ['generate', '--model', sd1, '--prompt', 'a cat', '--steps', '2', '--width', '32', '--height', '40'];
+    const a = sdapi(...common, '--seed', '5', '--output', join(dir, 'a.png'));
+    assert.equal(a.status, 0, a.stderr);
+    assert.equal(a.stdout, `${join(dir, 'a.png')}\n`);
+    const b = sdapi(...common, '--seed', '5', '--output', join(dir, 'b.png'));
+    const c = sdapi(...common, '--seed', '6', '--images', '2', '--output', join(dir, 'c.png'));
+    assert.equal(c.status, 0, c.stderr);
+    assert.deepEqual(c.stdout.trim().split('\n'), [join(dir, 'c-0.png'), join(dir, 'c-1.png')]);
+    const png = (name: string): Buffer => readFileSync(join(dir, name));
+    assert.deepEqual(png('a.png').subarray(1, 4).toString(), 'PNG');
+    assert.ok(png('a.png').equals(png('b.png')), 'same seed -> byte-identical PNG');
+    assert.ok(!png('a.png').equals(png('c-0.png')), 'different seed -> different PNG');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('sdapi tokenize prints the padded ids of the first tokenizer as one JSON array', () => {
+  const r = sdapi('tokenize', '--model', sdxl, 'a cat');
+  assert.equal(r.status, 0, r.stderr);
+  const ids = JSON.parse(r.stdout) as number[];
+  assert.equal(ids.length, 77);
+  const vocab = JSON.parse(readFileSync(join(sdxl, 'tokenizer', 'vocab.json'), 'utf8')) as Record<string, number>;
+  assert.equal(ids[0], vocab['<|startoftext|>']);
+  // tokenizer/ (CLIP-L) pads with <|endoftext|>, unlike tokenizer_2.
+  assert.equal(ids[76], vocab['<|endoftext|>']);
+});
+
+test('bad input: one line on stderr, exit code 2, no stack trace', () => {
+  const cases: string[][] = [
+    ['generate', '--model', join(root, 'models', 'tiny', 'nope'), '--prompt', 'x'],
+    ['generate', '--model', sd1, '--prompt', 'x', '--sampler', 'warp'],
+    ['generate', '--model', sd1, '--prompt', 'x', '--width', '30', '--height', '32'],
+    ['generate', '--model', sd1, '--prompt', 'x', '--steps', '0'],
+    ['generate', '--model', sd1, '--prompt', 'x', '--steps', 'ten'],
+    ['generate', '--model', sd1, '--prompt', 'x', '--cfg', 'high'],
+    ['generate', '--model', sd1, '--prompt', 'x', '--bogus'],
+    ['generate', '--model', sd1, '--prompt', 'x', '--sampler', 'lcm', '--steps', '1'],
+    ['generate', '--prompt', 'x'],
+    ['tokenize', '--model', join(root, 'models', 'tiny', 'nope'), 'x'],
+    ['tokenize', '--model', sd1],
+  ];
+  for (const args of cases) {
+    const r = sdapi(...args);
+    assert.equal(r.status, 2, `${args.join(' ')} -> ${r.status}: ${r.stderr}`);
+    assert.equal(r.stdout, '');
+    assert.ok(!/\n\s+at /.test(r.stderr), `no stack trace for ${args.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr, /^sdapi (generate|tokenize): \S/);
+    assert.equal(r.stderr.trimEnd().split('\n').length, 1, r.stderr);
+  }
+});

@@ -1,0 +1,84 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { EngineError } from '../../src/engine/errors.ts';
+import { loadModel } from '../../src/engine/index.ts';
+import { EngineThread, type ThreadGenerateOptions } from '../../src/engine/thread/engine-thread.ts';
+import type { GenerationProgress } from '../../src/engine/types.ts';
+import { tiny } from './pipeline-helpers.ts';
+
+const options: ThreadGenerateOptions = {
+  prompts: [{ text: 'a cat', weight: 1 }],
+  width: 64,
+  height: 64,
+  steps: 6,
+  cfgScale: 7.5,
+  seed: 7,
+  images: 2,
+};
+
+test('EngineThread: same images as in-process, progress crosses, the main loop keeps ticking', async () => {
+  const thread = new EngineThread({ threads: 1 });
+  try {
+    assert.equal((await thread.info(tiny('sd1'))).family, 'sd1');
+    let ticks = 0;
+    const timer = setInterval(() => ticks++, 1);
+    const progress: GenerationProgress[] = [];
+    let ticksAtFirstProgress = -1;
+    const images = await thread.generate(tiny('sd1'), options, {
+      onProgress: (p) => {
+        if (progress.length === 0) ticksAtFirstProgress = ticks;
+        progress.push(p);
+      },
+    });
+    clearInterval(timer);
+    // The interval fired while the worker generated: the event loop was free (no timing thresholds asserted).
+    assert.ok(ticks > 0, 'setInterval fired during generation');
+    assert.ok(ticksAtFirstProgress >= 0);
+    assert.equal(progress.length, 14); // 2 images x (6 + 1) PNDM evaluations
+    assert.deepEqual(progress.at(-1), { image: 1, images: 2, step: 7, steps: 7 });
+
+    const local = await loadModel(tiny('sd1'), { threads: 1 });
+    try {
+      const expected = await local.generate(options);
+      assert.equal(images.length, 2);
+      for (let i = 0; i < 2; i++) {
+        assert.ok(images[i].rgb instanceof Uint8Array);
+        assert.equal(images[i].seed, 7 + i);
+        assert.deepEqual(images[i].rgb, expected[i].rgb);
+      }
+    } finally {
+      await local.dispose();
+    }
+  } finally {
+    await thread.close();
+  }
+});
+
+test('EngineThread: cancellation and error codes cross the thread boundary', async () => {
+  const thread = new EngineThread({ threads: 1 });
+  try {
+    // The abort is sent on the first progress event; with 2 x 501 UNet evaluations the worker is still far from
+    // done when the main thread handles that event, so the generation must end as cancelled, not with images.
+    const controller = new AbortController();
+    let events = 0;
+    await assert.rejects(
+      thread.generate(tiny('sd1'), { ...options, width: 8, height: 8, steps: 500 }, {
+        signal: controller.signal,
+        onProgress: () => {
+          events++;
+          if (events === 1) controller.abort();
+        },
+      }),
+      (err: unknown) => err instanceof EngineError && err.code === 'cancelled',
+    );
+    assert.ok(events >= 1 && events < 1002, `stopped early (${events} progress events)`);
+    await assert.rejects(thread.generate(tiny('sd1'), { ...options, width: 65 }), (err: unknown) => err instanceof EngineError && err.code === 'invalid_argument');
+    await assert.rejects(thread.info(`${tiny('sd1')}-missing`), (err: unknown) => err instanceof EngineError && err.code === 'model_not_found');
+    const aborted = AbortSignal.abort();
+    await assert.rejects(thread.generate(tiny('sd1'), options, { signal: aborted }), (err: unknown) => err instanceof EngineError && err.code === 'cancelled');
+    // Still usable after errors.
+    assert.equal((await thread.generate(tiny('sd1'), { ...options, images: 1, steps: 1 })).length, 1);
+  } finally {
+    await thread.close();
+  }
+});

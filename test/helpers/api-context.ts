@@ -1,0 +1,136 @@
+/**
+ * A complete in-process service for API tests: temp data dir, SQLite store, real services with the
+ * real engine (tiny model), the Fastify app (inject(), no port) and optionally the worker loop.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
+import { buildApp } from '../../src/api/app.ts';
+import { loadConfig, projectRoot, type Config } from '../../src/config.ts';
+import { createServices, type ServiceOverrides, type Services } from '../../src/services/index.ts';
+import { defaultEngines } from '../../src/services/generation/catalog.ts';
+import { openStore } from '../../src/store/database.ts';
+import { GenerationWorker } from '../../src/worker/generation-worker.ts';
+
+/** The model the tests generate with: SDAPI_TEST_MODEL_DIR, else the tiny SD1 fixture (64×64 native). */
+export const TEST_MODEL_DIR = resolve(process.env.SDAPI_TEST_MODEL_DIR || join(projectRoot, 'models/tiny/sd1'));
+export const PUBLIC_URL = 'http://sdapi.test';
+
+export interface ApiContext {
+  app: FastifyInstance;
+  services: Services;
+  config: Config;
+  dataDir: string;
+  worker?: GenerationWorker;
+  /** Creates an account with `credits` and returns a bearer token for it. */
+  user(email: string, credits?: number): Promise<{ id: string; token: string }>;
+  request(token: string | null, options: InjectOptions): Promise<LightMyRequestResponse>;
+  close(): Promise<void>;
+}
+
+export async function createApiContext(options: { worker?: boolean; overrides?: ServiceOverrides; env?: NodeJS.ProcessEnv } = {}): Promise<ApiContext> {
+  const dataDir = await mkdtemp(join(tmpdir(), 'sdapi-test-'));
+  const config = loadConfig({ SDAPI_DATA_DIR: dataDir, SDAPI_MODEL_DIR: TEST_MODEL_DIR, SDAPI_PUBLIC_URL: PUBLIC_URL, PORT: '0', ...options.env });
+  const store = await openStore(config.databaseUrl);
+  const services = createServices(store, config, {
+    engines: [
+      ...defaultEngines(TEST_MODEL_DIR),
+      {
+        id: 'broken-engine',
+        name: 'Broken',
+        description: 'Model folder that does not exist (failure path)',
+        resolutions: ['64x64', '1024x1024'],
+        stepsMin: 1,
+        stepsMax: 150,
+        stepsDefault: 10,
+        cfgMin: 0,
+        cfgMax: 35,
+        cfgDefault: 7,
+        modelDir: join(dataDir, 'no-such-model'),
+      },
+    ],
+    ...options.overrides,
+  });
+  const app = await buildApp({ services });
+  let worker: GenerationWorker | undefined;
+  if (options.worker) {
+    worker = new GenerationWorker({ jobs: services.jobs, generation: services.generation }, { concurrency: 1, idleMs: 1000 });
+    await worker.start();
+  }
+  const ctx: ApiContext = {
+    app,
+    services,
+    config,
+    dataDir,
+    worker,
+    async user(email, credits = 100) {
+      const user = await services.users.create(email, 'correct horse battery');
+      if (credits > 0) await services.credits.grant(user.id, credits, 'test');
+      const application = await services.applications.create(user.id, 'tests');
+      const token = await services.applications.createToken(user.id, application.id);
+      return { id: user.id, token: token.token };
+    },
+    request(token, opts) {
+      const headers = { accept: 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}), ...(opts.headers ?? {}) };
+      return app.inject({ ...opts, headers });
+    },
+    async close() {
+      await worker?.stop();
+      await app.close();
+      await services.close();
+      await store.close();
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+  return ctx;
+}
+
+/** Polls the thread's entries until the response entry for `requestGuid` exists. */
+export async function waitForResponse(ctx: ApiContext, token: string, threadGuid: string, timeoutMs = 120_000): Promise<Record<string, any>[]> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const res = await ctx.request(token, { method: 'GET', url: `/api/v1/threads/${threadGuid}/entries` });
+    const entries = res.json().data as Record<string, any>[];
+    if (entries.some((e) => e.type === 'response')) return entries;
+    if (Date.now() > deadline) throw new Error(`no response entry within ${timeoutMs} ms: ${JSON.stringify(entries)}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+export const TUTORIAL_FORM = {
+  type: 'request',
+  engine: 'stable-diffusion-xl-1024-v0-9',
+  resolution: '1024x1024',
+  'prompts[0][text]': 'Delorean hacking time',
+  'prompts[0][weight]': '1',
+  'prompts[1][text]': 'Clock',
+  'prompts[1][weight]': '-1',
+  images: '2',
+  steps: '45',
+  style: 'neon-punk',
+};
+
+export const TUTORIAL_JSON = {
+  type: 'request',
+  engine: 'stable-diffusion-xl-1024-v0-9',
+  resolution: '1024x1024',
+  prompts: [
+    { text: 'Delorean hacking time', weight: 1 },
+    { text: 'Clock', weight: -1 },
+  ],
+  images: 2,
+  steps: 45,
+  style: 'neon-punk',
+};
+
+export function formBody(fields: Record<string, string>): string {
+  return new URLSearchParams(fields).toString();
+}
+
+export function multipartBody(fields: Record<string, string>, boundary = '----sdapi-test-boundary'): { payload: string; contentType: string } {
+  let payload = '';
+  for (const [k, v] of Object.entries(fields)) payload += `--${boundary}\r\nContent-Disposition: form-data; name="${k}"\r\n\r\n${v}\r\n`;
+  payload += `--${boundary}--\r\n`;
+  return { payload, contentType: `multipart/form-data; boundary=${boundary}` };
+}

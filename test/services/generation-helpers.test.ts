@@ -1,0 +1,67 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import sharp from 'sharp';
+import { requestCost } from '../../src/services/credits/pricing.ts';
+import { fileId } from '../../src/services/generation/generation-service.ts';
+import { encodeImage } from '../../src/services/generation/image-encoder.ts';
+import { insertTextChunk, parametersText, readTextChunks } from '../../src/services/generation/png-text.ts';
+import { planSize } from '../../src/services/generation/sizing.ts';
+
+describe('requestCost()', () => {
+  it('prices the tutorial request at 10 credits', () => {
+    assert.equal(requestCost({ images: 2, steps: 45, width: 1024, height: 1024 }), 10);
+  });
+  it('charges at least one credit per image and rounds half up', () => {
+    assert.equal(requestCost({ images: 1, steps: 10, width: 512, height: 512 }), 1);
+    assert.equal(requestCost({ images: 3, steps: 10, width: 1024, height: 1024 }), 3);
+    assert.equal(requestCost({ images: 1, steps: 150, width: 1024, height: 1024 }), 17);
+    assert.equal(requestCost({ images: 1, steps: 27, width: 1024, height: 1024 }), 3);
+    assert.equal(requestCost({ images: 1, steps: 13, width: 1024, height: 1024 }), 1);
+    assert.equal(requestCost({ images: 10, steps: 150, width: 1536, height: 640 }), 160);
+  });
+});
+
+describe('planSize()', () => {
+  it('generates above-native sizes at the native area with the requested aspect, in multiples of 8', () => {
+    assert.deepEqual(planSize({ width: 1024, height: 1024 }, { width: 64, height: 64 }), { width: 64, height: 64, targetWidth: 1024, targetHeight: 1024, upscaled: true });
+    const wide = planSize({ width: 1536, height: 640 }, { width: 64, height: 64 });
+    assert.equal(wide.width % 8, 0);
+    assert.equal(wide.height % 8, 0);
+    assert.ok(wide.width > wide.height);
+    assert.ok(Math.abs(wide.width / wide.height - 2.4) < 0.5);
+  });
+  it('generates sizes within the native area directly', () => {
+    assert.deepEqual(planSize({ width: 512, height: 512 }, { width: 512, height: 512 }), { width: 512, height: 512, targetWidth: 512, targetHeight: 512, upscaled: false });
+  });
+});
+
+describe('PNG parameters chunk', () => {
+  it('writes the A1111 "parameters" text after IHDR with a valid CRC', async () => {
+    const png = await sharp({ create: { width: 4, height: 4, channels: 3, background: '#123456' } }).png().toBuffer();
+    const text = parametersText({ prompt: 'a cat', negativePrompt: 'dog', steps: 45, sampler: 'euler', cfgScale: 7, seed: 42, width: 1024, height: 1024, model: 'demo' });
+    assert.equal(text, 'a cat\nNegative prompt: dog\nSteps: 45, Sampler: euler, CFG scale: 7, Seed: 42, Size: 1024x1024, Model: demo');
+    const withText = insertTextChunk(png, 'parameters', text);
+    assert.equal(withText.toString('latin1', 37, 41), 'tEXt');
+    assert.deepEqual(readTextChunks(withText), { parameters: text });
+    const decoded = await sharp(withText).raw().toBuffer({ resolveWithObject: true });
+    assert.equal(decoded.info.width, 4);
+    const meta = await sharp(withText).metadata();
+    assert.equal(meta.format, 'png');
+  });
+  it('encodeImage() upscales to the target size and makes a ≤256 px JPEG thumbnail', async () => {
+    const rgb = new Uint8Array(88 * 48 * 3).fill(200);
+    const out = await encodeImage({ width: 88, height: 48, rgb }, { width: 1344, height: 768 }, 'p');
+    assert.deepEqual([out.width, out.height], [1344, 768]);
+    const t = await sharp(out.thumbnail).metadata();
+    assert.deepEqual([t.format, t.width, t.height], ['jpeg', 256, 146]);
+    assert.equal(readTextChunks(out.png).parameters, 'p');
+  });
+});
+
+describe('fileId()', () => {
+  it('is a stable v4-shaped UUID per job and image', () => {
+    assert.equal(fileId('job', 0), fileId('job', 0));
+    assert.notEqual(fileId('job', 0), fileId('job', 1));
+    assert.match(fileId('job', 3), /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+  });
+});
