@@ -11,12 +11,11 @@
  * 2-core box server and client each get roughly one core; read the ratio with that caveat.
  */
 import { mkdtempSync, rmSync, existsSync } from 'node:fs';
-import http from 'node:http';
 import os from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
+import { Worker } from 'node:worker_threads';
 import Fastify from 'fastify';
 
 interface LoadSpec {
@@ -36,56 +35,46 @@ interface LoadResult {
   p99ms: number;
 }
 
-/** Worker-thread side: a closed-loop keep-alive load generator. */
-async function loadGenerator(spec: LoadSpec): Promise<LoadResult> {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: spec.connections });
-  const url = new URL(spec.url);
-  const latencies: number[] = [];
-  let requests = 0;
-  let errors = 0;
-  const start = performance.now();
-  const end = start + spec.durationMs;
-  const one = () =>
-    new Promise<void>((resolve) => {
-      const t0 = performance.now();
-      const req = http.request({ agent, host: url.hostname, port: url.port, path: url.pathname, headers: spec.headers }, (res) => {
-        res.on('data', () => undefined);
-        res.on('end', () => {
-          if (res.statusCode !== 200) errors++;
-          latencies.push(performance.now() - t0);
-          resolve();
-        });
-      });
-      req.on('error', () => {
-        errors++;
-        resolve();
-      });
-      req.end();
-    });
-  await Promise.all(
-    [...Array(spec.connections)].map(async () => {
-      while (performance.now() < end && requests < spec.maxRequests) {
-        requests++;
-        await one();
-      }
-    }),
-  );
+/**
+ * Worker-thread side: a closed-loop keep-alive load generator (plain JS, run with `eval`, so the
+ * thread needs no TypeScript loader). Bounded by time and by request count; loopback only.
+ */
+const LOAD_GENERATOR = `
+const http = require('node:http');
+const { performance } = require('node:perf_hooks');
+const { parentPort, workerData: spec } = require('node:worker_threads');
+const agent = new http.Agent({ keepAlive: true, maxSockets: spec.connections });
+const url = new URL(spec.url);
+if (url.hostname !== '127.0.0.1') throw new Error('loopback only');
+const latencies = [];
+let requests = 0, errors = 0;
+const start = performance.now();
+const end = start + spec.durationMs;
+const one = () => new Promise((resolve) => {
+  const t0 = performance.now();
+  const req = http.request({ agent, host: url.hostname, port: url.port, path: url.pathname, headers: spec.headers }, (res) => {
+    res.on('data', () => undefined);
+    res.on('end', () => { if (res.statusCode !== 200) errors++; latencies.push(performance.now() - t0); resolve(); });
+  });
+  req.on('error', () => { errors++; resolve(); });
+  req.end();
+});
+Promise.all(Array.from({ length: spec.connections }, async () => {
+  while (performance.now() < end && requests < spec.maxRequests) { requests++; await one(); }
+})).then(() => {
   const seconds = (performance.now() - start) / 1000;
   agent.destroy();
   latencies.sort((a, b) => a - b);
-  const q = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? 0;
-  return { requests, errors, seconds, rps: requests / seconds, p50ms: q(0.5), p99ms: q(0.99) };
-}
+  const q = (p) => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] || 0;
+  parentPort.postMessage({ requests, errors, seconds, rps: requests / seconds, p50ms: q(0.5), p99ms: q(0.99) });
+});
+`;
 
-if (!isMainThread) {
-  parentPort!.postMessage(await loadGenerator(workerData as LoadSpec));
-} else {
-  await main();
-}
+await main();
 
 function runLoad(spec: LoadSpec): Promise<LoadResult> {
   return new Promise((resolve, reject) => {
-    const worker = new Worker(new URL(import.meta.url), { workerData: spec });
+    const worker = new Worker(LOAD_GENERATOR, { eval: true, workerData: spec });
     worker.once('message', resolve);
     worker.once('error', reject);
   });

@@ -28,11 +28,22 @@ const CHROMIUM_ARGS = [
   '--disable-sync',
   '--no-first-run',
 ];
-// Browser-side predicates, as strings (this project type-checks without the DOM library).
-const GALLERY_LOADED = "[...document.querySelectorAll('.gallery img')].every((img) => img.complete && img.naturalWidth > 0)";
-const VIEWER_LOADED = "(() => { const img = document.querySelector('dialog.viewer img'); return !!img && img.complete && img.naturalWidth > 0; })()";
-const VIEWER_SIZE = "(() => { const img = document.querySelector('dialog.viewer img'); return [img.naturalWidth, img.naturalHeight]; })()";
-const countOf = (selector: string) => `document.querySelectorAll(${JSON.stringify(selector)}).length`;
+// Browser-side predicates. They are serialized into the page (not eval'd, which the page's CSP forbids), so each
+// is self-contained; the casts only stand in for the DOM types this Node project does not load.
+type Img = { complete: boolean; naturalWidth: number; naturalHeight: number };
+type Doc = { querySelectorAll(selector: string): Iterable<Img> & { length: number }; querySelector(selector: string): Img | null; cookie: string };
+const galleryLoaded = () =>
+  [...(globalThis as unknown as { document: Doc }).document.querySelectorAll('.gallery img')].every((img) => img.complete && img.naturalWidth > 0);
+const viewerLoaded = () => {
+  const img = (globalThis as unknown as { document: Doc }).document.querySelector('dialog.viewer img');
+  return !!img && img.complete && img.naturalWidth > 0;
+};
+const viewerSize = () => {
+  const img = (globalThis as unknown as { document: Doc }).document.querySelector('dialog.viewer img');
+  return img ? [img.naturalWidth, img.naturalHeight] : [];
+};
+const countIs = ([selector, n]: [string, number]) => (globalThis as unknown as { document: Doc }).document.querySelectorAll(selector).length === n;
+const pageCookie = () => (globalThis as unknown as { document: Doc }).document.cookie;
 
 const skip = existsSync(CHROMIUM) ? false : `${CHROMIUM} is missing (install Debian's chromium: apt-get install chromium)`;
 
@@ -153,7 +164,7 @@ describe('web UI in chromium', { skip }, () => {
     assert.ok(session, 'the session cookie is set');
     assert.equal(session.httpOnly, true);
     assert.equal(session.sameSite, 'Lax');
-    assert.equal(await page.evaluate('document.cookie'), '', 'page scripts cannot read the session cookie');
+    assert.equal(await page.evaluate(pageCookie), '', 'page scripts cannot read the session cookie');
   });
 
   it('creates an application from the My account menu and generates a token, shown once', async () => {
@@ -226,7 +237,7 @@ describe('web UI in chromium', { skip }, () => {
     await response.waitFor();
     const thumbs = response.getByRole('img');
     assert.equal(await thumbs.count(), 2, 'the seed client asked for 2 images');
-    await page.waitForFunction(GALLERY_LOADED);
+    await page.waitForFunction(galleryLoaded);
     const prompts = await page.getByRole('article', { name: 'Request' }).first().innerText();
     assert.match(prompts, /Delorean hacking time/);
     assert.match(prompts, /Clock/);
@@ -235,8 +246,8 @@ describe('web UI in chromium', { skip }, () => {
     await response.getByRole('button', { name: 'View image 1 full size' }).click();
     const viewer = page.getByRole('dialog', { name: 'Full-size image' });
     await viewer.waitFor();
-    await page.waitForFunction(VIEWER_LOADED);
-    const size = await page.evaluate(VIEWER_SIZE);
+    await page.waitForFunction(viewerLoaded);
+    const size = await page.evaluate(viewerSize);
     assert.deepEqual(size, [1024, 1024], 'the full-size image is the requested 1024x1024');
     const download = viewer.getByRole('link', { name: 'Download' });
     assert.match((await download.getAttribute('href')) ?? '', /\/storage\/.*\.png$/);
@@ -266,7 +277,7 @@ describe('web UI in chromium', { skip }, () => {
     await form.getByRole('button', { name: 'Generate' }).click();
 
     const requests = page.getByRole('article', { name: 'Request' });
-    await page.waitForFunction(`${countOf('article[aria-label="Request"]')} === 2`);
+    await page.waitForFunction(countIs, ['article[aria-label="Request"]', 2] as [string, number]);
     const status = requests.nth(1).getByTestId('entry-status');
     await status.waitFor();
     assert.match(await status.innerText(), /Queued|Generating/);
@@ -274,10 +285,10 @@ describe('web UI in chromium', { skip }, () => {
     await status.waitFor({ state: 'detached', timeout: 540_000 });
 
     const responses = page.getByRole('article', { name: 'Response' });
-    await page.waitForFunction(`${countOf('article[aria-label="Response"]')} === 2`);
+    await page.waitForFunction(countIs, ['article[aria-label="Response"]', 2] as [string, number]);
     const second = responses.nth(1);
     assert.equal(await second.getByRole('img').count(), 1);
-    await page.waitForFunction(GALLERY_LOADED);
+    await page.waitForFunction(galleryLoaded);
     assert.match(await second.innerText(), /512x512/);
     assert.match(await second.innerText(), /seed 1234/);
     assert.match(await requests.nth(1).innerText(), /a lighthouse on a cliff at dusk/);

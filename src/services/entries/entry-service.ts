@@ -13,7 +13,7 @@ import { AppError, type FieldErrors } from '../errors.ts';
 import { SAMPLER_ALIASES, STYLE_PRESETS, type EngineCatalog } from '../generation/catalog.ts';
 import { GENERATE_JOB, type GenerationPayload } from '../generation/payload.ts';
 import { parseResolution } from '../generation/sizing.ts';
-import type { ThreadService } from '../threads/thread-service.ts';
+import { isUuid, type ThreadService } from '../threads/thread-service.ts';
 
 export const PROMPTS_MAX = 10;
 export const PROMPT_TEXT_MAX = 2000;
@@ -209,9 +209,19 @@ export class EntryService {
 
   /** Request and response entries of a thread, in the order they were written. */
   async list(userId: string, threadId: string): Promise<Entry[]> {
-    await this.deps.threads.get(userId, threadId);
-    const rows = await this.db.selectFrom('entries').selectAll().where('thread_id', '=', threadId).where('user_id', '=', userId).orderBy('seq').execute();
-    return rows.map(toEntry);
+    if (!isUuid(threadId)) throw new AppError('not_found', 'Thread not found.');
+    // One query for the hot polling path: the thread row proves ownership, the joined rows are its entries.
+    const rows = await this.db
+      .selectFrom('threads')
+      .leftJoin('entries', 'entries.thread_id', 'threads.id')
+      .selectAll('entries')
+      .select('threads.id as owned_thread_id')
+      .where('threads.id', '=', threadId)
+      .where('threads.user_id', '=', userId)
+      .orderBy('entries.seq')
+      .execute();
+    if (rows.length === 0) throw new AppError('not_found', 'Thread not found.');
+    return rows.filter((r) => r.id !== null).map((r) => toEntry(r as EntriesTable));
   }
 }
 
