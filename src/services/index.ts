@@ -13,7 +13,8 @@ import { defaultEngines, EngineCatalog, type EngineDefinition } from './generati
 import { EngineThreadGenerator } from './generation/engine-generator.ts';
 import { GenerationService } from './generation/generation-service.ts';
 import type { ImageGenerator } from './generation/image-generator.ts';
-import { ApplicationService } from './identity/applications.ts';
+import type { ApplicationService } from './identity/applications.ts';
+import { CachedApplicationService } from './identity/cached-applications.ts';
 import { UserService } from './identity/users.ts';
 import { ThreadService } from './threads/thread-service.ts';
 import { AccountService } from './web/accounts.ts';
@@ -66,7 +67,7 @@ export function createServices(store: Store, config: Config, overrides: ServiceO
     store,
     config,
     users,
-    applications: new ApplicationService(db),
+    applications: new CachedApplicationService(db),
     credits,
     threads,
     entries,

@@ -28,10 +28,20 @@ export interface Harness {
 export async function buildHarness(env: Record<string, string> = {}): Promise<Harness> {
   const dataDir = mkdtempSync(join(tmpdir(), 'sdapi-web-'));
   const config = loadConfig({ SDAPI_DATA_DIR: dataDir, SDAPI_DATABASE_URL: 'sqlite::memory:', SDAPI_WORKERS: '0', SDAPI_SIGNUP_CREDITS: '100', ...env });
-  const store = await openStore(config.databaseUrl);
-  const services = createServices(store, config, { generator: stubGenerator });
-  const app = await buildApp({ services, sessionAuthenticator: createSessionAuthenticator(services.sessions) });
-  await app.ready();
+  let store: Store | undefined;
+  let services: Services | undefined;
+  let app: FastifyInstance;
+  try {
+    store = await openStore(config.databaseUrl);
+    services = createServices(store, config, { generator: stubGenerator });
+    app = await buildApp({ services, sessionAuthenticator: createSessionAuthenticator(services.sessions) });
+    await app.ready();
+  } catch (err) {
+    await services?.close();
+    await store?.close();
+    rmSync(dataDir, { recursive: true, force: true });
+    throw err;
+  }
   return {
     app,
     services,

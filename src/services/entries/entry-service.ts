@@ -7,6 +7,7 @@ import type { Kysely } from 'kysely';
 import type { Database } from '../../store/schema.ts';
 import type { EntriesTable, EntryStatus, EntryType } from '../../store/tables/generation.ts';
 import type { JobQueue } from '../../queue/job-queue.ts';
+import { prepareQuery } from '../../store/prepared-query.ts';
 import type { CreditService } from '../credits/credit-service.ts';
 import { requestCost } from '../credits/pricing.ts';
 import { AppError, type FieldErrors } from '../errors.ts';
@@ -78,10 +79,14 @@ export interface Entry {
 }
 
 export class EntryService {
+  readonly #listQuery: ReturnType<typeof threadEntriesQuery>;
+
   constructor(
     private readonly db: Kysely<Database>,
     private readonly deps: { threads: ThreadService; catalog: EngineCatalog; credits: CreditService; queue: JobQueue },
-  ) {}
+  ) {
+    this.#listQuery = threadEntriesQuery(db);
+  }
 
   /** Checks every rule and returns the normalized request; throws one 422 naming every bad field. */
   async validate(input: EntryInput): Promise<{ content: RequestContent; payload: Omit<GenerationPayload, 'entryId' | 'threadId' | 'userId' | 'aiVersionCode'> }> {
@@ -210,19 +215,25 @@ export class EntryService {
   /** Request and response entries of a thread, in the order they were written. */
   async list(userId: string, threadId: string): Promise<Entry[]> {
     if (!isUuid(threadId)) throw new AppError('not_found', 'Thread not found.');
-    // One query for the hot polling path: the thread row proves ownership, the joined rows are its entries.
-    const rows = await this.db
+    const rows = await this.#listQuery(threadId, userId);
+    if (rows.length === 0) throw new AppError('not_found', 'Thread not found.');
+    return rows.filter((r) => r.id !== null).map((r) => toEntry(r as EntriesTable));
+  }
+
+}
+
+/** One prepared query for the hot polling path: the thread row proves ownership, the joined rows are its entries. */
+function threadEntriesQuery(db: Kysely<Database>) {
+  return prepareQuery(db, 2, (threadId: string, userId: string) =>
+    db
       .selectFrom('threads')
       .leftJoin('entries', 'entries.thread_id', 'threads.id')
       .selectAll('entries')
       .select('threads.id as owned_thread_id')
       .where('threads.id', '=', threadId)
       .where('threads.user_id', '=', userId)
-      .orderBy('entries.seq')
-      .execute();
-    if (rows.length === 0) throw new AppError('not_found', 'Thread not found.');
-    return rows.filter((r) => r.id !== null).map((r) => toEntry(r as EntriesTable));
-  }
+      .orderBy('entries.seq'),
+  );
 }
 
 export async function insertEntry(trx: Kysely<Database>, row: Omit<EntriesTable, 'seq'>): Promise<EntriesTable> {

@@ -3,7 +3,7 @@ import { html, useState } from '../lib.js';
 import { post } from '../api.js';
 import { errorText, fieldError } from '../format.js';
 
-function CredentialsForm({ title, submitLabel, endpoint, onLogin, footer, autocomplete }) {
+function CredentialsForm({ title, submitLabel, endpoint, onLogin, footer, autocomplete, passwordHint }) {
   const [email, setEmail] = useState('');
   const [password, setPassword] = useState('');
   const [error, setError] = useState(null);
@@ -35,7 +35,8 @@ function CredentialsForm({ title, submitLabel, endpoint, onLogin, footer, autoco
           <input type="password" name="password" autocomplete=${autocomplete} required minlength="8" value=${password}
             onInput=${(e) => setPassword(e.currentTarget.value)} />
         </label>
-        ${fieldError(error, 'password') && html`<p class="field-error">${fieldError(error, 'password')}</p>`}
+        ${passwordHint && !fieldError(error, 'password') && html`<p class="hint muted small">${passwordHint}</p>`}
+        ${fieldError(error, 'password') && html`<p class="field-error" role="alert">${fieldError(error, 'password')}</p>`}
         ${error && !fieldError(error, 'email') && !fieldError(error, 'password') && html`<p class="alert error" role="alert">${errorText(error)}</p>`}
         <button type="submit" class="primary" disabled=${busy}>${busy ? 'Please wait…' : submitLabel}</button>
       </form>
@@ -51,5 +52,5 @@ export function LoginPage({ onLogin }) {
 
 export function RegisterPage({ onLogin }) {
   return html`<${CredentialsForm} title="Create an account" submitLabel="Create account" endpoint="/auth/register"
-    autocomplete="new-password" onLogin=${onLogin} footer=${html`Already registered? <a href="#/login">Log in</a>.`} />`;
+    autocomplete="new-password" passwordHint="At least 8 characters." onLogin=${onLogin} footer=${html`Already registered? <a href="#/login">Log in</a>.`} />`;
 }

@@ -142,6 +142,10 @@ function ThreadView({ guid, thread, onCreditsChange }) {
   `;
 }
 
+function fileName(url) {
+  return url.split('?')[0].split('/').pop() || 'image.png';
+}
+
 function statusText(entry) {
   const p = entry.progress;
   if (entry.status === 'running' || (p && p.step !== undefined)) {
@@ -210,7 +214,7 @@ function ResponseEntry({ entry, onView }) {
             </button>
             <figcaption class="small">
               <span>${img.dimensions}${img.filesize ? ` · ${formatBytes(img.filesize)}` : ''}${img.seed !== undefined ? ` · seed ${img.seed}` : ''}</span>
-              <a href=${img.url} download>Download</a>
+              <a href=${img.url} download=${fileName(img.url)}>Download</a>
             </figcaption>
           </figure>`,
         )}
@@ -234,7 +238,7 @@ function ImageViewer({ image, onClose }) {
       <img src=${image.url} alt=${`Full-size image (${image.dimensions})`} />
       <div class="viewer-bar">
         <span class="muted small">${image.dimensions}${image.filesize ? ` · ${formatBytes(image.filesize)}` : ''}</span>
-        <a class="button" href=${image.url} download>Download</a>
+        <a class="button" href=${image.url} download=${fileName(image.url)}>Download</a>
         <a class="button" href=${image.url} target="_blank" rel="noopener">Open in new tab</a>
         <button type="button" onClick=${() => dialog.current.close()}>Close</button>
       </div>
