@@ -82,7 +82,14 @@ function runLoad(spec: LoadSpec): Promise<LoadResult> {
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
-    options: { duration: { type: 'string', default: '5' }, connections: { type: 'string', default: '32' }, samples: { type: 'string', default: '50' }, rounds: { type: 'string', default: '3' } },
+    options: {
+      duration: { type: 'string', default: '5' },
+      connections: { type: 'string', default: '32' },
+      samples: { type: 'string', default: '50' },
+      rounds: { type: 'string', default: '3' },
+      // Opens SQLite with src/store/statement-cache.ts in front of Kysely (proposed for src/store/database.ts).
+      'statement-cache': { type: 'boolean', default: false },
+    },
   });
   const durationMs = Number(values.duration) * 1000;
   const connections = Number(values.connections);
@@ -99,7 +106,7 @@ async function main(): Promise<void> {
   const demo = join(projectRoot, 'models/demo');
   const modelDir = process.env.SDAPI_MODEL_DIR || (existsSync(join(demo, 'model_index.json')) ? demo : join(projectRoot, 'models/tiny/sd1'));
   const config = loadConfig({ ...process.env, SDAPI_DATA_DIR: dataDir, SDAPI_MODEL_DIR: modelDir, PORT: '0', LOG_LEVEL: 'warn' });
-  const store = await openStore(config.databaseUrl);
+  const store = values['statement-cache'] ? await openCachedSqlite(config.databaseUrl) : await openStore(config.databaseUrl);
   const services = createServices(store, config);
   const app = await buildApp({ services });
   const starts = new Map<string, number>();
@@ -216,7 +223,7 @@ async function main(): Promise<void> {
     },
   };
 
-  console.log(`machine: ${result.machine.cpus} × ${result.machine.model}, node ${result.machine.node}, model ${modelDir}`);
+  console.log(`machine: ${result.machine.cpus} × ${result.machine.model}, node ${result.machine.node}, model ${modelDir}, load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}${values['statement-cache'] ? ', SQLite statement cache on' : ''}`);
   console.log(`G5 event-loop delay while generating (${generations} tutorial requests in ${result.eventLoopDelay.seconds} s): p99 ${result.eventLoopDelay.busyP99ms} ms (max ${result.eventLoopDelay.busyMaxMs}, idle p99 ${result.eventLoopDelay.idleP99ms}) — goal <= 20 ms`);
   console.log(`G7 GET entries ${result.throughput.entriesRps} req/s ÷ hello ${result.throughput.helloRps} req/s = ${result.throughput.ratio} — goal >= 0.5 (entries p99 ${result.throughput.entriesP99ms} ms, ${connections} connections)`);
   console.log(`G8 enqueue → job start: median ${result.pickup.medianMs} ms, p99 ${result.pickup.p99Ms} ms over ${pickup.length} — goal <= 5 ms`);
@@ -228,4 +235,22 @@ async function main(): Promise<void> {
   await services.close();
   await store.close();
   rmSync(dataDir, { recursive: true, force: true });
+}
+
+/** The store as openStore() makes it, plus the prepared-statement cache (what --statement-cache measures). */
+async function openCachedSqlite(url: string) {
+  const { default: SQLite } = await import('better-sqlite3');
+  const { Kysely, Migrator, SqliteDialect } = await import('kysely');
+  const { migrationProvider } = await import('../src/store/migrations/index.ts');
+  const { withStatementCache } = await import('../src/store/statement-cache.ts');
+  type Database = import('../src/store/schema.ts').Database;
+  const sqlite = new SQLite(url.replace(/^sqlite:/, ''));
+  sqlite.pragma('journal_mode = WAL');
+  sqlite.pragma('synchronous = NORMAL');
+  sqlite.pragma('foreign_keys = ON');
+  sqlite.pragma('busy_timeout = 5000');
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) });
+  const { error } = await new Migrator({ db, provider: migrationProvider }).migrateToLatest();
+  if (error) throw error;
+  return { db, dialect: 'sqlite' as const, close: () => db.destroy() };
 }

@@ -35,6 +35,24 @@ test('sdapi generate writes PNGs, prints their paths, and is reproducible by see
   }
 });
 
+test('sdapi generate --seed 0 (or no --seed) uses a random seed and reports it on stderr', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'sdapi-cli-'));
+  try {
+    const r = sdapi('generate', '--model', sd1, '--prompt', 'a cat', '--steps', '1', '--width', '8', '--height', '8', '--seed', '0', '--output', join(dir, 'r.png'));
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout, `${join(dir, 'r.png')}\n`);
+    const m = /^sdapi generate: seed (\d+)$/m.exec(r.stderr);
+    assert.ok(m, r.stderr);
+    assert.ok(Number(m[1]) > 0);
+    const again = sdapi('generate', '--model', sd1, '--prompt', 'a cat', '--steps', '1', '--width', '8', '--height', '8', '--seed', m[1], '--output', join(dir, 's.png'));
+    assert.equal(again.status, 0, again.stderr);
+    assert.equal(again.stderr, '', 'an explicit seed is not reported');
+    assert.ok(readFileSync(join(dir, 'r.png')).equals(readFileSync(join(dir, 's.png'))), 'the reported seed reproduces the image');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('sdapi tokenize prints the padded ids of the first tokenizer as one JSON array', () => {
   const r = sdapi('tokenize', '--model', sdxl, 'a cat');
   assert.equal(r.status, 0, r.stderr);

@@ -30,8 +30,17 @@ export async function startServer(config: Config, options: { overrides?: Service
     { jobs: services.jobs, generation: services.generation },
     { concurrency: config.workers, logger: app.log, debugJobDelayMs: options.debugJobDelayMs },
   );
-  if (config.workers > 0) await worker.start();
-  await app.listen({ host: config.host, port: config.port });
+  try {
+    if (config.workers > 0) await worker.start();
+    await app.listen({ host: config.host, port: config.port });
+  } catch (err) {
+    // e.g. EADDRINUSE: release everything so the process can exit with the error.
+    await worker.stop().catch(() => undefined);
+    await app.close().catch(() => undefined);
+    await services.close().catch(() => undefined);
+    await store.close().catch(() => undefined);
+    throw err;
+  }
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   let closing: Promise<void> | undefined;

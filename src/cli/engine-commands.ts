@@ -3,7 +3,6 @@
  * and returns exit code 2 (never a stack trace); an engine failure while running returns 1.
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { randomInt } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { dirname, extname, join } from 'node:path';
 import { EngineError } from '../engine/errors.ts';
@@ -108,7 +107,8 @@ export function runGenerate(argv: string[]): Promise<number> {
     const model = values.model;
     const steps = integer('steps', values.steps, 1, 1000);
     const cfg = decimal('cfg', values.cfg);
-    const seed = integer('seed', values.seed, 0, 0xffffffff) ?? randomInt(0, 0x7fffffff);
+    // Absent or 0: the engine draws a random seed and reports it (printed on stderr below).
+    const seed = integer('seed', values.seed, 0, 0xffffffff);
     const width = multipleOf8('width', integer('width', values.width, 8, 4096));
     const height = multipleOf8('height', integer('height', values.height, 8, 4096));
     const images = integer('images', values.images, 1, 64) ?? 1;
@@ -140,6 +140,7 @@ export function runGenerate(argv: string[]): Promise<number> {
         images,
         style: values.style,
       });
+      if (!seed) process.stderr.write(`sdapi generate: seed ${result[0].seed}\n`);
       const paths = outputPaths(values.output, result);
       for (let i = 0; i < result.length; i++) {
         await writePng(paths[i], result[i]);

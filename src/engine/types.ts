@@ -27,8 +27,11 @@ export interface GenerateOptions {
   cfgScale: number;
   /** Defaults to the model's scheduler_config.json. */
   sampler?: SamplerName;
-  /** uint32; image i uses seed + i. */
-  seed: number;
+  /**
+   * uint32; image i uses seed + i (wrapping at 2^32). Absent or 0 means random: the engine draws a seed in
+   * 1..2^32-2 and reports it in GeneratedImage.seed.
+   */
+  seed?: number;
   images: number;
   /** One of the 17 Stability style presets. */
   style?: string;
@@ -41,5 +44,6 @@ export interface GeneratedImage {
   height: number;
   /** 8-bit RGB, row-major HWC, length width*height*3. */
   rgb: Uint8Array;
+  /** The seed this image was generated with (the drawn one when the request's seed was absent or 0). */
   seed: number;
 }

@@ -15,6 +15,8 @@ export interface EmbeddedQueueOptions {
   /** Lease length; heartbeats should come at least every third of it. */
   leaseMs?: number;
   owner?: string;
+  /** PostgreSQL claims use FOR UPDATE SKIP LOCKED so concurrent workers never wait on each other. */
+  dialect?: 'sqlite' | 'postgres';
 }
 
 const HOST = hostname();
@@ -26,6 +28,7 @@ export function processOwnerId(): string {
 export class EmbeddedJobQueue implements JobQueue {
   readonly owner: string;
   readonly leaseMs: number;
+  readonly #skipLocked: boolean;
   #waiters = new Set<() => void>();
 
   constructor(
@@ -34,6 +37,7 @@ export class EmbeddedJobQueue implements JobQueue {
   ) {
     this.owner = options.owner ?? processOwnerId();
     this.leaseMs = options.leaseMs ?? 30_000;
+    this.#skipLocked = options.dialect === 'postgres';
   }
 
   async enqueue(executor: Executor, spec: JobSpec): Promise<string> {
@@ -92,9 +96,10 @@ export class EmbeddedJobQueue implements JobQueue {
         attempts: sql<number>`attempts + 1`,
         started_at: now.toISOString(),
       })
-      .where('id', '=', (eb) =>
-        eb.selectFrom('jobs').select('id').where('status', '=', 'pending').orderBy('created_at').orderBy('id').limit(1),
-      )
+      .where('id', '=', (eb) => {
+        const next = eb.selectFrom('jobs').select('id').where('status', '=', 'pending').orderBy('created_at').orderBy('id').limit(1);
+        return this.#skipLocked ? next.forUpdate().skipLocked() : next;
+      })
       .where('status', '=', 'pending')
       .returningAll()
       .executeTakeFirst();

@@ -51,7 +51,7 @@ export interface ServiceOverrides {
 
 export function createServices(store: Store, config: Config, overrides: ServiceOverrides = {}): Services {
   const db = store.db;
-  const jobs = overrides.jobs ?? new EmbeddedJobQueue(db);
+  const jobs = overrides.jobs ?? new EmbeddedJobQueue(db, { dialect: store.dialect });
   const storage = overrides.storage ?? new LocalFileStorage(resolve(config.dataDir, 'storage'));
   const generator = overrides.generator ?? new EngineThreadGenerator();
   const credits = new CreditService(db);

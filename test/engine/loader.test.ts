@@ -1,11 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cpSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { EngineError } from '../../src/engine/errors.ts';
-import { loadModelFolder } from '../../src/engine/model/loader.ts';
+import { legacySchedulerFixes, loadModelFolder } from '../../src/engine/model/loader.ts';
 import { describeUnet, penultimateHiddenState } from '../../src/engine/model/inspect.ts';
 import type { LoadedModel } from '../../src/engine/model/types.ts';
+import { createScheduler } from '../../src/engine/schedulers/index.ts';
 import { copyTiny, tiny } from './pipeline-helpers.ts';
 
 async function withModel(dir: string, check: (model: LoadedModel) => void | Promise<void>): Promise<void> {
@@ -158,4 +159,47 @@ test("device 'cuda' without the CUDA provider falls back to CPU and says so thro
   } finally {
     await model.dispose();
   }
+});
+
+test('legacy scheduler configs: steps_offset != 1 becomes 1 for SD1/SD2 (diffusers deprecation path), not for SDXL/LCM', async () => {
+  const rewrite = (dir: string, change: (config: Record<string, unknown>) => void): void => {
+    const path = join(dir, 'scheduler', 'scheduler_config.json');
+    const config = JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
+    change(config);
+    writeFileSync(path, JSON.stringify(config));
+  };
+  const cases: Array<['sd1' | 'sd2-v' | 'sdxl' | 'lcm', (c: Record<string, unknown>) => void, number, boolean]> = [
+    ['sd1', (c) => (c.steps_offset = 0), 1, true],
+    ['sd1', (c) => delete c.steps_offset, 1, true], // missing key = the class default 0, rewritten too
+    ['sd2-v', (c) => (c.steps_offset = 2), 1, true],
+    ['sd1', () => {}, 1, false],
+    ['sdxl', (c) => (c.steps_offset = 0), 0, false], // StableDiffusionXLPipeline keeps the config as written
+    ['lcm', (c) => (c.steps_offset = 0), 0, false],
+  ];
+  for (const [name, change, expected, warns] of cases) {
+    const { dir, cleanup } = copyTiny(name);
+    try {
+      rewrite(dir, change);
+      const messages: string[] = [];
+      const model = await loadModelFolder(dir, { threads: 1, logger: (m) => messages.push(m) });
+      try {
+        assert.equal(model.schedulerConfig.steps_offset, expected, name);
+        assert.equal(messages.some((m) => /scheduler_config\.json is outdated: steps_offset/.test(m)), warns, `${name}: ${messages.join(' | ')}`);
+        if (name === 'sd1') {
+          // The corrected offset reaches every sampler: DDIM leading spacing for 3 steps is 667, 334, 1 (not 666, 333, 0).
+          assert.deepEqual(createScheduler('ddim', model.schedulerConfig, 3).timesteps, [667, 334, 1]);
+        }
+      } finally {
+        await model.dispose();
+      }
+    } finally {
+      cleanup();
+    }
+  }
+  // clip_sample: true is switched off as well (diffusers StableDiffusionPipeline).
+  assert.deepEqual(legacySchedulerFixes({ _class_name: 'DDIMScheduler', steps_offset: 1, clip_sample: true }, 'sd2', undefined), {
+    _class_name: 'DDIMScheduler',
+    steps_offset: 1,
+    clip_sample: false,
+  });
 });

@@ -82,3 +82,59 @@ test('EngineThread: cancellation and error codes cross the thread boundary', asy
     await thread.close();
   }
 });
+
+test('EngineThread: a crashed worker rejects the in-flight call (no hang) and later calls fail fast', async () => {
+  const thread = new EngineThread({ threads: 1 });
+  try {
+    let events = 0;
+    const running = thread.generate(tiny('sd1'), { ...options, width: 8, height: 8, steps: 500 }, {
+      onProgress: () => {
+        events++;
+        // Simulate a crash of the worker thread (e.g. a native abort) in the middle of the generation.
+        if (events === 1) void (thread as unknown as { worker: { terminate(): Promise<number> } }).worker.terminate();
+      },
+    });
+    await assert.rejects(running, (err: unknown) => err instanceof EngineError && err.code === 'runtime_error' && /exited|crashed/.test(err.message));
+    await assert.rejects(thread.info(tiny('sd1')), (err: unknown) => err instanceof EngineError && err.code === 'runtime_error');
+  } finally {
+    await thread.close();
+  }
+});
+
+test('EngineThread: loads each model folder once, reuses it across jobs and releases it on close()', async () => {
+  const thread = new EngineThread({ threads: 1 });
+  const small = { ...options, width: 8, height: 8, steps: 1, images: 1 };
+  const first = await thread.generate(tiny('sd1'), small);
+  // Same folder spelled differently: the same cached pipeline (sessions are created once per model).
+  const second = await thread.generate(`${tiny('sd1')}/`, small);
+  assert.deepEqual(first[0].rgb, second[0].rgb);
+  assert.deepEqual(await thread.loadedModels(), [tiny('sd1')]);
+  await thread.info(tiny('sdxl'));
+  assert.deepEqual((await thread.loadedModels()).sort(), [tiny('sd1'), tiny('sdxl')].sort());
+  await thread.close();
+  await assert.rejects(thread.generate(tiny('sd1'), small), (err: unknown) => err instanceof EngineError && err.code === 'runtime_error');
+});
+
+test('EngineThread: an abort stops the worker within one step', async () => {
+  const thread = new EngineThread({ threads: 1 });
+  try {
+    // 256x256 on the tiny model: each UNet call takes tens of ms, far longer than the main thread needs to handle
+    // the first progress message and set the shared cancel flag. The worker checks the flag after every step, so
+    // it completes at most the step that was running when the flag was set (one slack event for scheduling jitter).
+    const controller = new AbortController();
+    let events = 0;
+    await assert.rejects(
+      thread.generate(tiny('sd1'), { ...options, width: 256, height: 256, steps: 40, images: 1 }, {
+        signal: controller.signal,
+        onProgress: () => {
+          events++;
+          if (events === 1) controller.abort();
+        },
+      }),
+      (err: unknown) => err instanceof EngineError && err.code === 'cancelled',
+    );
+    assert.ok(events <= 3, `stopped within one step of the abort (${events} progress events, 41 scheduled)`);
+  } finally {
+    await thread.close();
+  }
+});

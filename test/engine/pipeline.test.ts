@@ -2,7 +2,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { EngineError } from '../../src/engine/errors.ts';
 import { encodeText } from '../../src/engine/pipeline/conditioning.ts';
-import { toRgb } from '../../src/engine/pipeline/vae.ts';
+import { decodeLatents, toRgb } from '../../src/engine/pipeline/vae.ts';
+import { applyCfg } from '../../src/engine/pipeline/guidance.ts';
+import { EulerDiscreteScheduler } from '../../src/engine/schedulers/euler.ts';
+import type { VaeModel } from '../../src/engine/model/types.ts';
 import { STYLE_PRESETS } from '../../src/engine/pipeline/styles.ts';
 import { timestepFeed } from '../../src/engine/pipeline/feeds.ts';
 import { float32ToHalf, fromHalfBits, halfToFloat32, toHalfBits } from '../../src/engine/runtime/float16.ts';
@@ -253,4 +256,98 @@ test('fp16 boundary conversion: round to nearest even, overflow to Inf, timestep
   assert.deepEqual([t.type, t.dims, fromHalfBits((t.data as Uint16Array)[0])], ['float16', [1], 964.5]);
   const i = timestepFeed(964.5517, { type: 'int64', rank: 0 });
   assert.deepEqual([i.type, i.dims, i.data[0]], ['int64', [], 964n]); // truncated, as diffusers' int64 cast
+});
+
+test('seed absent or 0: a random seed is drawn, reported per image, and reproduces the image', async () => {
+  const { pipeline } = await loadRecorded(tiny('sd1'));
+  try {
+    const { seed: _omit, ...noSeed } = base({ steps: 1, images: 2 });
+    const drawn = await pipeline.generate(noSeed);
+    const first = drawn[0].seed;
+    assert.ok(Number.isInteger(first) && first >= 1 && first <= 0xfffffffe, `drawn seed ${first}`);
+    assert.equal(drawn[1].seed, (first + 1) >>> 0, 'image i uses seed + i');
+    const again = await pipeline.generate(base({ steps: 1, seed: first }));
+    assert.ok(sameBytes(drawn[0].rgb, again[0].rgb), 'the reported seed reproduces the image');
+    const zero = await pipeline.generate(base({ steps: 1, seed: 0 }));
+    assert.notEqual(zero[0].seed, 0, 'seed 0 means random');
+    const zero2 = await pipeline.generate(base({ steps: 1, seed: 0 }));
+    assert.notEqual(zero[0].seed, zero2[0].seed, 'two random draws differ');
+  } finally {
+    await pipeline.dispose();
+  }
+});
+
+test('CFG: ε = ε_u + g·(ε_c − ε_u) with the UNet batch ordered [negative, positive]', async () => {
+  // Rows: u = [1, 2], c = [3, -2]; g = 7.5 -> [1 + 7.5·2, 2 + 7.5·(−4)] = [16, −28]. Swapping the rows gives [−12, 32].
+  assert.deepEqual(Array.from(applyCfg(Float32Array.of(1, 2, 3, -2), 7.5, new Float32Array(2))), [16, -28]);
+  // float32 at every op, like torch on float32 tensors.
+  const u = 0.1;
+  const c = 0.3;
+  const expected = Math.fround(Math.fround(u) + Math.fround(Math.fround(7.5) * Math.fround(Math.fround(c) - Math.fround(u))));
+  assert.equal(applyCfg(Float32Array.of(u, c), 7.5, new Float32Array(1))[0], expected);
+
+  // End to end: with one Euler step the scheduler result is linear in the guided ε, so the latents decoded equal
+  // x + dσ·(x − (x − σ·ε))/σ computed from the recorded UNet output rows.
+  const { pipeline, recorder } = await loadRecorded(tiny('sd1'));
+  try {
+    const decoded: Float32Array[] = [];
+    const unetOut: Float32Array[] = [];
+    const unet = pipeline.loaded.unet.session;
+    const vae = pipeline.loaded.vae.decoder;
+    const unetRun = unet.run.bind(unet);
+    const vaeRun = vae.run.bind(vae);
+    (unet as { run: typeof unet.run }).run = async (feeds, outputs) => {
+      const out = await unetRun(feeds, outputs);
+      unetOut.push((out.out_sample.data as Float32Array).slice());
+      return out;
+    };
+    (vae as { run: typeof vae.run }).run = async (feeds, outputs) => {
+      decoded.push((feeds.latent_sample.data as Float32Array).slice());
+      return vaeRun(feeds, outputs);
+    };
+    await pipeline.generate(base({ steps: 1, sampler: 'euler', cfgScale: 5, prompts: [{ text: 'a cat', weight: 1 }, { text: 'blurry', weight: -1 }] }));
+    const sample = recorder.of('unet')[0].feeds.sample.data as Float32Array;
+    const n = sample.length / 2;
+    const guided = applyCfg(unetOut[0], 5, new Float32Array(n));
+    const swapped = applyCfg(Float32Array.from([...unetOut[0].subarray(n), ...unetOut[0].subarray(0, n)]), 5, new Float32Array(n));
+    // Euler, 1 step, σ_1 = 0: x_prev = x − σ·(x − (x − σ·ε))/σ ≈ x − σ·ε, where x = the unscaled latents.
+    const scheduler = new EulerDiscreteScheduler(pipeline.loaded.schedulerConfig, 1);
+    const sigma = scheduler.sigmas[0];
+    const scale = Math.fround(Math.sqrt(Math.fround(Math.fround(sigma * sigma) + 1)));
+    const factor = Math.fround(pipeline.loaded.vae.scalingFactor);
+    let errGuided = 0;
+    let errSwapped = 0;
+    for (let i = 0; i < n; i++) {
+      const x = sample[i] * scale; // undo scale_model_input
+      errGuided = Math.max(errGuided, Math.abs((x - sigma * guided[i]) / factor - decoded[0][i]));
+      errSwapped = Math.max(errSwapped, Math.abs((x - sigma * swapped[i]) / factor - decoded[0][i]));
+    }
+    assert.ok(errGuided < 1e-3, `guided error ${errGuided}`);
+    assert.ok(errSwapped > 1e-2, `swapped rows must not match (${errSwapped})`);
+  } finally {
+    await pipeline.dispose();
+  }
+});
+
+test('a VAE decoder that returns NaN fails loudly (runtime_error), not with a black image', async () => {
+  const dims = [1, 4, 1, 1];
+  const fakeVae = (value: number): VaeModel => ({
+    decoderInputType: 'float32',
+    scalingFactor: 0.13025,
+    decoder: {
+      path: 'vae_decoder/model.onnx',
+      inputs: [],
+      outputs: [],
+      stats: { runs: 0, runMs: 0 },
+      run: async () => ({ sample: { type: 'float32', data: Float32Array.of(0, value, 0), dims: [1, 3, 1, 1] } }),
+      release: async () => {},
+    },
+  });
+  await assert.rejects(decodeLatents(fakeVae(Number.NaN), new Float32Array(4), dims), (err: unknown) => {
+    assert.ok(err instanceof EngineError);
+    assert.equal(err.code, 'runtime_error');
+    assert.match(err.message, /NaN/);
+    return true;
+  });
+  assert.deepEqual(Array.from(await decodeLatents(fakeVae(0.5), new Float32Array(4), dims)), [0, 0.5, 0]);
 });

@@ -4,8 +4,10 @@ import { EngineError } from '../../src/engine/errors.ts';
 import type { NoiseSource } from '../../src/engine/noise/types.ts';
 import {
   createScheduler,
+  DdimScheduler,
   DpmSolverMultistepScheduler,
   EulerDiscreteScheduler,
+  LcmScheduler,
   PndmScheduler,
   SAMPLER_NAMES,
   samplerFromConfig,
@@ -166,6 +168,26 @@ describe('schedule helpers', () => {
     const t = trainSchedule({ ...SD_TRAIN, trained_betas: null, rescale_betas_zero_snr: true });
     assert.equal(t.alphasCumprod[999], 2 ** -24);
     assertClose(t.alphasCumprod[0], 0.99915, 1e-4, 'ac[0]');
+  });
+
+  it('DDIM and LCM keep the exact zero terminal ᾱ under rescale_betas_zero_snr (no 2^-24 floor)', () => {
+    const zeroSnr: SchedulerConfig = { ...SD_TRAIN, rescale_betas_zero_snr: true, timestep_spacing: 'trailing' };
+    assert.equal(new DdimScheduler(zeroSnr, 4).alphasCumprod[999], 0);
+    assert.equal(new LcmScheduler(zeroSnr, 4).alphasCumprod[999], 0);
+    // Euler still gets the floor (its σ_max would be infinite otherwise).
+    assert.ok(Number.isFinite(new EulerDiscreteScheduler(zeroSnr, 4).sigmas[0]));
+  });
+
+  it('caches the training tables per config (one build per model, not per image)', () => {
+    const a = trainSchedule({ ...SD_TRAIN, trained_betas: null });
+    const b = trainSchedule({ ...SD_TRAIN, trained_betas: null });
+    assert.equal(a, b, 'same config -> the same tables object');
+    assert.notEqual(trainSchedule({ ...SD_TRAIN, beta_end: 0.02, trained_betas: null }), a);
+    assert.notEqual(trainSchedule({ ...SD_TRAIN, trained_betas: null, rescale_betas_zero_snr: true }), a);
+    // Schedulers built from one config share the tables.
+    const config = { ...SD_TRAIN, _class_name: 'DDIMScheduler' };
+    assert.equal(new DdimScheduler(config, 10).alphasCumprod, new DdimScheduler(config, 20).alphasCumprod);
+    assert.equal(new LcmScheduler(config, 4).alphasCumprod, a.alphasCumprod);
   });
 
   it('spaces timesteps per diffusers flavour', () => {

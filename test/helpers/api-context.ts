@@ -11,7 +11,7 @@ import { loadConfig, projectRoot, type Config } from '../../src/config.ts';
 import { createServices, type ServiceOverrides, type Services } from '../../src/services/index.ts';
 import { defaultEngines } from '../../src/services/generation/catalog.ts';
 import { openStore } from '../../src/store/database.ts';
-import { GenerationWorker } from '../../src/worker/generation-worker.ts';
+import { GenerationWorker, type GenerationWorkerOptions } from '../../src/worker/generation-worker.ts';
 
 /** The model the tests generate with: SDAPI_TEST_MODEL_DIR, else the tiny SD1 fixture (64×64 native). */
 export const TEST_MODEL_DIR = resolve(process.env.SDAPI_TEST_MODEL_DIR || join(projectRoot, 'models/tiny/sd1'));
@@ -29,7 +29,9 @@ export interface ApiContext {
   close(): Promise<void>;
 }
 
-export async function createApiContext(options: { worker?: boolean; overrides?: ServiceOverrides; env?: NodeJS.ProcessEnv } = {}): Promise<ApiContext> {
+export async function createApiContext(
+  options: { worker?: boolean | GenerationWorkerOptions; overrides?: ServiceOverrides; env?: NodeJS.ProcessEnv } = {},
+): Promise<ApiContext> {
   const dataDir = await mkdtemp(join(tmpdir(), 'sdapi-test-'));
   const config = loadConfig({ SDAPI_DATA_DIR: dataDir, SDAPI_MODEL_DIR: TEST_MODEL_DIR, SDAPI_PUBLIC_URL: PUBLIC_URL, PORT: '0', ...options.env });
   const store = await openStore(config.databaseUrl);
@@ -55,7 +57,8 @@ export async function createApiContext(options: { worker?: boolean; overrides?: 
   const app = await buildApp({ services });
   let worker: GenerationWorker | undefined;
   if (options.worker) {
-    worker = new GenerationWorker({ jobs: services.jobs, generation: services.generation }, { concurrency: 1, idleMs: 1000 });
+    const extra = typeof options.worker === 'object' ? options.worker : {};
+    worker = new GenerationWorker({ jobs: services.jobs, generation: services.generation }, { concurrency: 1, idleMs: 1000, ...extra });
     await worker.start();
   }
   const ctx: ApiContext = {

@@ -84,7 +84,7 @@ export async function loadModelFolder(dirArg: string, options: LoadOptions = {})
     return {
       dir,
       info,
-      schedulerConfig,
+      schedulerConfig: legacySchedulerFixes(schedulerConfig, info.family, options.logger),
       textEncoders,
       unet,
       vae,
@@ -172,6 +172,35 @@ function checkDimensions(encoders: TextEncoderModel[], unet: UnetModel): void {
       );
     }
   }
+}
+
+/**
+ * diffusers' StableDiffusionPipeline (and OnnxStableDiffusionPipeline) constructor rewrites outdated scheduler
+ * configs with a deprecation warning: `steps_offset` != 1 becomes 1 and `clip_sample: true` becomes false. The
+ * check reads the scheduler's resolved config, so a missing `steps_offset` (class default 0 for every scheduler
+ * we build) is rewritten too. The SDXL and LCM pipelines do not do this, so their configs are used as written.
+ * Doing it here, once, means every sampler built from the config (including a different one picked per request)
+ * sees the corrected value, as with `from_config(pipe.scheduler.config)` in diffusers.
+ */
+export function legacySchedulerFixes(
+  config: SchedulerConfig,
+  family: ModelFamily,
+  logger: ((message: string) => void) | undefined,
+): SchedulerConfig {
+  if (family !== 'sd1' && family !== 'sd2' && family !== 'turbo') return config;
+  const fixed: SchedulerConfig = { ...config };
+  const offset = config.steps_offset ?? 0;
+  if (offset !== 1) {
+    fixed.steps_offset = 1;
+    logger?.(
+      `scheduler/scheduler_config.json is outdated: steps_offset is ${JSON.stringify(config.steps_offset ?? null)}, using 1 as diffusers' Stable Diffusion pipelines do (please update the file)`,
+    );
+  }
+  if (config.clip_sample === true) {
+    fixed.clip_sample = false;
+    logger?.('scheduler/scheduler_config.json has clip_sample: true, using false as diffusers\' Stable Diffusion pipelines do');
+  }
+  return fixed;
 }
 
 function scalingFactor(vaeConfig: Record<string, unknown> | undefined, isXL: boolean): number {

@@ -18,7 +18,7 @@ import { initialLatents, latentDims } from './latents.ts';
 import { lcmGuidanceEmbedding } from './lcm-guidance.ts';
 import { promptSides } from './prompts.ts';
 import { decodeLatents, toRgb } from './vae.ts';
-import { validateOptions } from './validate.ts';
+import { resolveSeed, validateOptions } from './validate.ts';
 
 /** Wall time per stage of the last generate() call (for the bench). */
 export interface StageTimings {
@@ -60,6 +60,7 @@ export class StableDiffusionPipeline {
     const timings: StageTimings = { textMs: 0, unetMs: 0, loopOtherMs: 0, vaeMs: 0 };
     this.lastTimings = timings;
     throwIfAborted(options.signal);
+    const baseSeed = resolveSeed(options.seed);
 
     let start = performance.now();
     const conditioning = await this.conditioning(options);
@@ -68,7 +69,7 @@ export class StableDiffusionPipeline {
     const images: GeneratedImage[] = [];
     for (let i = 0; i < options.images; i++) {
       // Image i uses its own generator seeded with seed + i, so it can be reproduced alone.
-      const seed = (options.seed + i) >>> 0;
+      const seed = (baseSeed + i) >>> 0;
       const noise = createNoise('torch', seed);
       const latents = await this.denoise(options, conditioning, noise, i, timings);
       throwIfAborted(options.signal);

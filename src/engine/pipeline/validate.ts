@@ -1,4 +1,5 @@
 /** Checks GenerateOptions before any model work; every failure is EngineError('invalid_argument'). */
+import { randomInt } from 'node:crypto';
 import { EngineError } from '../errors.ts';
 import type { ModelInfo } from '../model/types.ts';
 import type { GenerateOptions } from '../types.ts';
@@ -13,6 +14,14 @@ function isPositiveInteger(value: unknown): value is number {
   return typeof value === 'number' && Number.isInteger(value) && value >= 1;
 }
 
+/**
+ * The request's seed, or a random one when it is absent or 0 (the Stability API convention). Drawn in 1..2^32-2,
+ * the same range the service uses, so a drawn seed is never 0 and can be passed back to reproduce the image.
+ */
+export function resolveSeed(seed: number | undefined): number {
+  return seed === undefined || seed === 0 ? randomInt(1, MAX_SEED) : seed;
+}
+
 export function validateOptions(options: GenerateOptions, info: ModelInfo): void {
   for (const [name, value] of [['width', options.width], ['height', options.height]] as const) {
     if (!isPositiveInteger(value) || value % 8 !== 0) {
@@ -24,8 +33,9 @@ export function validateOptions(options: GenerateOptions, info: ModelInfo): void
   if (typeof options.cfgScale !== 'number' || !Number.isFinite(options.cfgScale)) {
     fail(`Cannot generate: cfgScale must be a finite number, got ${String(options.cfgScale)}`);
   }
-  if (!Number.isInteger(options.seed) || options.seed < 0 || options.seed > MAX_SEED) {
-    fail(`Cannot generate: seed must be an integer in 0..${MAX_SEED}, got ${String(options.seed)}`);
+  const seed = options.seed;
+  if (seed !== undefined && (!Number.isInteger(seed) || seed < 0 || seed > MAX_SEED)) {
+    fail(`Cannot generate: seed must be an integer in 0..${MAX_SEED} (0 or absent: random), got ${String(seed)}`);
   }
   if (options.sampler !== undefined && !info.samplers.includes(options.sampler)) {
     fail(`Cannot generate: sampler "${String(options.sampler)}" is not available for this model (available: ${info.samplers.join(', ')})`);

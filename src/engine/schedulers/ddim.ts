@@ -55,7 +55,7 @@ export class DdimScheduler implements Scheduler {
     if (!Number.isFinite(eta) || eta < 0) {
       throw new EngineError('invalid_argument', `Cannot build ${name}: eta must be a finite number >= 0: current value is ${eta}`);
     }
-    const train = trainSchedule({ ...c, trained_betas: trainedBetas });
+    const train = trainSchedule({ ...c, trained_betas: trainedBetas, terminal_alpha_floor: false });
     this.alphasCumprod = train.alphasCumprod;
     this.finalAlphaCumprod = c.set_alpha_to_one ? 1 : train.alphasCumprod[0];
     this.timesteps = spacedTimesteps({

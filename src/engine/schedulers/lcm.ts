@@ -72,7 +72,7 @@ export class LcmScheduler implements Scheduler {
         `Cannot schedule ${name}: steps must not exceed original_inference_steps (${original}): current value is ${steps}`,
       );
     }
-    const train = trainSchedule({ ...c, trained_betas: trainedBetas });
+    const train = trainSchedule({ ...c, trained_betas: trainedBetas, terminal_alpha_floor: false });
     this.alphasCumprod = train.alphasCumprod;
     this.finalAlphaCumprod = c.set_alpha_to_one ? 1 : train.alphasCumprod[0];
     // Origin schedule k·[1..original] − 1, reversed; pick floor(linspace(0, len, N, endpoint=False)).

@@ -18,6 +18,11 @@ export interface TrainScheduleConfig {
   beta_schedule: string;
   trained_betas: readonly number[] | null;
   rescale_betas_zero_snr?: boolean;
+  /**
+   * With `rescale_betas_zero_snr`, replace the zero terminal ᾱ with 2^-24 (Euler, Euler ancestral, DPM-Solver do;
+   * DDIM and LCM keep the exact 0). Default true.
+   */
+  terminal_alpha_floor?: boolean;
 }
 
 /** Float32 tables indexed by training timestep t = 0..T-1. */
@@ -112,11 +117,38 @@ function rescaleZeroTerminalSnr(betas: Float32Array): Float32Array {
   return out;
 }
 
+/** Built tables by config: a scheduler is created per image, the 1000-entry tables only once per config. */
+const trainScheduleCache = new Map<string, TrainSchedule>();
+const TRAIN_SCHEDULE_CACHE_SIZE = 32;
+
 /**
- * Builds the float32 training tables of diffusers' schedulers (reference §3.1).
+ * Builds the float32 training tables of diffusers' schedulers (reference §3.1), cached per config. The returned
+ * tables are shared between schedulers and must not be modified.
  * @throws {EngineError} `invalid_argument` for an unknown `beta_schedule` or a `trained_betas` of the wrong length.
  */
 export function trainSchedule(config: TrainScheduleConfig): TrainSchedule {
+  const key = JSON.stringify([
+    config.num_train_timesteps,
+    config.beta_start,
+    config.beta_end,
+    config.beta_schedule,
+    config.trained_betas,
+    config.rescale_betas_zero_snr === true,
+    // The floor only changes anything with rescale_betas_zero_snr; otherwise every class shares one build.
+    config.rescale_betas_zero_snr === true && config.terminal_alpha_floor !== false,
+  ]);
+  let tables = trainScheduleCache.get(key);
+  if (!tables) {
+    tables = buildTrainSchedule(config);
+    if (trainScheduleCache.size >= TRAIN_SCHEDULE_CACHE_SIZE) {
+      trainScheduleCache.delete(trainScheduleCache.keys().next().value as string);
+    }
+    trainScheduleCache.set(key, tables);
+  }
+  return tables;
+}
+
+function buildTrainSchedule(config: TrainScheduleConfig): TrainSchedule {
   const T = config.num_train_timesteps;
   let betas: Float32Array;
   if (config.trained_betas !== null) {
@@ -146,7 +178,7 @@ export function trainSchedule(config: TrainScheduleConfig): TrainSchedule {
   for (let i = 0; i < T; i++) alphas[i] = 1 - betas[i];
   const alphasCumprod = cumprodFloat32(alphas);
   // Euler, Euler ancestral and DPM-Solver replace a zero terminal ᾱ with 2^-24 so σ_max stays finite.
-  if (config.rescale_betas_zero_snr) alphasCumprod[T - 1] = 2 ** -24;
+  if (config.rescale_betas_zero_snr && config.terminal_alpha_floor !== false) alphasCumprod[T - 1] = 2 ** -24;
   const sigmas = new Float32Array(T);
   const logSigmas = new Float32Array(T);
   for (let i = 0; i < T; i++) {

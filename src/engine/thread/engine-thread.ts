@@ -49,6 +49,13 @@ export class EngineThread {
     return reply.info;
   }
 
+  /** The model folders (resolved paths) whose sessions the worker holds: each is loaded once and reused. */
+  async loadedModels(): Promise<string[]> {
+    const reply = await this.request({ type: 'loaded', id: this.nextId++ });
+    if (reply.type !== 'loaded') throw new EngineError('runtime_error', `Unexpected reply ${reply.type} from the engine thread`);
+    return reply.modelDirs;
+  }
+
   async generate(modelDir: string, options: ThreadGenerateOptions, controls: ThreadRunControls = {}): Promise<GeneratedImage[]> {
     const { signal, onProgress } = controls;
     if (signal?.aborted) throw new EngineError('cancelled', 'Generation cancelled');

@@ -23,12 +23,14 @@ export type ToWorker =
       cancelFlag: SharedArrayBuffer;
     }
   | { type: 'info'; id: number; modelDir: string }
+  | { type: 'loaded'; id: number }
   | { type: 'close'; id: number };
 
 export type FromWorker =
   | { type: 'progress'; id: number; progress: GenerationProgress }
   | { type: 'images'; id: number; images: GeneratedImage[] }
   | { type: 'info'; id: number; info: ModelInfo }
+  | { type: 'loaded'; id: number; modelDirs: string[] }
   | { type: 'closed'; id: number }
   | { type: 'error'; id: number; code: EngineErrorCode; message: string }
   | { type: 'log'; message: string };

@@ -37,6 +37,17 @@ async function handle(message: ToWorker): Promise<void> {
       send({ type: 'info', id: message.id, info: pipeline.info });
       return;
     }
+    case 'loaded': {
+      const loaded = await Promise.allSettled(
+        [...pipelines.entries()].map(async ([dir, pipeline]) => {
+          await pipeline; // a folder that failed to load is not loaded
+          return dir;
+        }),
+      );
+      const modelDirs = loaded.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+      send({ type: 'loaded', id: message.id, modelDirs });
+      return;
+    }
     case 'generate': {
       const cancelled = new Int32Array(message.cancelFlag);
       const controller = new AbortController();

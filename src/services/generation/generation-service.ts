@@ -59,11 +59,12 @@ export class GenerationService {
       return 'lost';
     }
     let items: ImageItem[];
-    let keys: string[];
+    const keys: string[] = [];
     try {
       if (options.debugDelayMs) await abortableSleep(options.debugDelayMs, signal);
-      ({ items, keys } = await this.produce(job, payload, signal));
+      items = await this.produce(job, payload, signal, keys);
     } catch (err) {
+      await Promise.all(keys.map((k) => this.deps.storage.delete(k).catch(() => undefined)));
       if (signal.aborted) throw err;
       const reason = err instanceof Error ? err.message : String(err);
       return this.fail(job, payload, `Image generation failed: ${reason}`);
@@ -71,10 +72,11 @@ export class GenerationService {
     return this.complete(job, payload, items, keys);
   }
 
-  private async produce(job: ClaimedJob, payload: GenerationPayload, signal: AbortSignal): Promise<{ items: ImageItem[]; keys: string[] }> {
+  /** Generates and stores the images; `keys` collects every file written, so a failure can remove them. */
+  private async produce(job: ClaimedJob, payload: GenerationPayload, signal: AbortSignal, keys: string[]): Promise<ImageItem[]> {
     const model = await this.deps.catalog.model(payload.modelDir);
     const plan = planSize({ width: payload.width, height: payload.height }, { width: model.nativeWidth, height: model.nativeHeight });
-    const reportProgress = this.progressWriter(payload.entryId);
+    const reportProgress = this.progressWriter(payload.entryId, payload.steps);
     const images = await this.deps.generator.generate(
       payload.modelDir,
       {
@@ -93,7 +95,6 @@ export class GenerationService {
     const prompt = payload.prompts.filter((p) => p.weight > 0).map((p) => p.text).join(', ');
     const negative = payload.prompts.filter((p) => p.weight < 0).map((p) => p.text).join(', ');
     const items: ImageItem[] = [];
-    const keys: string[] = [];
     for (const [i, image] of images.entries()) {
       if (signal.aborted) throw signal.reason ?? new Error('aborted');
       const text = parametersText({
@@ -111,9 +112,9 @@ export class GenerationService {
       const encoded = await encodeImage(image, { width: payload.width, height: payload.height }, text);
       const key = `${payload.aiVersionCode}/${fileId(job.id, i)}.png`;
       const thumbKey = `${key}.thumbnail.jpg`;
+      keys.push(key, thumbKey);
       await this.deps.storage.put(key, encoded.png);
       await this.deps.storage.put(thumbKey, encoded.thumbnail);
-      keys.push(key, thumbKey);
       items.push({
         url: `${this.deps.publicUrl}/storage/${key}`,
         thumbnail_url: `${this.deps.publicUrl}/storage/${thumbKey}`,
@@ -123,7 +124,7 @@ export class GenerationService {
         finish_reason: 'SUCCESS',
       });
     }
-    return { items, keys };
+    return items;
   }
 
   private async complete(job: ClaimedJob, payload: GenerationPayload, items: ImageItem[], keys: string[]): Promise<JobOutcome> {
@@ -188,8 +189,11 @@ export class GenerationService {
     await trx.updateTable('threads').set({ updated_at: now }).where('id', '=', payload.threadId).execute();
   }
 
-  /** Writes progress to the request entry at most every `progressIntervalMs`, one write at a time. */
-  private progressWriter(entryId: string): (p: GenerationProgress) => void {
+  /**
+   * Writes progress to the request entry at most every `progressIntervalMs`, one write at a time. Steps are
+   * reported on the request's scale (some samplers, e.g. PNDM, make one model call more than the steps asked).
+   */
+  private progressWriter(entryId: string, steps: number): (p: GenerationProgress) => void {
     const interval = this.deps.progressIntervalMs ?? 250;
     let last = 0;
     let writing = false;
@@ -199,7 +203,8 @@ export class GenerationService {
       if (writing || (!final && now - last < interval)) return;
       last = now;
       writing = true;
-      const progress: Progress = { step: p.step, steps: p.steps, image: p.image, images: p.images };
+      const step = p.steps === steps ? p.step : Math.min(steps, Math.round((p.step / p.steps) * steps));
+      const progress: Progress = { step, steps, image: p.image, images: p.images };
       this.deps.db
         .updateTable('entries')
         .set({ progress: JSON.stringify(progress) })
