@@ -103,6 +103,7 @@ async function main(): Promise<void> {
   const { GenerationWorker } = await import('../src/worker/generation-worker.ts');
 
   const dataDir = mkdtempSync(join(os.tmpdir(), 'sdapi-bench-'));
+  process.once('exit', () => rmSync(dataDir, { recursive: true, force: true }));
   const demo = join(projectRoot, 'models/demo');
   const modelDir = process.env.SDAPI_MODEL_DIR || (existsSync(join(demo, 'model_index.json')) ? demo : join(projectRoot, 'models/tiny/sd1'));
   const config = loadConfig({ ...process.env, SDAPI_DATA_DIR: dataDir, SDAPI_MODEL_DIR: modelDir, PORT: '0', LOG_LEVEL: 'warn' });

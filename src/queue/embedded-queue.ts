@@ -128,10 +128,16 @@ export class EmbeddedJobQueue implements JobQueue {
     return Number(result.numUpdatedRows) === 1;
   }
 
-  async release(job: ClaimedJob, error?: string): Promise<void> {
+  async release(job: ClaimedJob, error?: string, options: { countAttempt?: boolean } = {}): Promise<void> {
     await this.db
       .updateTable('jobs')
-      .set({ status: 'pending', lease_owner: null, lease_expires_at: null, last_error: error ?? null })
+      .set({
+        status: 'pending',
+        lease_owner: null,
+        lease_expires_at: null,
+        last_error: error ?? null,
+        ...(options.countAttempt === false ? { attempts: sql<number>`attempts - 1` } : {}),
+      })
       .where('id', '=', job.id)
       .where('lease_owner', '=', job.leaseOwner)
       .where('status', '=', 'running')

@@ -48,8 +48,11 @@ export interface JobQueue {
   heartbeat(job: ClaimedJob): Promise<boolean>;
   /** Marks the job final inside `executor`'s transaction; false (and nothing written) when it is no longer ours. */
   finish(executor: Executor, job: ClaimedJob, status: FinalJobStatus, error?: string): Promise<boolean>;
-  /** Puts a job we hold back to pending (e.g. on shutdown), for another attempt. */
-  release(job: ClaimedJob, error?: string): Promise<void>;
+  /**
+   * Puts a job we hold back to pending for another attempt. `countAttempt: false` (a graceful shutdown)
+   * does not use up one of the job's attempts.
+   */
+  release(job: ClaimedJob, error?: string, options?: { countAttempt?: boolean }): Promise<void>;
   /** Cancels pending/running jobs of these entries inside `executor`; returns the ones cancelled. */
   cancelForEntries(executor: Executor, entryIds: string[]): Promise<{ id: string; entryId: string | null; payload: unknown }[]>;
   /** Returns jobs left running by dead processes or expired leases to pending; returns how many. */

@@ -102,7 +102,7 @@ export class GenerationWorker {
     } catch (err) {
       if (stop.aborted) {
         outcome = 'released';
-        await this.deps.jobs.release(job, 'The server stopped while running this job.').catch(() => undefined);
+        await this.deps.jobs.release(job, 'The server stopped while running this job.', { countAttempt: false }).catch(() => undefined);
       } else if (controller.signal.aborted) {
         outcome = 'cancelled';
       } else {

@@ -78,4 +78,42 @@ describe('restart after kill -9', () => {
       await store.close();
     }
   });
+
+  it('SIGTERM while a job runs hands it back; the next start finishes it without using up an attempt', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'sdapi-sigterm-'));
+    const env2 = { ...env, SDAPI_DATA_DIR: dir };
+    try {
+      assert.equal((await cli(['users', 'create', '--email', 's@example.com', '--password', 'correct horse battery', '--credits', '50'], env2)).code, 0);
+      const token = (await cli(['tokens', 'create', '--email', 's@example.com', '--application', 'sigterm'], env2)).stdout.trim();
+      const port = await freePort();
+      const first = await startServe({ ...env2, SDAPI_DEBUG_JOB_DELAY_MS: '600000' }, port);
+      servers.push(first);
+      const thread = (await api(first.url, token, 'POST', '/threads', { ai_version_code: 'stablediffusion_text2img' })).json.data.guid;
+      const created = await api(first.url, token, 'POST', `/threads/${thread}/entry`, { engine: 'stable-diffusion-xl-1024-v0-9', resolution: '1024x1024', prompts: [{ text: 'x', weight: 1 }], steps: 10 });
+      assert.equal(created.status, 201);
+      while ((await api(first.url, token, 'GET', `/threads/${thread}/entries`)).json.data[0].status !== 'running') await new Promise((r) => setTimeout(r, 50));
+      await first.stop();
+      assert.equal(first.child.exitCode, 0, first.output());
+
+      const second = await startServe(env2, port);
+      servers.push(second);
+      let entries: any[] = [];
+      for (const until = Date.now() + 300_000; !entries.some((e) => e.type === 'response'); ) {
+        assert.ok(Date.now() < until, second.output());
+        await new Promise((r) => setTimeout(r, 100));
+        entries = (await api(second.url, token, 'GET', `/threads/${thread}/entries`)).json.data;
+      }
+      assert.equal(entries[1].error, null);
+      assert.equal((await api(second.url, token, 'GET', '/account')).json.data.credits, 49);
+      await second.stop();
+      const store = await openStore(loadConfig({ SDAPI_DATA_DIR: dir }).databaseUrl);
+      try {
+        assert.deepEqual(await store.db.selectFrom('jobs').select(['status', 'attempts']).execute(), [{ status: 'done', attempts: 1 }]);
+      } finally {
+        await store.close();
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
 });

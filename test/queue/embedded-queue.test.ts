@@ -88,6 +88,8 @@ describe('EmbeddedJobQueue', () => {
     const again = (await queue.claim())!;
     assert.equal(again.id, job.id);
     assert.equal(again.attempts, 2);
+    await queue.release(again, 'graceful shutdown', { countAttempt: false });
+    assert.equal((await queue.claim())!.attempts, 2, 'a graceful release does not use up an attempt');
   });
 
   it('recoverStale() requeues jobs of dead processes and expired leases, not live ones', async () => {
