@@ -15,6 +15,12 @@ export interface Config {
   defaultModelDir: string;
   /** In-process generation workers to start with the server (0 = API only). */
   workers: number;
+  /** `redis://…` selects the Redis-woken queue (workers in other processes pick jobs up at once); undefined = embedded. */
+  queueUrl: string | undefined;
+  /** Prefix of every Redis key, so installations (or test runs) can share one Redis. */
+  queuePrefix: string;
+  /** How long a running job's lease lasts without a heartbeat; a job of a worker that vanished is re-queued after it. */
+  jobLeaseMs: number;
   /** Credits a self-registered account starts with. */
   signupCredits: number;
   /** Largest accepted request body in bytes. */
@@ -34,6 +40,14 @@ function intFromEnv(env: NodeJS.ProcessEnv, name: string, fallback: number, min:
   return value;
 }
 
+function parseQueueUrl(raw: string | undefined): string | undefined {
+  if (raw === undefined || raw === '' || raw === 'embedded') return undefined;
+  if (!/^rediss?:\/\/./.test(raw)) {
+    throw new AppError('validation_failed', `SDAPI_QUEUE_URL must be "embedded" or a redis:// (rediss://) URL, got "${raw}"`);
+  }
+  return raw;
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const host = env.HOST || '127.0.0.1';
   const port = intFromEnv(env, 'PORT', 8080, 0, 65535);
@@ -41,6 +55,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const databaseUrl = env.SDAPI_DATABASE_URL || env.DATABASE_URL || `sqlite:${resolve(dataDir, 'sdapi.db')}`;
   const displayHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
   const publicUrl = (env.SDAPI_PUBLIC_URL || `http://${displayHost}:${port}`).replace(/\/+$/, '');
+  const queueUrl = parseQueueUrl(env.SDAPI_QUEUE_URL);
   return {
     host,
     port,
@@ -49,6 +64,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     publicUrl,
     defaultModelDir: resolve(env.SDAPI_MODEL_DIR || resolve(projectRoot, 'models/demo')),
     workers: intFromEnv(env, 'SDAPI_WORKERS', 1, 0, 64),
+    queueUrl,
+    queuePrefix: env.SDAPI_QUEUE_PREFIX || 'sdapi',
+    jobLeaseMs: intFromEnv(env, 'SDAPI_JOB_LEASE_MS', 30_000, 1000, 3_600_000),
     signupCredits: intFromEnv(env, 'SDAPI_SIGNUP_CREDITS', 100, 0, 1_000_000_000),
     bodyLimit: intFromEnv(env, 'SDAPI_BODY_LIMIT', 1024 * 1024, 1024, 100 * 1024 * 1024),
     logLevel: env.LOG_LEVEL || 'info',

@@ -3,6 +3,7 @@
  * Registration order: body parsers → OpenAPI → error handlers → /api/v1 routes → public files.
  * Add a route module with one `api.register(...)` line below.
  */
+import cookie from '@fastify/cookie';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
@@ -39,6 +40,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
   app.decorateRequest('auth', null);
 
+  await app.register(cookie);
   await registerBodyParsers(app, config.bodyLimit);
   await app.register(swagger, {
     openapi: {

@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Config } from '../config.ts';
 import { createServices, type ServiceOverrides, type Services } from '../services/index.ts';
 import { openStore } from '../store/database.ts';
-import { GenerationWorker } from '../worker/generation-worker.ts';
+import { GenerationWorker, heartbeatFor } from '../worker/generation-worker.ts';
 import { buildApp } from './app.ts';
 import { createSessionAuthenticator } from './session-auth.ts';
 
@@ -28,7 +28,7 @@ export async function startServer(config: Config, options: { overrides?: Service
   app.server.requestTimeout = 120_000;
   const worker = new GenerationWorker(
     { jobs: services.jobs, generation: services.generation },
-    { concurrency: config.workers, logger: app.log, debugJobDelayMs: options.debugJobDelayMs },
+    { concurrency: config.workers, logger: app.log, debugJobDelayMs: options.debugJobDelayMs, heartbeatMs: heartbeatFor(config.jobLeaseMs) },
   );
   try {
     if (config.workers > 0) await worker.start();

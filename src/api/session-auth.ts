@@ -4,6 +4,7 @@
  * is its pluggable session authenticator.
  */
 import { timingSafeEqual } from 'node:crypto';
+import type { CookieSerializeOptions } from '@fastify/cookie';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { AppError } from '../services/errors.ts';
 import type { SessionService } from '../services/web/sessions.ts';
@@ -12,28 +13,6 @@ import type { AuthContext, SessionAuthenticator } from './auth.ts';
 export const SESSION_COOKIE = 'sdapi_session';
 export const CSRF_HEADER = 'x-csrf-token';
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
-
-
-/** Reads one cookie from the raw header, so this works whether or not @fastify/cookie is registered. */
-export function readCookie(request: FastifyRequest, name: string): string | undefined {
-  const parsed = (request as { cookies?: Record<string, string | undefined> }).cookies;
-  if (parsed && typeof parsed[name] === 'string') return parsed[name];
-  const header = request.headers.cookie;
-  if (!header) return undefined;
-  for (const part of header.split(';')) {
-    const eq = part.indexOf('=');
-    if (eq < 0) continue;
-    if (part.slice(0, eq).trim() === name) {
-      const raw = part.slice(eq + 1).trim();
-      try {
-        return decodeURIComponent(raw);
-      } catch {
-        return raw;
-      }
-    }
-  }
-  return undefined;
-}
 
 function sameSecret(given: string, expected: string): boolean {
   const a = Buffer.from(given);
@@ -47,7 +26,7 @@ function sameSecret(given: string, expected: string): boolean {
  */
 export function createSessionAuthenticator(sessions: SessionService): SessionAuthenticator {
   return async function sessionAuthenticator(request: FastifyRequest): Promise<AuthContext | null> {
-    const secret = readCookie(request, SESSION_COOKIE);
+    const secret = request.cookies[SESSION_COOKIE];
     if (!secret) return null;
     const session = await sessions.authenticate(secret);
     if (!session) return null;
@@ -72,17 +51,14 @@ export interface CookieOptions {
   alwaysSecure?: boolean;
 }
 
-function cookieAttributes(request: FastifyRequest, maxAgeSeconds: number, alwaysSecure = false): string {
-  const parts = ['Path=/', 'HttpOnly', 'SameSite=Lax', `Max-Age=${maxAgeSeconds}`];
-  if (maxAgeSeconds === 0) parts.push('Expires=Thu, 01 Jan 1970 00:00:00 GMT');
-  if (alwaysSecure || isHttps(request)) parts.push('Secure');
-  return parts.join('; ');
+function cookieOptions(request: FastifyRequest, maxAgeSeconds: number, alwaysSecure = false): CookieSerializeOptions {
+  return { path: '/', httpOnly: true, sameSite: 'lax', maxAge: maxAgeSeconds, secure: alwaysSecure || isHttps(request) };
 }
 
 export function setSessionCookie(request: FastifyRequest, reply: FastifyReply, secret: string, options: CookieOptions): void {
-  reply.header('set-cookie', `${SESSION_COOKIE}=${encodeURIComponent(secret)}; ${cookieAttributes(request, options.maxAgeSeconds, options.alwaysSecure)}`);
+  reply.setCookie(SESSION_COOKIE, secret, cookieOptions(request, options.maxAgeSeconds, options.alwaysSecure));
 }
 
 export function clearSessionCookie(request: FastifyRequest, reply: FastifyReply, options: Omit<CookieOptions, 'maxAgeSeconds'> = {}): void {
-  reply.header('set-cookie', `${SESSION_COOKIE}=; ${cookieAttributes(request, 0, options.alwaysSecure)}`);
+  reply.clearCookie(SESSION_COOKIE, cookieOptions(request, 0, options.alwaysSecure));
 }

@@ -1,6 +1,7 @@
 /**
  * CLI dispatcher (bin/sdapi.js imports it). Bad input prints one line on stderr and exits 2.
- *   sdapi serve
+ *   sdapi serve [--workers N]
+ *   sdapi worker [--concurrency N]                      (generation workers only, for scale-out)
  *   sdapi users create --email E --password P [--credits N]
  *   sdapi users credits --email E --add N
  *   sdapi tokens create --email E --application NAME   (prints only the token on stdout)
@@ -13,7 +14,8 @@ import { runUsers } from './users-commands.ts';
 
 const USAGE = [
   'usage: sdapi <command> [options]',
-  '  serve                                                 run the API and the generation workers',
+  '  serve [--workers N]                                   run the API and N generation workers (0 = API only)',
+  '  worker [--concurrency N]                              run generation workers only (shared database/queue)',
   '  users create --email E --password P [--credits N]     create an account',
   '  users credits --email E --add N                       grant or remove credits',
   '  tokens create --email E --application NAME            print a new bearer token',
@@ -32,6 +34,8 @@ export async function main(argv: string[], io: Io = stdio): Promise<number> {
     switch (command) {
       case 'serve':
         return await serve(argv.slice(1));
+      case 'worker':
+        return await (await import('./worker-command.ts')).runWorker(argv.slice(1));
       case 'generate':
         return await (await import('./engine-commands.ts')).runGenerate(argv.slice(1));
       case 'tokenize':

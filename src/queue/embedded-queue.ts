@@ -9,13 +9,14 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { sql } from 'kysely';
 import type { Executor, ClaimedJob, FinalJobStatus, JobQueue, JobSpec } from './job-queue.ts';
+import { dialectOf } from '../store/database.ts';
 import type { JobsTable } from '../store/tables/generation.ts';
 
 export interface EmbeddedQueueOptions {
   /** Lease length; heartbeats should come at least every third of it. */
   leaseMs?: number;
   owner?: string;
-  /** PostgreSQL claims use FOR UPDATE SKIP LOCKED so concurrent workers never wait on each other. */
+  /** PostgreSQL claims use FOR UPDATE SKIP LOCKED so concurrent workers never wait on each other (default: from the handle). */
   dialect?: 'sqlite' | 'postgres';
 }
 
@@ -37,7 +38,7 @@ export class EmbeddedJobQueue implements JobQueue {
   ) {
     this.owner = options.owner ?? processOwnerId();
     this.leaseMs = options.leaseMs ?? 30_000;
-    this.#skipLocked = options.dialect === 'postgres';
+    this.#skipLocked = (options.dialect ?? dialectOf(db)) === 'postgres';
   }
 
   async enqueue(executor: Executor, spec: JobSpec): Promise<string> {

@@ -57,6 +57,8 @@ export interface JobQueue {
   cancelForEntries(executor: Executor, entryIds: string[]): Promise<{ id: string; entryId: string | null; payload: unknown }[]>;
   /** Returns jobs left running by dead processes or expired leases to pending; returns how many. */
   recoverStale(): Promise<number>;
+  /** Releases connections the queue holds (the Redis queue); the store is closed by whoever opened it. */
+  close?(): Promise<void>;
   /** Time of the job's status, for diagnostics and benches. */
   get(id: string): Promise<{ status: string; attempts: number; createdAt: string; startedAt: string | null } | undefined>;
 }

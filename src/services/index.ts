@@ -4,7 +4,7 @@
  */
 import { resolve } from 'node:path';
 import type { Config } from '../config.ts';
-import { EmbeddedJobQueue, type JobQueue } from '../queue/index.ts';
+import { createJobQueue, type JobQueue } from '../queue/index.ts';
 import { LocalFileStorage, type FileStorage } from '../storage/index.ts';
 import type { Store } from '../store/database.ts';
 import { CreditService } from './credits/credit-service.ts';
@@ -38,7 +38,7 @@ export interface Services {
   sessions: SessionService;
   loginThrottle: LoginThrottle;
   accounts: AccountService;
-  /** Releases the engine thread (the store is closed by whoever opened it). */
+  /** Releases the engine thread and the queue's connections (the store is closed by whoever opened it). */
   close(): Promise<void>;
 }
 
@@ -51,7 +51,8 @@ export interface ServiceOverrides {
 
 export function createServices(store: Store, config: Config, overrides: ServiceOverrides = {}): Services {
   const db = store.db;
-  const jobs = overrides.jobs ?? new EmbeddedJobQueue(db, { dialect: store.dialect });
+  const jobs =
+    overrides.jobs ?? createJobQueue(db, { dialect: store.dialect, queueUrl: config.queueUrl, queuePrefix: config.queuePrefix, leaseMs: config.jobLeaseMs });
   const storage = overrides.storage ?? new LocalFileStorage(resolve(config.dataDir, 'storage'));
   const generator = overrides.generator ?? new EngineThreadGenerator();
   const credits = new CreditService(db);
@@ -79,6 +80,12 @@ export function createServices(store: Store, config: Config, overrides: ServiceO
     sessions,
     loginThrottle,
     accounts,
-    close: () => generator.close(),
+    async close() {
+      try {
+        await generator.close();
+      } finally {
+        await jobs.close?.();
+      }
+    },
   };
 }

@@ -5,7 +5,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import SQLite from 'better-sqlite3';
-import { Kysely, Migrator, PostgresDialect, SqliteDialect } from 'kysely';
+import { Kysely, Migrator, PostgresAdapter, PostgresDialect, SqliteDialect } from 'kysely';
 import pg from 'pg';
 import { migrationProvider } from './migrations/index.ts';
 import type { Database } from './schema.ts';
@@ -19,11 +19,27 @@ export interface Store {
   close(): Promise<void>;
 }
 
+export function isPostgresUrl(url: string): boolean {
+  return url.startsWith('postgres://') || url.startsWith('postgresql://');
+}
+
 export async function openStore(url: string): Promise<Store> {
-  const store = url.startsWith('postgres://') || url.startsWith('postgresql://') ? openPostgres(url) : openSqlite(url);
-  await migrate(store.db);
+  const store = isPostgresUrl(url) ? openPostgres(url) : openSqlite(url);
+  try {
+    await migrate(store.db);
+  } catch (err) {
+    await store.close().catch(() => undefined);
+    throw err;
+  }
   return store;
 }
+
+/** The dialect behind a Kysely handle (or transaction), for the few queries that differ. */
+export function dialectOf(db: Kysely<any>): Dialect {
+  return db.getExecutor().adapter instanceof PostgresAdapter ? 'postgres' : 'sqlite';
+}
+
+export { isUniqueViolation } from './errors.ts';
 
 function openSqlite(url: string): Store {
   const path = url.replace(/^sqlite:/, '');
@@ -37,8 +53,21 @@ function openSqlite(url: string): Store {
   return { db, dialect: 'sqlite', close: () => db.destroy() };
 }
 
+/**
+ * pg returns int8 (bigint: `seq`, COUNT(*)) and numeric as strings; every value this schema stores fits a
+ * double, so parse them as numbers like better-sqlite3 does. Scoped to this pool (pg.types stays untouched).
+ */
+const pgTypes = {
+  getTypeParser(oid: number, format?: 'text' | 'binary') {
+    if (oid === pg.types.builtins.INT8 || oid === pg.types.builtins.NUMERIC) return (value: string) => Number(value);
+    return pg.types.getTypeParser(oid, format as 'text');
+  },
+} as pg.CustomTypesConfig;
+
 function openPostgres(url: string): Store {
-  const pool = new pg.Pool({ connectionString: url, max: 10 });
+  const pool = new pg.Pool({ connectionString: url, max: Number(process.env.SDAPI_DATABASE_POOL) || 10, types: pgTypes });
+  // An idle client losing its connection (server restart) must not crash the process; the pool replaces it.
+  pool.on('error', () => undefined);
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   return { db, dialect: 'postgres', close: () => db.destroy() };
 }

@@ -25,6 +25,11 @@ export interface GenerationWorkerOptions {
   onJobEnd?: (job: ClaimedJob, outcome: string) => void;
 }
 
+/** Heartbeats come at least three times per lease (5 s with the default 30 s lease). */
+export function heartbeatFor(leaseMs: number): number {
+  return Math.max(100, Math.min(5000, Math.floor(leaseMs / 3)));
+}
+
 const silent: WorkerLogger = { info: () => undefined, error: () => undefined };
 
 export class GenerationWorker {

@@ -1,5 +1,5 @@
 /**
- * A complete in-process service for API tests: temp data dir, SQLite store, real services with the
+ * A complete in-process service for API tests: temp data dir, SQLite store (or PostgreSQL/Redis, see scale-out.ts), real services with the
  * real engine (tiny model), the Fastify app (inject(), no port) and optionally the worker loop.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -12,6 +12,7 @@ import { createServices, type ServiceOverrides, type Services } from '../../src/
 import { defaultEngines } from '../../src/services/generation/catalog.ts';
 import { openStore } from '../../src/store/database.ts';
 import { GenerationWorker, type GenerationWorkerOptions } from '../../src/worker/generation-worker.ts';
+import { testServiceEnv } from './scale-out.ts';
 
 /** The model the tests generate with: SDAPI_TEST_MODEL_DIR, else the tiny SD1 fixture (64×64 native). */
 export const TEST_MODEL_DIR = resolve(process.env.SDAPI_TEST_MODEL_DIR || join(projectRoot, 'models/tiny/sd1'));
@@ -33,7 +34,9 @@ export async function createApiContext(
   options: { worker?: boolean | GenerationWorkerOptions; overrides?: ServiceOverrides; env?: NodeJS.ProcessEnv } = {},
 ): Promise<ApiContext> {
   const dataDir = await mkdtemp(join(tmpdir(), 'sdapi-test-'));
-  const config = loadConfig({ SDAPI_DATA_DIR: dataDir, SDAPI_MODEL_DIR: TEST_MODEL_DIR, SDAPI_PUBLIC_URL: PUBLIC_URL, PORT: '0', ...options.env });
+  // SQLite in dataDir by default; SDAPI_TEST_DIALECT=postgres / SDAPI_TEST_QUEUE=redis switch to a fresh database / key prefix.
+  const scaleOut = await testServiceEnv('api');
+  const config = loadConfig({ SDAPI_DATA_DIR: dataDir, SDAPI_MODEL_DIR: TEST_MODEL_DIR, SDAPI_PUBLIC_URL: PUBLIC_URL, PORT: '0', ...scaleOut.env, ...options.env });
   const store = await openStore(config.databaseUrl);
   const services = createServices(store, config, {
     engines: [
@@ -83,6 +86,7 @@ export async function createApiContext(
       await app.close();
       await services.close();
       await store.close();
+      await scaleOut.cleanup();
       await rm(dataDir, { recursive: true, force: true });
     },
   };

@@ -3,14 +3,15 @@ import { hostname } from 'node:os';
 import { spawnSync } from 'node:child_process';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { EmbeddedJobQueue } from '../../src/queue/embedded-queue.ts';
-import { openStore, type Store } from '../../src/store/database.ts';
+import type { Store } from '../../src/store/database.ts';
+import { openTestStore } from '../helpers/scale-out.ts';
 
 describe('EmbeddedJobQueue', () => {
   let store: Store;
   let queue: EmbeddedJobQueue;
 
   before(async () => {
-    store = await openStore('sqlite::memory:');
+    store = await openTestStore('queue');
   });
   after(() => store.close());
   beforeEach(async () => {

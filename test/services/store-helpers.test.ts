@@ -4,14 +4,15 @@ import { Kysely, SqliteDialect } from 'kysely';
 import { after, before, describe, it } from 'node:test';
 import { CachedApplicationService } from '../../src/services/identity/cached-applications.ts';
 import { UserService } from '../../src/services/identity/users.ts';
-import { openStore, type Store } from '../../src/store/database.ts';
+import type { Store } from '../../src/store/database.ts';
+import { openTestStore } from '../helpers/scale-out.ts';
 import { prepareQuery } from '../../src/store/prepared-query.ts';
 import { withStatementCache } from '../../src/store/statement-cache.ts';
 
 describe('prepareQuery()', () => {
   let store: Store;
   before(async () => {
-    store = await openStore('sqlite::memory:');
+    store = await openTestStore('helpers');
     for (const [id, email] of [
       ['u1', 'a@example.com'],
       ['u2', 'b@example.com'],
@@ -54,7 +55,7 @@ describe('withStatementCache()', () => {
 describe('CachedApplicationService', () => {
   let store: Store;
   before(async () => {
-    store = await openStore('sqlite::memory:');
+    store = await openTestStore('helpers');
   });
   after(() => store.close());
 

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { openStore, type Store } from '../../src/store/database.ts';
+import type { Store } from '../../src/store/database.ts';
+import { openTestStore } from '../helpers/scale-out.ts';
 import { hashSecret } from '../../src/services/identity/secrets.ts';
 import { UserService } from '../../src/services/identity/users.ts';
 import { AccountService, LoginThrottledError } from '../../src/services/web/accounts.ts';
@@ -19,7 +20,7 @@ describe('web services', () => {
   let store: Store;
   let users: UserService;
   before(async () => {
-    store = await openStore('sqlite::memory:');
+    store = await openTestStore('web');
     users = new UserService(store.db);
   });
   after(() => store.close());

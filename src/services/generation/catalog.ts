@@ -3,29 +3,13 @@
  * configured otherwise); resolutions, step range and presets follow Stability v1.
  */
 import { basename } from 'node:path';
+import { STYLE_PRESETS } from '../../engine/pipeline/styles.ts';
 import { SAMPLER_NAMES } from '../../engine/schedulers/types.ts';
 import { AppError } from '../errors.ts';
 import type { ImageGenerator, ModelSummary } from './image-generator.ts';
 
-export const STYLE_PRESETS = [
-  'enhance',
-  'anime',
-  'photographic',
-  'digital-art',
-  'comic-book',
-  'fantasy-art',
-  'line-art',
-  'analog-film',
-  'neon-punk',
-  'isometric',
-  'low-poly',
-  'origami',
-  'modeling-compound',
-  'cinematic',
-  '3d-model',
-  'pixel-art',
-  'tile-texture',
-] as const;
+/** The 17 Stability style presets; the engine owns their prompt templates. */
+export { STYLE_PRESETS };
 
 export const SDXL_RESOLUTIONS = ['1024x1024', '1152x896', '1216x832', '1344x768', '1536x640', '640x1536', '768x1344', '832x1216', '896x1152'];
 export const SD15_RESOLUTIONS = ['512x512', '512x768', '768x512', '576x448', '448x576', '640x384', '384x640', '704x384', '384x704'];

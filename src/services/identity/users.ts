@@ -2,6 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { Database } from '../../store/schema.ts';
+import { isUniqueViolation } from '../../store/errors.ts';
 import { AppError } from '../errors.ts';
 import { hashPassword, verifyPassword } from './passwords.ts';
 
@@ -46,7 +47,13 @@ export class UserService {
       credits: 0,
       created_at: new Date().toISOString(),
     };
-    await this.db.insertInto('users').values(row).execute();
+    try {
+      await this.db.insertInto('users').values(row).execute();
+    } catch (err) {
+      // Two concurrent sign-ups with one email: the UNIQUE index decides (SQLite or PostgreSQL code).
+      if (isUniqueViolation(err)) throw new AppError('conflict', 'An account with this email already exists.', { email: ['The email has already been taken.'] });
+      throw err;
+    }
     return { id: row.id, email: row.email, credits: 0, createdAt: row.created_at };
   }
 
