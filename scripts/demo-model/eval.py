@@ -48,7 +48,10 @@ def classify(img, palette):
     lab[np.sqrt(d.min(1)) > 90] = -1
     lab = lab.reshape(img.shape[:2])
     h, w = lab.shape
-    border = np.concatenate([lab[:2].ravel(), lab[-2:].ravel(), lab[:, :2].ravel(), lab[:, -2:].ravel()])
+    # Background from a ring 2..4 px inside the edge (the decoder's outermost pixels carry padding artefacts).
+    yy, xx = np.mgrid[0:h, 0:w]
+    edge = np.minimum(np.minimum(yy, h - 1 - yy), np.minimum(xx, w - 1 - xx))
+    border = lab[(edge >= 2) & (edge < 5)]
     border = border[border >= 0]
     bg = int(np.bincount(border, minlength=len(names)).argmax()) if len(border) else -1
     rest = lab[(lab >= 0) & (lab != bg)]

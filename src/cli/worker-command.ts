@@ -40,6 +40,9 @@ export async function runWorker(argv: string[]): Promise<number> {
     { owner: services.jobs.owner, concurrency, database: store.dialect, queue: config.queueUrl ? 'redis' : 'embedded', dataDir: config.dataDir, model: config.defaultModelDir },
     'sdapi worker is running',
   );
+  if (!process.env.SDAPI_PUBLIC_URL) {
+    log.warn({ publicUrl: config.publicUrl }, 'SDAPI_PUBLIC_URL is not set: image URLs written by this worker assume the API listens on HOST:PORT of this environment');
+  }
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
       log.info({ signal }, 'stopping');

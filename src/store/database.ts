@@ -26,7 +26,13 @@ export function isPostgresUrl(url: string): boolean {
 export async function openStore(url: string): Promise<Store> {
   const store = isPostgresUrl(url) ? openPostgres(url) : openSqlite(url);
   try {
-    await migrate(store.db);
+    await migrate(store.db).catch(async (err) => {
+      if (store.dialect !== 'postgres') throw err;
+      // Processes starting together on a fresh database can race creating Kysely's own migration tables
+      // (the migrations themselves run under its advisory lock); the second try sees them.
+      await new Promise((r) => setTimeout(r, 250 + Math.random() * 250));
+      await migrate(store.db);
+    });
   } catch (err) {
     await store.close().catch(() => undefined);
     throw err;

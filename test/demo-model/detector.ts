@@ -2,7 +2,8 @@
  * A tiny content detector for the demo model's synthetic shape world (scripts/demo-model/world.py).
  * Mirrors scripts/demo-model/eval.py `classify`:
  * - every pixel is labelled with its nearest palette colour (RGB distance; > 90 = unlabelled),
- * - background = the most common label of the 2-pixel border,
+ * - background = the most common label of a ring 2..4 pixels inside the edge (the VAE decoder's outermost pixels
+ *   carry padding artefacts),
  * - shape colour = the most common label among the remaining non-background pixels (at least 8 pixels),
  * - shape = a rule on the shape-colour mask: fill ratio of its bounding box, whether the row widths grow downwards
  *   (triangle), where its widest rows are, and how many rows are (nearly) as wide as the widest.
@@ -80,7 +81,8 @@ export function detect(rgb: Uint8Array, width: number, height: number, palette: 
   const border = new Array<number>(names.length).fill(0);
   for (let y = 0; y < height; y++) {
     for (let x = 0; x < width; x++) {
-      if (y < 2 || y >= height - 2 || x < 2 || x >= width - 2) {
+      const edge = Math.min(y, height - 1 - y, x, width - 1 - x);
+      if (edge >= 2 && edge < 5) {
         const l = lab[y * width + x];
         if (l >= 0) border[l]++;
       }

@@ -7,6 +7,7 @@ import type { Kysely } from 'kysely';
 import type { Database } from '../../store/schema.ts';
 import type { EntriesTable, EntryStatus, EntryType } from '../../store/tables/generation.ts';
 import type { JobQueue } from '../../queue/job-queue.ts';
+import { lockThread } from '../../store/locks.ts';
 import { prepareQuery } from '../../store/prepared-query.ts';
 import type { CreditService } from '../credits/credit-service.ts';
 import { requestCost } from '../credits/pricing.ts';
@@ -186,7 +187,7 @@ export class EntryService {
     const now = new Date().toISOString();
     const id = randomUUID();
     const row = await this.db.transaction().execute(async (trx) => {
-      await this.deps.credits.reserve(trx, userId, payload.cost, id);
+      // The entry first: insertEntry locks the thread row on PostgreSQL, and every writer locks the thread before the user.
       const inserted = await insertEntry(trx, {
         id,
         thread_id: thread.id,
@@ -203,6 +204,7 @@ export class EntryService {
         created_at: now,
         updated_at: now,
       });
+      await this.deps.credits.reserve(trx, userId, payload.cost, id);
       const full: GenerationPayload = { ...payload, entryId: id, threadId: thread.id, userId, aiVersionCode: thread.aiVersionCode };
       await this.deps.queue.enqueue(trx, { kind: GENERATE_JOB, payload: full, entryId: id, userId });
       await trx.updateTable('threads').set({ updated_at: now }).where('id', '=', thread.id).execute();
@@ -237,6 +239,7 @@ function threadEntriesQuery(db: Kysely<Database>) {
 }
 
 export async function insertEntry(trx: Kysely<Database>, row: Omit<EntriesTable, 'seq'>): Promise<EntriesTable> {
+  await lockThread(trx, row.thread_id);
   const last = await trx.selectFrom('entries').select((eb) => eb.fn.max('seq').as('seq')).where('thread_id', '=', row.thread_id).executeTakeFirst();
   const full: EntriesTable = { ...row, seq: Number(last?.seq ?? 0) + 1 };
   await trx.insertInto('entries').values(full).execute();

@@ -7,6 +7,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { Database } from '../../store/schema.ts';
+import { lockThread } from '../../store/locks.ts';
 import type { ClaimedJob, JobQueue } from '../../queue/job-queue.ts';
 import type { FileStorage } from '../../storage/file-storage.ts';
 import type { CreditService } from '../credits/credit-service.ts';
@@ -130,6 +131,7 @@ export class GenerationService {
   private async complete(job: ClaimedJob, payload: GenerationPayload, items: ImageItem[], keys: string[]): Promise<JobOutcome> {
     try {
       await this.deps.db.transaction().execute(async (trx) => {
+        await lockThread(trx, payload.threadId); // thread → job → user, the lock order of every writer
         if (!(await this.deps.queue.finish(trx, job, 'done'))) throw new LeaseLost();
         await this.writeResponse(trx, payload, { content: items, error: null, credits: payload.cost, files: keys, status: 'done' });
         await this.deps.credits.charge(trx, payload.userId, payload.cost, payload.entryId);
@@ -148,6 +150,7 @@ export class GenerationService {
   private async fail(job: ClaimedJob, payload: GenerationPayload, message: string): Promise<JobOutcome> {
     try {
       await this.deps.db.transaction().execute(async (trx) => {
+        await lockThread(trx, payload.threadId); // thread → job → user, the lock order of every writer
         if (!(await this.deps.queue.finish(trx, job, 'failed', message))) throw new LeaseLost();
         await this.writeResponse(trx, payload, { content: [], error: message, credits: 0, files: [], status: 'failed' });
         await this.deps.credits.refund(trx, payload.userId, payload.cost, payload.entryId, 'Refunded: image generation failed.');

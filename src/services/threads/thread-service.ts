@@ -9,6 +9,7 @@ import type { ThreadsTable } from '../../store/tables/generation.ts';
 import type { JobQueue } from '../../queue/job-queue.ts';
 import type { FileStorage } from '../../storage/file-storage.ts';
 import type { CreditService, Page, Paged } from '../credits/credit-service.ts';
+import { lockThread } from '../../store/locks.ts';
 import { AppError } from '../errors.ts';
 import { AI_VERSIONS, findAiVersion } from './ai-versions.ts';
 import type { GenerationPayload } from '../generation/payload.ts';
@@ -75,6 +76,8 @@ export class ThreadService {
   async delete(userId: string, id: string): Promise<void> {
     await this.get(userId, id);
     const files = await this.db.transaction().execute(async (trx) => {
+      // PostgreSQL: no request can be added to (or answered in) the thread while it is being deleted.
+      await lockThread(trx, id);
       const entries = await trx.selectFrom('entries').select(['id', 'files']).where('thread_id', '=', id).where('user_id', '=', userId).execute();
       const cancelled = await this.deps.queue.cancelForEntries(trx, entries.map((e) => e.id));
       for (const job of cancelled) {
