@@ -26,6 +26,11 @@ export interface Config {
   /** Largest accepted request body in bytes. */
   bodyLimit: number;
   logLevel: string;
+  /**
+   * Fastify's trustProxy: whether X-Forwarded-For/-Proto are believed (client address for login throttling,
+   * https for Secure cookies). `true` or a comma-separated list of proxy addresses/CIDRs.
+   */
+  trustProxy: boolean | string;
 }
 
 const projectRoot = resolve(new URL('..', import.meta.url).pathname);
@@ -70,7 +75,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     signupCredits: intFromEnv(env, 'SDAPI_SIGNUP_CREDITS', 100, 0, 1_000_000_000),
     bodyLimit: intFromEnv(env, 'SDAPI_BODY_LIMIT', 1024 * 1024, 1024, 100 * 1024 * 1024),
     logLevel: env.LOG_LEVEL || 'info',
+    trustProxy: parseTrustProxy(env.SDAPI_TRUST_PROXY),
   };
 }
 
 export { projectRoot };
+
+function parseTrustProxy(raw: string | undefined): boolean | string {
+  if (raw === undefined || raw === '' || raw === 'false') return false;
+  if (raw === 'true') return true;
+  return raw;
+}

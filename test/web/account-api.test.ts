@@ -91,6 +91,19 @@ describe('account API: registration, sessions and cookies', () => {
     }
   });
 
+  it('believes X-Forwarded-Proto only behind a trusted proxy (SDAPI_TRUST_PROXY)', async () => {
+    const forwarded = { headers: { 'x-forwarded-proto': 'https' } };
+    const untrusted = await new Browser(h.app).request('POST', '/api/v1/auth/register', { email: 'fwd1@example.com', password: 'password-123' }, forwarded);
+    assert.doesNotMatch(rawSetCookie(untrusted), /Secure/);
+    const proxied = await buildHarness({ SDAPI_TRUST_PROXY: 'true' });
+    try {
+      const res = await new Browser(proxied.app).request('POST', '/api/v1/auth/register', { email: 'fwd2@example.com', password: 'password-123' }, forwarded);
+      assert.match(rawSetCookie(res), /; Secure/);
+    } finally {
+      await proxied.close();
+    }
+  });
+
   it('refuses a credential post from another site (login CSRF)', async () => {
     await new Browser(h.app).register('origin@example.com');
     const res = await new Browser(h.app).request('POST', '/api/v1/auth/login', { email: 'origin@example.com', password: 'password-123' }, {
