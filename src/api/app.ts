@@ -6,11 +6,11 @@
 import cookie from '@fastify/cookie';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyServerOptions, type RouteOptions } from 'fastify';
 import type { Services } from '../services/index.ts';
 import { authHook, type SessionAuthenticator } from './auth.ts';
 import { decodeMultipart, registerBodyParsers } from './body-parsers.ts';
-import { installErrorHandlers } from './errors.ts';
+import { frameworkErrors, installErrorHandlers, rejectNonFinite } from './errors.ts';
 import { accountRoutes } from './routes/account.ts';
 import { authRoutes } from './routes/auth-routes.ts';
 import { engineRoutes } from './routes/engines.ts';
@@ -25,9 +25,12 @@ export interface AppDeps {
   sessionAuthenticator?: SessionAuthenticator;
   /** Fastify logger option; defaults to off (the server passes its pino options). */
   logger?: FastifyServerOptions['logger'];
+  /** Called for every route as it is registered (tests enumerate the routes with it). */
+  onRoute?: (route: RouteOptions & { routePath: string; path: string; prefix: string }) => void;
 }
 
 export const API_PREFIX = '/api/v1';
+export const MAX_PARAM_LENGTH = 100;
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const { services } = deps;
@@ -37,9 +40,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     bodyLimit: config.bodyLimit,
     trustProxy: config.trustProxy,
     return503OnClosing: true,
+    // Path parameters are ids (UUIDs) and file names: a longer one is a 414, never a lookup.
+    maxParamLength: MAX_PARAM_LENGTH,
+    frameworkErrors,
     ajv: { customOptions: { allErrors: true, coerceTypes: 'array', useDefaults: true, removeAdditional: true } },
   });
   app.decorateRequest('auth', null);
+  if (deps.onRoute) app.addHook('onRoute', deps.onRoute);
 
   await app.register(cookie);
   await registerBodyParsers(app, config.bodyLimit);
@@ -59,6 +66,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
   await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { docExpansion: 'list' } });
   installErrorHandlers(app);
+  app.addHook('preHandler', rejectNonFinite);
 
   await app.register(
     async (api) => {

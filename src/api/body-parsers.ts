@@ -1,24 +1,94 @@
 /**
  * The three request encodings, decoded to the same object so one schema validates them all:
- * JSON (Fastify's own parser), application/x-www-form-urlencoded with bracket keys
- * (`prompts[0][text]`, through qs) and multipart/form-data (what PHP cURL sends for an array; its
- * fields go through the same qs decoding).
+ * JSON, application/x-www-form-urlencoded with bracket keys (`prompts[0][text]`, through qs) and
+ * multipart/form-data (what PHP cURL sends for an array; its fields go through the same qs decoding).
+ *
+ * Every decoder has limits, and going over one is a clear 4xx rather than silently dropped data: qs throws
+ * past `parameterLimit`, `arrayLimit` and `depth` (→ 422), bytes that are not UTF-8 are refused (→ 400)
+ * instead of being replaced by U+FFFD, and a charset we cannot decode is a 415.
  */
-import formbody from '@fastify/formbody';
 import multipart from '@fastify/multipart';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import qs from 'qs';
 import { AppError } from '../services/errors.ts';
 
-const QS_OPTIONS = { depth: 4, arrayLimit: 50, parameterLimit: 500, allowPrototypes: false, allowDots: false } as const;
+/** Form bodies: enough for every field of every route (10 prompts × 2 fields + 10 scalars) with room to spare. */
+export const FORM_LIMITS = { depth: 4, arrayLimit: 50, parameterLimit: 500, fieldNameLength: 200 } as const;
 
-export function parseForm(text: string): Record<string, unknown> {
-  return qs.parse(text, QS_OPTIONS) as Record<string, unknown>;
+const QS_OPTIONS = {
+  depth: FORM_LIMITS.depth,
+  arrayLimit: FORM_LIMITS.arrayLimit,
+  parameterLimit: FORM_LIMITS.parameterLimit,
+  strictDepth: true,
+  throwOnLimitExceeded: true,
+  allowPrototypes: false,
+  allowDots: false,
+} as const;
+
+export function parseForm(text: string, charset: 'utf-8' | 'iso-8859-1' = 'utf-8'): Record<string, unknown> {
+  try {
+    return qs.parse(text, { ...QS_OPTIONS, charset }) as Record<string, unknown>;
+  } catch (err) {
+    // qs's RangeErrors: "Parameter limit exceeded…", "Array limit exceeded…", "Input depth exceeded…".
+    const detail = err instanceof RangeError ? err.message.replace(/\s*and strictDepth is true\s*/, ' ').trim() : 'The form body could not be decoded.';
+    throw AppError.validation({ body: [`The form body is too complex: ${detail}`] });
+  }
+}
+
+/** The charset parameter of a Content-Type, lower-cased; undefined when there is none. */
+function charsetOf(contentType: string | undefined): string | undefined {
+  const m = /;\s*charset\s*=\s*"?([^";\s]+)"?/i.exec(contentType ?? '');
+  return m?.[1].toLowerCase();
+}
+
+const UTF8 = new Set(['utf-8', 'utf8', 'us-ascii', 'ascii']);
+const LATIN1 = new Set(['iso-8859-1', 'latin1', 'l1', 'iso_8859-1']);
+
+function unsupportedCharset(charset: string): AppError {
+  return new AppError('unsupported_media_type', `Unsupported charset "${charset.slice(0, 40)}": send UTF-8.`);
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
+
+function decodeUtf8(body: Buffer): string {
+  try {
+    return utf8.decode(body);
+  } catch {
+    throw new AppError('bad_request', 'The request body is not valid UTF-8.');
+  }
 }
 
 export async function registerBodyParsers(app: FastifyInstance, bodyLimit: number): Promise<void> {
-  await app.register(formbody, { parser: parseForm, bodyLimit });
-  await app.register(multipart, { limits: { fieldSize: bodyLimit, fields: 500, files: 0, parts: 500, fieldNameSize: 200 } });
+  // JSON: Fastify's parser (prototype-poisoning checks included), but on strictly decoded UTF-8.
+  const json = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser(['application/json', 'text/plain']);
+  app.addContentTypeParser('application/json', { parseAs: 'buffer', bodyLimit }, (request, body, done) => {
+    const charset = charsetOf(request.headers['content-type']);
+    if (charset !== undefined && !UTF8.has(charset)) return done(unsupportedCharset(charset), undefined);
+    let text: string;
+    try {
+      text = decodeUtf8(body as Buffer);
+    } catch (err) {
+      return done(err as Error, undefined);
+    }
+    json(request, text, done);
+  });
+
+  // Forms: percent-encoded ASCII; the escapes are UTF-8 unless the client says ISO-8859-1.
+  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'buffer', bodyLimit }, (request, body, done) => {
+    const charset = charsetOf(request.headers['content-type']);
+    if (charset !== undefined && !UTF8.has(charset) && !LATIN1.has(charset)) return done(unsupportedCharset(charset), undefined);
+    try {
+      const text = decodeUtf8(body as Buffer);
+      done(null, parseForm(text, charset !== undefined && LATIN1.has(charset) ? 'iso-8859-1' : 'utf-8'));
+    } catch (err) {
+      done(err as Error, undefined);
+    }
+  });
+
+  await app.register(multipart, {
+    limits: { fieldSize: bodyLimit, fields: FORM_LIMITS.parameterLimit, files: 0, parts: FORM_LIMITS.parameterLimit, fieldNameSize: FORM_LIMITS.fieldNameLength },
+  });
 }
 
 /** preValidation: turns a multipart body into the same object a form body gives. */
@@ -31,9 +101,11 @@ export async function decodeMultipart(request: FastifyRequest): Promise<void> {
     for await (const part of request.parts()) {
       if (part.type === 'file') {
         part.file.resume();
-        throw AppError.validation({ [part.fieldname]: ['File uploads are not accepted here.'] });
+        throw AppError.validation({ [part.fieldname.slice(0, FORM_LIMITS.fieldNameLength)]: ['File uploads are not accepted here.'] });
       }
-      const value = typeof part.value === 'string' ? part.value : String(part.value);
+      if (part.valueTruncated) throw new AppError('payload_too_large', 'The request body is too large.');
+      if (part.fieldnameTruncated) throw AppError.validation({ body: [`A field name may not be longer than ${FORM_LIMITS.fieldNameLength} characters.`] });
+      const value = typeof part.value === 'string' ? part.value : JSON.stringify(part.value);
       total += part.fieldname.length + value.length;
       if (total > limit) throw new AppError('payload_too_large', 'The request body is too large.');
       params.append(part.fieldname, value);
@@ -42,6 +114,9 @@ export async function decodeMultipart(request: FastifyRequest): Promise<void> {
     if (err instanceof AppError) throw err;
     const code = (err as { code?: string }).code ?? '';
     if (code === 'FST_FILES_LIMIT') throw AppError.validation({ file: ['File uploads are not accepted here.'] });
+    if (code === 'FST_FIELDS_LIMIT' || code === 'FST_PARTS_LIMIT') {
+      throw AppError.validation({ body: [`The multipart body may not have more than ${FORM_LIMITS.parameterLimit} fields.`] });
+    }
     if (code.endsWith('_LIMIT') || code === 'FST_REQ_FILE_TOO_LARGE') throw new AppError('payload_too_large', 'The request body is too large.');
     throw new AppError('validation_failed', 'The multipart body could not be read.', { body: ['The multipart body is malformed.'] });
   }

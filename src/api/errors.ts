@@ -1,6 +1,6 @@
 /** One error handler: stable JSON bodies, 422 with field names, never a stack trace. */
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { isAppError, type FieldErrors } from '../services/errors.ts';
+import { AppError, isAppError, type FieldErrors } from '../services/errors.ts';
 
 interface AjvError {
   instancePath?: string;
@@ -29,6 +29,9 @@ export function fieldErrors(validation: AjvError[], context?: string): FieldErro
         break;
       case 'type':
         message = `The ${label} must be ${e.params?.type === 'integer' ? 'an integer' : `of type ${String(e.params?.type)}`}.`;
+        break;
+      case 'pattern':
+        message = `The ${label} contains characters that are not allowed (control characters).`;
         break;
       case 'maxLength':
         message = `The ${label} may not be greater than ${String(e.params?.limit)} characters.`;
@@ -79,8 +82,50 @@ export function installErrorHandlers(app: FastifyInstance): void {
   });
 
   app.setNotFoundHandler((request, reply) => {
-    reply.status(404).send({ message: `Route ${request.method} ${request.url.split('?')[0]} not found.`, code: 'not_found' });
+    reply.status(404).send({ message: `Route ${request.method} ${shortPath(request.url)} not found.`, code: 'not_found' });
   });
+}
+
+/** The request path for a message: no query string, at most 200 characters (a hostile URL is not echoed back whole). */
+function shortPath(url: string): string {
+  const path = url.split('?')[0];
+  return path.length > 200 ? `${path.slice(0, 200)}…` : path;
+}
+
+/**
+ * Fastify's `frameworkErrors`: errors raised before routing (a URL that does not percent-decode, a path
+ * parameter over `maxParamLength`), answered in the same JSON shape as every other error.
+ */
+export function frameworkErrors(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  if (error.code === 'FST_ERR_MAX_PARAM_LENGTH') {
+    reply.status(414).send({ message: 'The URL is too long: a path segment exceeds the maximum length.', code: 'uri_too_long' });
+  } else if (error.code === 'FST_ERR_BAD_URL') {
+    reply.status(400).send({ message: 'The URL is not valid: it contains a malformed percent-encoding.', code: 'bad_request' });
+  } else {
+    request.log.error({ err: error }, 'framework error');
+    reply.status(500).send({ message: 'Server Error.' });
+  }
+}
+
+/**
+ * preHandler: refuses a non-finite number anywhere in the validated input. Ajv coerces the strings
+ * "Infinity" and "1e999" (form fields, query strings) to Infinity and then skips minimum/maximum for it,
+ * so without this an unbounded value reaches the handler.
+ */
+export async function rejectNonFinite(request: FastifyRequest): Promise<void> {
+  const fields: FieldErrors = {};
+  const walk = (value: unknown, path: string, depth: number) => {
+    if (typeof value === 'number' && !Number.isFinite(value)) {
+      const label = path.split('.').filter((p) => !/^\d+$/.test(p)).pop() ?? path;
+      (fields[path] ??= []).push(`The ${label} must be a finite number.`);
+    } else if (value !== null && typeof value === 'object' && depth < 8) {
+      for (const [k, v] of Object.entries(value)) walk(v, path ? `${path}.${k}` : k, depth + 1);
+    }
+  };
+  walk(request.query, '', 0);
+  walk(request.params, '', 0);
+  walk(request.body, '', 0);
+  if (Object.keys(fields).length > 0) throw AppError.validation(fields);
 }
 
 function publicMessage(error: FastifyError): string {

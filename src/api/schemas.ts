@@ -1,6 +1,6 @@
 /** TypeBox schemas: request validation, response serialization and the OpenAPI document, from one source. */
 import { Type, type TSchema } from '@sinclair/typebox';
-import { IMAGES_MAX, PROMPT_TEXT_MAX, PROMPTS_MAX, SEED_MAX } from '../services/entries/entry-service.ts';
+import { IMAGES_MAX, PROMPT_TEXT_MAX, PROMPT_WEIGHT_MAX, PROMPTS_MAX, SEED_MAX, STEPS_MAX } from '../services/entries/entry-service.ts';
 import { STYLE_PRESETS } from '../services/generation/catalog.ts';
 
 export const Nullable = <T extends TSchema>(schema: T) => Type.Unsafe<T['static'] | null>({ ...schema, nullable: true });
@@ -13,12 +13,22 @@ export const ValidationErrorBody = Type.Object(
   { description: 'Each invalid field with its messages; nested fields use dots (prompts.0.text).' },
 );
 
-export const GuidParams = Type.Object({ guid: Type.String({ description: 'Thread guid' }) });
+/** Path parameters never exceed Fastify's maxParamLength (a longer one is a 414 before validation). */
+export const PARAM_MAX = 100;
+/** Highest page number a list accepts: far beyond any real list, low enough that the SQL offset stays a safe integer. */
+export const PAGE_MAX = 1_000_000;
+
+export const GuidParams = Type.Object({ guid: Type.String({ maxLength: PARAM_MAX, description: 'Thread guid' }) });
 
 export const PageQuery = Type.Object({
-  page: Type.Optional(Type.Integer({ minimum: 1, default: 1 })),
+  page: Type.Optional(Type.Integer({ minimum: 1, maximum: PAGE_MAX, default: 1 })),
   per_page: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 20 })),
 });
+
+/** Single-line text typed by a person (names, emails): no control characters (PostgreSQL cannot store NUL). */
+export const NO_CONTROL_CHARS = '^[^\\u0000-\\u001f\\u007f]*$';
+/** Multi-line text (prompts): anything but NUL. */
+export const NO_NUL = '^[^\\u0000]*$';
 
 export const PageMeta = Type.Object({ current_page: Type.Integer(), per_page: Type.Integer(), total: Type.Integer(), last_page: Type.Integer() });
 
@@ -34,26 +44,28 @@ export const ThreadSchema = Type.Object(
 );
 
 export const CreateThreadBody = Type.Object({
-  ai_version_code: Type.String({ description: 'The AI version of the thread', examples: ['stablediffusion_text2img'] }),
+  ai_version_code: Type.String({ maxLength: 100, description: 'The AI version of the thread', examples: ['stablediffusion_text2img'] }),
 });
 
 export const PromptSchema = Type.Object({
-  text: Type.String({ maxLength: PROMPT_TEXT_MAX, description: 'Prompt text' }),
-  weight: Type.Optional(Type.Number({ description: 'Positive: what to see; negative: what to avoid. Default 1.' })),
+  text: Type.String({ maxLength: PROMPT_TEXT_MAX, pattern: NO_NUL, description: 'Prompt text' }),
+  weight: Type.Optional(
+    Type.Number({ minimum: -PROMPT_WEIGHT_MAX, maximum: PROMPT_WEIGHT_MAX, description: 'Positive: what to see; negative: what to avoid. Default 1.' }),
+  ),
 });
 
 export const CreateEntryBody = Type.Object(
   {
     type: Type.Optional(Type.String({ enum: ['request'], description: 'Always "request" (default)' })),
-    engine: Type.String({ description: 'Engine id, see GET /engines', examples: ['stable-diffusion-xl-1024-v0-9'] }),
-    resolution: Type.String({ description: "WIDTHxHEIGHT, one of the engine's resolutions", examples: ['1024x1024'] }),
+    engine: Type.String({ maxLength: 100, description: 'Engine id, see GET /engines', examples: ['stable-diffusion-xl-1024-v0-9'] }),
+    resolution: Type.String({ maxLength: 20, description: "WIDTHxHEIGHT, one of the engine's resolutions", examples: ['1024x1024'] }),
     prompts: Type.Array(PromptSchema, { minItems: 1, maxItems: PROMPTS_MAX, description: 'At least one prompt with a positive weight' }),
     images: Type.Optional(Type.Integer({ minimum: 1, maximum: IMAGES_MAX, description: 'Number of images (default 1)' })),
-    steps: Type.Optional(Type.Integer({ description: "Within the engine's step range (10–150)", examples: [45] })),
+    steps: Type.Optional(Type.Integer({ minimum: 1, maximum: STEPS_MAX, description: "Within the engine's step range (10–150)", examples: [45] })),
     style: Type.Optional(Type.String({ enum: [...STYLE_PRESETS] })),
     seed: Type.Optional(Type.Integer({ minimum: 0, maximum: SEED_MAX, description: '0 or absent: random; the seed used is reported per image' })),
     cfg_scale: Type.Optional(Type.Number({ minimum: 0, maximum: 35, description: 'Prompt strength (default 7)' })),
-    sampler: Type.Optional(Type.String({ description: 'One of the engine samplers (Stability names K_EULER, K_EULER_ANCESTRAL, DDIM, K_DPMPP_2M are accepted)' })),
+    sampler: Type.Optional(Type.String({ maxLength: 50, description: 'One of the engine samplers (Stability names K_EULER, K_EULER_ANCESTRAL, DDIM, K_DPMPP_2M are accepted)' })),
   },
   { description: 'Send as application/x-www-form-urlencoded (bracket keys: prompts[0][text]), multipart/form-data or JSON.' },
 );

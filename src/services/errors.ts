@@ -3,12 +3,14 @@
  * codes to HTTP statuses and the CLI to a one-line message with exit code 2.
  */
 export const ERROR_STATUS = {
+  bad_request: 400,
   unauthenticated: 401,
   forbidden: 403,
   csrf_mismatch: 403,
   not_found: 404,
   conflict: 409,
   payload_too_large: 413,
+  unsupported_media_type: 415,
   validation_failed: 422,
   insufficient_credits: 402,
   rate_limited: 429,

@@ -6,7 +6,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
-import { buildApp } from '../../src/api/app.ts';
+import { buildApp, type AppDeps } from '../../src/api/app.ts';
+import { createSessionAuthenticator } from '../../src/api/session-auth.ts';
 import { loadConfig, projectRoot, type Config } from '../../src/config.ts';
 import { createServices, type ServiceOverrides, type Services } from '../../src/services/index.ts';
 import { defaultEngines } from '../../src/services/generation/catalog.ts';
@@ -31,7 +32,14 @@ export interface ApiContext {
 }
 
 export async function createApiContext(
-  options: { worker?: boolean | GenerationWorkerOptions; overrides?: ServiceOverrides; env?: NodeJS.ProcessEnv } = {},
+  options: {
+    worker?: boolean | GenerationWorkerOptions;
+    overrides?: ServiceOverrides;
+    env?: NodeJS.ProcessEnv;
+    /** Also accept browser sessions (cookie + X-CSRF-Token), as the server does. */
+    sessions?: boolean;
+    onRoute?: AppDeps['onRoute'];
+  } = {},
 ): Promise<ApiContext> {
   const dataDir = await mkdtemp(join(tmpdir(), 'sdapi-test-'));
   // SQLite in dataDir by default; SDAPI_TEST_DIALECT=postgres / SDAPI_TEST_QUEUE=redis switch to a fresh database / key prefix.
@@ -57,7 +65,11 @@ export async function createApiContext(
     ],
     ...options.overrides,
   });
-  const app = await buildApp({ services });
+  const app = await buildApp({
+    services,
+    sessionAuthenticator: options.sessions ? createSessionAuthenticator(services.sessions) : undefined,
+    onRoute: options.onRoute,
+  });
   let worker: GenerationWorker | undefined;
   if (options.worker) {
     const extra = typeof options.worker === 'object' ? options.worker : {};

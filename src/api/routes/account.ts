@@ -8,6 +8,7 @@ import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import type { CreditService } from '../../services/credits/credit-service.ts';
 import type { ApiTokenInfo, Application, ApplicationService } from '../../services/identity/applications.ts';
 import { requireAuth } from '../auth.ts';
+import { NO_CONTROL_CHARS, PAGE_MAX, PARAM_MAX } from '../schemas.ts';
 import { timestamp } from '../views.ts';
 import { accountErrors } from './web-common.ts';
 
@@ -17,8 +18,8 @@ export interface AccountRouteDeps {
 }
 
 const tags = ['account'];
-const Id = Type.String({ minLength: 1, maxLength: 100 });
-const Name = Type.String({ minLength: 1, maxLength: 100 });
+const Id = Type.String({ minLength: 1, maxLength: PARAM_MAX });
+const Name = Type.String({ minLength: 1, maxLength: 100, pattern: NO_CONTROL_CHARS, description: 'One line of text, no control characters.' });
 
 const ApplicationView = Type.Object({
   id: Type.String(),
@@ -65,7 +66,7 @@ const TokenParams = Type.Object({ id: Id, tokenId: Id });
 const NameBody = Type.Object({ name: Name }, { additionalProperties: false });
 const TokenBody = Type.Object({ name: Type.Optional(Name) }, { additionalProperties: false });
 const LedgerQuery = Type.Object({
-  page: Type.Optional(Type.Integer({ minimum: 1, default: 1 })),
+  page: Type.Optional(Type.Integer({ minimum: 1, maximum: PAGE_MAX, default: 1 })),
   per_page: Type.Optional(Type.Integer({ minimum: 1, maximum: 200, default: 50 })),
 });
 

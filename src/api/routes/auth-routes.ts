@@ -9,7 +9,7 @@ import type { UserService } from '../../services/identity/users.ts';
 import { LoginThrottledError, type AccountService } from '../../services/web/accounts.ts';
 import type { SessionService } from '../../services/web/sessions.ts';
 import { clearSessionCookie, setSessionCookie } from '../session-auth.ts';
-import { ErrorBody, ValidationErrorBody } from '../schemas.ts';
+import { ErrorBody, NO_CONTROL_CHARS, ValidationErrorBody } from '../schemas.ts';
 import { timestamp } from '../views.ts';
 
 export interface AuthRouteDeps {
@@ -22,7 +22,7 @@ export interface AuthRouteDeps {
 
 const Credentials = Type.Object(
   {
-    email: Type.String({ maxLength: 320, description: 'Account email (case-insensitive).', examples: ['ada@example.com'] }),
+    email: Type.String({ maxLength: 320, pattern: NO_CONTROL_CHARS, description: 'Account email (case-insensitive).', examples: ['ada@example.com'] }),
     password: Type.String({ maxLength: 1024, description: 'At least 8 characters.', examples: ['correct horse battery'] }),
   },
   { additionalProperties: false },

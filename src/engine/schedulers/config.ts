@@ -4,7 +4,7 @@
  * (reference §3.8: "Euler from the SD1.5 config" is `linspace`, because PNDM's config has no `timestep_spacing`).
  */
 import { EngineError } from '../errors.ts';
-import type { SchedulerConfig } from './types.ts';
+import type { PredictionType, SchedulerConfig } from './types.ts';
 
 /** A class's defaults; the value types double as the expected JSON types. `null` means "optional, any type". */
 export type ConfigDefaults = Readonly<Record<string, number | string | boolean | null>>;
@@ -103,4 +103,38 @@ export function checkSteps(className: string, steps: number, numTrainTimesteps: 
       `Cannot schedule ${className}: steps must not exceed num_train_timesteps (${numTrainTimesteps}): current value is ${steps}`,
     );
   }
+}
+
+/** The training keys and `prediction_type` every class declares (LCM with its own training defaults). */
+type SchedulerDefaults = ConfigDefaults & {
+  num_train_timesteps: number;
+  beta_start: number;
+  beta_end: number;
+  beta_schedule: string;
+  trained_betas: null;
+  prediction_type: string;
+};
+
+/**
+ * The checks every scheduler constructor starts with, in this order: `resolveConfig`, `checkTrainConfig`,
+ * `checkSteps`, then `prediction_type` against `predictionTypes`.
+ * @returns the resolved config with `trained_betas` validated, ready for `trainSchedule`
+ * @throws {EngineError} `invalid_argument` from the first check that fails
+ */
+export function resolveSchedulerConfig<D extends SchedulerDefaults>(
+  className: string,
+  defaults: D,
+  config: SchedulerConfig,
+  steps: number,
+  predictionTypes: readonly PredictionType[] = ['epsilon', 'v_prediction', 'sample'],
+): Omit<Resolved<D>, 'trained_betas' | 'prediction_type'> & {
+  trained_betas: readonly number[] | null;
+  prediction_type: PredictionType;
+} {
+  const c = resolveConfig(className, defaults, config);
+  const train = c as Resolved<SchedulerDefaults>;
+  const trainedBetas = checkTrainConfig(className, train);
+  checkSteps(className, steps, train.num_train_timesteps);
+  checkOneOf(className, 'prediction_type', train.prediction_type, predictionTypes);
+  return { ...c, trained_betas: trainedBetas, prediction_type: train.prediction_type as PredictionType };
 }

@@ -6,7 +6,7 @@
  */
 import type { NoiseSource } from '../noise/types.ts';
 import { EngineError } from '../errors.ts';
-import { checkOneOf, checkSteps, checkTrainConfig, resolveConfig, TRAIN_DEFAULTS } from './config.ts';
+import { resolveSchedulerConfig, TRAIN_DEFAULTS } from './config.ts';
 import { checkSameLength, drawNoise, StepTracker } from './common.ts';
 import { spacedTimesteps, trainSchedule } from './schedule.ts';
 import type { PredictionType, Scheduler, SchedulerConfig, StepResult } from './types.ts';
@@ -47,15 +47,12 @@ export class DdimScheduler implements Scheduler {
   /** @throws {EngineError} `invalid_argument` for an invalid step count, eta or config value */
   constructor(config: SchedulerConfig, steps: number, options: DdimOptions = {}) {
     const name = DdimScheduler.className;
-    const c = resolveConfig(name, DDIM_DEFAULTS, config);
-    const trainedBetas = checkTrainConfig(name, c);
-    checkSteps(name, steps, c.num_train_timesteps);
-    checkOneOf(name, 'prediction_type', c.prediction_type, ['epsilon', 'v_prediction', 'sample']);
+    const c = resolveSchedulerConfig(name, DDIM_DEFAULTS, config, steps);
     const eta = options.eta ?? 0;
     if (!Number.isFinite(eta) || eta < 0) {
       throw new EngineError('invalid_argument', `Cannot build ${name}: eta must be a finite number >= 0: current value is ${eta}`);
     }
-    const train = trainSchedule({ ...c, trained_betas: trainedBetas, terminal_alpha_floor: false });
+    const train = trainSchedule({ ...c, terminal_alpha_floor: false });
     this.alphasCumprod = train.alphasCumprod;
     this.finalAlphaCumprod = c.set_alpha_to_one ? 1 : train.alphasCumprod[0];
     this.timesteps = spacedTimesteps({
@@ -66,7 +63,7 @@ export class DdimScheduler implements Scheduler {
       flavour: 'ddim',
     });
     this.#stepRatio = Math.floor(c.num_train_timesteps / steps);
-    this.predictionType = c.prediction_type as PredictionType;
+    this.predictionType = c.prediction_type;
     this.eta = eta;
     this.#tracker = new StepTracker(name, this.timesteps.length);
   }

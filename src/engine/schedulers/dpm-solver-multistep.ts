@@ -10,7 +10,7 @@
  */
 import type { NoiseSource } from '../noise/types.ts';
 import { EngineError } from '../errors.ts';
-import { checkOneOf, checkSteps, checkTrainConfig, resolveConfig, TRAIN_DEFAULTS } from './config.ts';
+import { checkOneOf, resolveSchedulerConfig, TRAIN_DEFAULTS } from './config.ts';
 import { checkSameLength, drawNoise, StepTracker } from './common.ts';
 import { sigmaRampFromConfig } from './euler.ts';
 import {
@@ -81,11 +81,8 @@ export class DpmSolverMultistepScheduler implements Scheduler {
   /** @throws {EngineError} `invalid_argument` for an invalid step count or an unsupported config value */
   constructor(config: SchedulerConfig, steps: number) {
     const name = DpmSolverMultistepScheduler.className;
-    const c = resolveConfig(name, DPM_SOLVER_MULTISTEP_DEFAULTS, config);
-    const trainedBetas = checkTrainConfig(name, c);
+    const c = resolveSchedulerConfig(name, DPM_SOLVER_MULTISTEP_DEFAULTS, config, steps);
     const T = c.num_train_timesteps;
-    checkSteps(name, steps, T);
-    checkOneOf(name, 'prediction_type', c.prediction_type, ['epsilon', 'v_prediction', 'sample']);
     const algorithm = c.algorithm_type === 'deis' ? 'dpmsolver++' : c.algorithm_type;
     checkOneOf(name, 'algorithm_type', algorithm, ['dpmsolver++', 'sde-dpmsolver++']);
     const solverType = ['logrho', 'bh1', 'bh2'].includes(c.solver_type) ? 'midpoint' : c.solver_type;
@@ -106,7 +103,7 @@ export class DpmSolverMultistepScheduler implements Scheduler {
     if (typeof lambdaMinClipped !== 'number' || Number.isNaN(lambdaMinClipped)) {
       throw new EngineError('invalid_argument', `Cannot build ${name}: 'lambda_min_clipped' must be a number: current value is ${JSON.stringify(lambdaMinClipped)}`);
     }
-    const train = trainSchedule({ ...c, trained_betas: trainedBetas });
+    const train = trainSchedule(c);
 
     // last_timestep = T − searchsorted(flip(λ_t), lambda_min_clipped): λ_t falls with t, so count λ_t < the clip.
     let clippedIdx = 0;
@@ -142,7 +139,7 @@ export class DpmSolverMultistepScheduler implements Scheduler {
     this.sigmas.set(sigmas);
     this.sigmas[n] = c.final_sigmas_type === 'zero' ? 0 : train.sigmas[0];
     this.timesteps = timesteps;
-    this.predictionType = c.prediction_type as PredictionType;
+    this.predictionType = c.prediction_type;
     this.solverOrder = c.solver_order;
     this.sde = algorithm === 'sde-dpmsolver++';
     this.heun = solverType === 'heun';
@@ -166,9 +163,10 @@ export class DpmSolverMultistepScheduler implements Scheduler {
       index === count - 1 && (this.#eulerAtFinal || (this.#lowerOrderFinal && count < 15) || this.#finalSigmaZero);
     const lowerOrderSecond = index === count - 2 && this.#lowerOrderFinal && count < 15;
 
-    const x0 = this.#convertModelOutput(modelOutput, index, sample);
+    // The oldest x0 leaves the history now; its buffer takes the new one (never returned to the caller).
+    const spare = this.#history.length === this.solverOrder ? this.#history.shift() : undefined;
+    const x0 = this.#convertModelOutput(modelOutput, index, sample, spare);
     this.#history.push(x0);
-    if (this.#history.length > this.solverOrder) this.#history.shift();
     const eps = this.sde ? drawNoise(name, noise, sample.length) : undefined;
 
     let prevSample: Float32Array;
@@ -183,10 +181,10 @@ export class DpmSolverMultistepScheduler implements Scheduler {
     return { prevSample };
   }
 
-  /** The data prediction x0 (dpmsolver++ works in x0 space). */
-  #convertModelOutput(modelOutput: Float32Array, index: number, sample: Float32Array): Float32Array {
+  /** The data prediction x0 (dpmsolver++ works in x0 space), written into `spare` when it fits. */
+  #convertModelOutput(modelOutput: Float32Array, index: number, sample: Float32Array, spare?: Float32Array): Float32Array {
     const n = sample.length;
-    const out = new Float32Array(n);
+    const out = spare?.length === n ? spare : new Float32Array(n);
     if (this.predictionType === 'sample') {
       out.set(modelOutput);
       return out;

@@ -4,10 +4,10 @@
  * generator stream stays aligned with diffusers.
  */
 import type { NoiseSource } from '../noise/types.ts';
-import { checkOneOf, checkSteps, checkTrainConfig, resolveConfig, TRAIN_DEFAULTS } from './config.ts';
+import { resolveSchedulerConfig, TRAIN_DEFAULTS } from './config.ts';
 import { checkSameLength, drawNoise, scaleBySigma, StepTracker } from './common.ts';
 import { sigmaToX0, vCoefficients } from './euler.ts';
-import { sigmaInitNoise, sigmaSchedule, spacedTimesteps, trainSchedule } from './schedule.ts';
+import { sigmaSamplerSchedule, trainSchedule } from './schedule.ts';
 import type { PredictionType, Scheduler, SchedulerConfig, StepResult } from './types.ts';
 
 const f32 = Math.fround;
@@ -32,28 +32,13 @@ export class EulerAncestralDiscreteScheduler implements Scheduler {
   /** @throws {EngineError} `invalid_argument` for an invalid step count or config value */
   constructor(config: SchedulerConfig, steps: number) {
     const name = EulerAncestralDiscreteScheduler.className;
-    const c = resolveConfig(name, EULER_ANCESTRAL_DEFAULTS, config);
-    const trainedBetas = checkTrainConfig(name, c);
-    checkSteps(name, steps, c.num_train_timesteps);
-    checkOneOf(name, 'prediction_type', c.prediction_type, ['epsilon', 'v_prediction', 'sample']);
-    const train = trainSchedule({ ...c, trained_betas: trainedBetas });
-    const { timesteps, sigmas } = sigmaSchedule({
-      train,
-      timesteps: spacedTimesteps({
-        spacing: c.timestep_spacing,
-        steps,
-        numTrainTimesteps: c.num_train_timesteps,
-        stepsOffset: c.steps_offset,
-        flavour: 'sigma',
-      }),
-      ramp: 'none',
-      finalSigma: 0,
-    });
-    this.predictionType = c.prediction_type as PredictionType;
-    this.timesteps = timesteps;
-    this.sigmas = sigmas;
-    this.initNoiseSigma = sigmaInitNoise(sigmas, c.timestep_spacing);
-    this.#tracker = new StepTracker(name, timesteps.length);
+    const c = resolveSchedulerConfig(name, EULER_ANCESTRAL_DEFAULTS, config, steps);
+    const schedule = sigmaSamplerSchedule(trainSchedule(c), c, steps, { ramp: 'none', finalSigma: 0 });
+    this.predictionType = c.prediction_type;
+    this.timesteps = schedule.timesteps;
+    this.sigmas = schedule.sigmas;
+    this.initNoiseSigma = schedule.initNoiseSigma;
+    this.#tracker = new StepTracker(name, schedule.timesteps.length);
   }
 
   scaleModelInput(sample: Float32Array, index: number): Float32Array {

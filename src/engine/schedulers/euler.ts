@@ -6,9 +6,9 @@
  */
 import type { NoiseSource } from '../noise/types.ts';
 import { EngineError } from '../errors.ts';
-import { checkOneOf, checkSteps, checkTrainConfig, resolveConfig, TRAIN_DEFAULTS } from './config.ts';
+import { checkOneOf, resolveSchedulerConfig, TRAIN_DEFAULTS } from './config.ts';
 import { checkSameLength, scaleBySigma, StepTracker } from './common.ts';
-import { sigmaInitNoise, sigmaSchedule, spacedTimesteps, trainSchedule, type SigmaRamp } from './schedule.ts';
+import { sigmaSamplerSchedule, trainSchedule, type SigmaRamp } from './schedule.ts';
 import type { PredictionType, Scheduler, SchedulerConfig, StepResult } from './types.ts';
 
 const f32 = Math.fround;
@@ -84,36 +84,25 @@ export class EulerDiscreteScheduler implements Scheduler {
    */
   constructor(config: SchedulerConfig, steps: number) {
     const name = EulerDiscreteScheduler.className;
-    const c = resolveConfig(name, EULER_DEFAULTS, config);
-    const trainedBetas = checkTrainConfig(name, c);
-    checkSteps(name, steps, c.num_train_timesteps);
-    checkOneOf(name, 'prediction_type', c.prediction_type, ['epsilon', 'v_prediction', 'sample']);
+    const c = resolveSchedulerConfig(name, EULER_DEFAULTS, config, steps);
     checkOneOf(name, 'interpolation_type', c.interpolation_type, ['linear']);
     checkOneOf(name, 'timestep_type', c.timestep_type, ['discrete', 'continuous']);
     checkOneOf(name, 'final_sigmas_type', c.final_sigmas_type, ['zero', 'sigma_min']);
     const ramp = sigmaRampFromConfig(name, c);
-    const train = trainSchedule({ ...c, trained_betas: trainedBetas });
-    const { timesteps, sigmas } = sigmaSchedule({
-      train,
-      timesteps: spacedTimesteps({
-        spacing: c.timestep_spacing,
-        steps,
-        numTrainTimesteps: c.num_train_timesteps,
-        stepsOffset: c.steps_offset,
-        flavour: 'sigma',
-      }),
+    const train = trainSchedule(c);
+    const { timesteps, sigmas, initNoiseSigma } = sigmaSamplerSchedule(train, c, steps, {
       ramp,
       sigmaMin: optionalNumber(name, 'sigma_min', c.sigma_min),
       sigmaMax: optionalNumber(name, 'sigma_max', c.sigma_max),
       finalSigma: c.final_sigmas_type === 'zero' ? 0 : train.sigmas[0],
     });
-    this.predictionType = c.prediction_type as PredictionType;
+    this.predictionType = c.prediction_type;
     this.sigmas = sigmas;
     this.timesteps =
       c.timestep_type === 'continuous' && this.predictionType === 'v_prediction'
         ? Array.from(sigmas.subarray(0, steps), (s) => f32(0.25 * f32(Math.log(s))))
         : timesteps;
-    this.initNoiseSigma = sigmaInitNoise(sigmas, c.timestep_spacing);
+    this.initNoiseSigma = initNoiseSigma;
     this.#tracker = new StepTracker(name, this.timesteps.length);
   }
 

@@ -6,7 +6,7 @@
  */
 import type { NoiseSource } from '../noise/types.ts';
 import { EngineError } from '../errors.ts';
-import { checkOneOf, checkSteps, checkTrainConfig, resolveConfig } from './config.ts';
+import { resolveSchedulerConfig } from './config.ts';
 import { checkSameLength, drawNoise, StepTracker } from './common.ts';
 import { trainSchedule } from './schedule.ts';
 import type { PredictionType, Scheduler, SchedulerConfig, StepResult } from './types.ts';
@@ -51,11 +51,8 @@ export class LcmScheduler implements Scheduler {
   /** @throws {EngineError} `invalid_argument` for an invalid step count or config value */
   constructor(config: SchedulerConfig, steps: number) {
     const name = LcmScheduler.className;
-    const c = resolveConfig(name, LCM_DEFAULTS, config);
-    const trainedBetas = checkTrainConfig(name, c);
+    const c = resolveSchedulerConfig(name, LCM_DEFAULTS, config, steps);
     const T = c.num_train_timesteps;
-    checkSteps(name, steps, T);
-    checkOneOf(name, 'prediction_type', c.prediction_type, ['epsilon', 'v_prediction', 'sample']);
     if (c.thresholding) {
       throw new EngineError('invalid_argument', `Cannot build ${name}: thresholding is not supported`);
     }
@@ -72,7 +69,7 @@ export class LcmScheduler implements Scheduler {
         `Cannot schedule ${name}: steps must not exceed original_inference_steps (${original}): current value is ${steps}`,
       );
     }
-    const train = trainSchedule({ ...c, trained_betas: trainedBetas, terminal_alpha_floor: false });
+    const train = trainSchedule({ ...c, terminal_alpha_floor: false });
     this.alphasCumprod = train.alphasCumprod;
     this.finalAlphaCumprod = c.set_alpha_to_one ? 1 : train.alphasCumprod[0];
     // Origin schedule k·[1..original] − 1, reversed; pick floor(linspace(0, len, N, endpoint=False)).
@@ -81,7 +78,7 @@ export class LcmScheduler implements Scheduler {
     for (let i = original; i >= 1; i--) origin.push(i * k - 1);
     const stride = origin.length / steps;
     this.timesteps = Array.from({ length: steps }, (_, i) => origin[Math.floor(i * stride)]);
-    this.predictionType = c.prediction_type as PredictionType;
+    this.predictionType = c.prediction_type;
     this.#timestepScaling = c.timestep_scaling;
     this.#clipRange = c.clip_sample ? c.clip_sample_range : undefined;
     this.#tracker = new StepTracker(name, steps);

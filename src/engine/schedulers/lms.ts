@@ -5,10 +5,10 @@
  * 3-point Gauss–Legendre rule used here is exact.
  */
 import type { NoiseSource } from '../noise/types.ts';
-import { checkOneOf, checkSteps, checkTrainConfig, resolveConfig, TRAIN_DEFAULTS } from './config.ts';
+import { resolveSchedulerConfig, TRAIN_DEFAULTS } from './config.ts';
 import { checkSameLength, scaleBySigma, StepTracker } from './common.ts';
 import { sigmaRampFromConfig, sigmaToX0, vCoefficients } from './euler.ts';
-import { sigmaInitNoise, sigmaSchedule, spacedTimesteps, trainSchedule } from './schedule.ts';
+import { sigmaSamplerSchedule, trainSchedule } from './schedule.ts';
 import type { PredictionType, Scheduler, SchedulerConfig, StepResult } from './types.ts';
 
 const f32 = Math.fround;
@@ -40,29 +40,14 @@ export class LmsDiscreteScheduler implements Scheduler {
   /** @throws {EngineError} `invalid_argument` for an invalid step count or config value */
   constructor(config: SchedulerConfig, steps: number) {
     const name = LmsDiscreteScheduler.className;
-    const c = resolveConfig(name, LMS_DEFAULTS, config);
-    const trainedBetas = checkTrainConfig(name, c);
-    checkSteps(name, steps, c.num_train_timesteps);
-    checkOneOf(name, 'prediction_type', c.prediction_type, ['epsilon', 'v_prediction', 'sample']);
+    const c = resolveSchedulerConfig(name, LMS_DEFAULTS, config, steps);
     const ramp = sigmaRampFromConfig(name, c);
-    const train = trainSchedule({ ...c, trained_betas: trainedBetas });
-    const { timesteps, sigmas } = sigmaSchedule({
-      train,
-      timesteps: spacedTimesteps({
-        spacing: c.timestep_spacing,
-        steps,
-        numTrainTimesteps: c.num_train_timesteps,
-        stepsOffset: c.steps_offset,
-        flavour: 'sigma',
-      }),
-      ramp,
-      finalSigma: 0,
-    });
-    this.timesteps = timesteps;
-    this.sigmas = sigmas;
-    this.predictionType = c.prediction_type as PredictionType;
-    this.initNoiseSigma = sigmaInitNoise(sigmas, c.timestep_spacing);
-    this.#tracker = new StepTracker(name, timesteps.length);
+    const schedule = sigmaSamplerSchedule(trainSchedule(c), c, steps, { ramp, finalSigma: 0 });
+    this.timesteps = schedule.timesteps;
+    this.sigmas = schedule.sigmas;
+    this.predictionType = c.prediction_type;
+    this.initNoiseSigma = schedule.initNoiseSigma;
+    this.#tracker = new StepTracker(name, schedule.timesteps.length);
   }
 
   scaleModelInput(sample: Float32Array, index: number): Float32Array {

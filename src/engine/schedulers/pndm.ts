@@ -7,7 +7,7 @@
  */
 import type { NoiseSource } from '../noise/types.ts';
 import { EngineError } from '../errors.ts';
-import { checkOneOf, checkSteps, checkTrainConfig, resolveConfig, TRAIN_DEFAULTS } from './config.ts';
+import { resolveSchedulerConfig, TRAIN_DEFAULTS } from './config.ts';
 import { checkSameLength, StepTracker } from './common.ts';
 import { spacedTimesteps, trainSchedule } from './schedule.ts';
 import type { PredictionType, Scheduler, SchedulerConfig, StepResult } from './types.ts';
@@ -43,18 +43,17 @@ export class PndmScheduler implements Scheduler {
   #ets: Float32Array[] = [];
   #curSample: Float32Array | undefined;
   #curModelOutput: Float32Array | undefined;
+  /** Reused per step for the combined PLMS model output (read only by `#prevSample`). */
+  #combined: Float32Array | undefined;
 
   /** @throws {EngineError} `invalid_argument` for an invalid step count or config value */
   constructor(config: SchedulerConfig, steps: number) {
     const name = PndmScheduler.className;
-    const c = resolveConfig(name, PNDM_DEFAULTS, config);
-    const trainedBetas = checkTrainConfig(name, c);
-    checkSteps(name, steps, c.num_train_timesteps);
-    checkOneOf(name, 'prediction_type', c.prediction_type, ['epsilon', 'v_prediction']);
-    const train = trainSchedule({ ...c, trained_betas: trainedBetas });
+    const c = resolveSchedulerConfig(name, PNDM_DEFAULTS, config, steps, ['epsilon', 'v_prediction']);
+    const train = trainSchedule(c);
     this.alphasCumprod = train.alphasCumprod;
     this.finalAlphaCumprod = c.set_alpha_to_one ? 1 : train.alphasCumprod[0];
-    this.predictionType = c.prediction_type as PredictionType;
+    this.predictionType = c.prediction_type;
     const T = c.num_train_timesteps;
     this.#stepRatio = Math.floor(T / steps);
     // diffusers' `_timesteps`, ascending.
@@ -130,8 +129,11 @@ export class PndmScheduler implements Scheduler {
     let t = timestep;
     let prevTimestep = t - this.#stepRatio;
     if (this.#counter !== 1) {
-      this.#ets = this.#ets.slice(-3);
-      this.#ets.push(modelOutput.slice());
+      // Keep the last 3 outputs plus this one; the buffer of a dropped output takes the copy.
+      const dropped = this.#ets.length > 3 ? this.#ets.shift() : undefined;
+      const copy = dropped?.length === modelOutput.length ? dropped : new Float32Array(modelOutput.length);
+      copy.set(modelOutput);
+      this.#ets.push(copy);
     } else {
       prevTimestep = t;
       t = t + this.#stepRatio;
@@ -139,30 +141,27 @@ export class PndmScheduler implements Scheduler {
     const ets = this.#ets;
     const k = ets.length;
     const n = sample.length;
-    let output: Float32Array;
+    if (this.#combined?.length !== n) this.#combined = new Float32Array(n);
+    let output = this.#combined;
     let x = sample;
     if (k === 1 && this.#counter === 0) {
       output = modelOutput;
       this.#curSample = sample.slice();
     } else if (k === 1 && this.#counter === 1) {
       const e1 = ets[0];
-      output = new Float32Array(n);
       for (let i = 0; i < n; i++) output[i] = f32(modelOutput[i] + e1[i]) / 2;
       x = this.#curSample as Float32Array;
       this.#curSample = undefined;
     } else if (k === 2) {
       const [e2, e1] = ets;
-      output = new Float32Array(n);
       for (let i = 0; i < n; i++) output[i] = f32(f32(3 * e1[i]) - e2[i]) / 2;
     } else if (k === 3) {
       const [e3, e2, e1] = ets;
-      output = new Float32Array(n);
       for (let i = 0; i < n; i++) {
         output[i] = f32(f32(f32(23 * e1[i]) - f32(16 * e2[i])) + f32(5 * e3[i])) / 12;
       }
     } else {
       const [e4, e3, e2, e1] = ets;
-      output = new Float32Array(n);
       for (let i = 0; i < n; i++) {
         const s = f32(f32(f32(f32(55 * e1[i]) - f32(59 * e2[i])) + f32(37 * e3[i])) - f32(9 * e4[i]));
         output[i] = ONE_24TH * s;

@@ -321,8 +321,8 @@ export function sigmaToT(sigma: number, logSigmas: Float32Array): number {
   return (1 - w) * lo + w * (lo + 1);
 }
 
-/** `max(σ)` for spacing linspace/trailing, else `sqrt(max(σ)² + 1)` (Euler, Euler ancestral, LMS), in float32 ops. */
-export function sigmaInitNoise(sigmas: Float32Array, spacing: string): number {
+/** `max(σ)` for spacing linspace/trailing, else `sqrt(max(σ)² + 1)`, in float32 ops. */
+function sigmaInitNoise(sigmas: Float32Array, spacing: string): number {
   let max = 0;
   for (const s of sigmas) if (s > max) max = s;
   if (spacing === 'linspace' || spacing === 'trailing') return max;
@@ -333,22 +333,27 @@ export function sigmaInitNoise(sigmas: Float32Array, spacing: string): number {
 export type SigmaRamp = 'none' | 'karras' | 'exponential';
 
 /**
- * The σ-sampler `set_timesteps` tail shared by Euler / Euler ancestral / LMS: interpolate σ at `timesteps`,
- * optionally replace them with a Karras or exponential ramp (timesteps then re-derived by `sigmaToT`), append
- * `finalSigma` and cast to float32.
+ * The σ-sampler `set_timesteps` shared by Euler / Euler ancestral / LMS: float32 timesteps spaced by
+ * `timestep_spacing`, σ interpolated at them, optionally replaced with a Karras or exponential ramp (timesteps then
+ * re-derived by `sigmaToT`), `finalSigma` appended, cast to float32; plus the matching `init_noise_sigma`.
+ * @throws {EngineError} `invalid_argument` for an unknown spacing or a timestep outside the training range
  */
-export function sigmaSchedule(options: {
-  train: TrainSchedule;
-  timesteps: number[];
-  ramp: SigmaRamp;
-  sigmaMin?: number | null;
-  sigmaMax?: number | null;
-  finalSigma: number;
-}): { timesteps: number[]; sigmas: Float32Array } {
-  const { train, ramp } = options;
-  const n = options.timesteps.length;
-  let sigmas: Float64Array = Float64Array.from(options.timesteps, (t) => interpTrainTable(t, train.sigmas));
-  let timesteps = options.timesteps;
+export function sigmaSamplerSchedule(
+  train: TrainSchedule,
+  config: { timestep_spacing: string; num_train_timesteps: number; steps_offset: number },
+  steps: number,
+  options: { ramp: SigmaRamp; sigmaMin?: number | null; sigmaMax?: number | null; finalSigma: number },
+): { timesteps: number[]; sigmas: Float32Array; initNoiseSigma: number } {
+  const { ramp } = options;
+  let timesteps = spacedTimesteps({
+    spacing: config.timestep_spacing,
+    steps,
+    numTrainTimesteps: config.num_train_timesteps,
+    stepsOffset: config.steps_offset,
+    flavour: 'sigma',
+  });
+  const n = timesteps.length;
+  let sigmas: Float64Array = Float64Array.from(timesteps, (t) => interpTrainTable(t, train.sigmas));
   if (ramp !== 'none') {
     const sigmaMin = options.sigmaMin ?? sigmas[n - 1];
     const sigmaMax = options.sigmaMax ?? sigmas[0];
@@ -358,5 +363,5 @@ export function sigmaSchedule(options: {
   const out = new Float32Array(n + 1);
   out.set(sigmas);
   out[n] = options.finalSigma;
-  return { timesteps, sigmas: out };
+  return { timesteps, sigmas: out, initNoiseSigma: sigmaInitNoise(out, config.timestep_spacing) };
 }

@@ -21,6 +21,10 @@ export const PROMPTS_MAX = 10;
 export const PROMPT_TEXT_MAX = 2000;
 export const IMAGES_MAX = 10;
 export const SEED_MAX = 4294967295;
+/** Bounds every engine's step range must lie within (the engine's own range is checked too). */
+export const STEPS_MAX = 1000;
+/** Only the sign of a weight matters today; the bound keeps the stored value finite and sane. */
+export const PROMPT_WEIGHT_MAX = 100;
 
 /** The request body after decoding (any of the three encodings); fields may be missing or of the wrong type. */
 export interface EntryInput {
@@ -117,6 +121,7 @@ export class EntryService {
         else if (item.text.length > PROMPT_TEXT_MAX) fail(`prompts.${i}.text`, `The prompt text may not be greater than ${PROMPT_TEXT_MAX} characters.`);
         const weight = item.weight === undefined ? 1 : item.weight;
         if (typeof weight !== 'number' || !Number.isFinite(weight)) fail(`prompts.${i}.weight`, 'The prompt weight must be a number.');
+        else if (Math.abs(weight) > PROMPT_WEIGHT_MAX) fail(`prompts.${i}.weight`, `The prompt weight must be between -${PROMPT_WEIGHT_MAX} and ${PROMPT_WEIGHT_MAX}.`);
         if (typeof item.text === 'string' && typeof weight === 'number') prompts.push({ text: item.text, weight });
       });
       if (prompts.length === input.prompts.length && !prompts.some((p) => p.weight > 0)) fail('prompts', 'At least one prompt must have a positive weight.');
@@ -187,6 +192,11 @@ export class EntryService {
     const now = new Date().toISOString();
     const id = randomUUID();
     const row = await this.db.transaction().execute(async (trx) => {
+      // The thread may have been deleted since it was read above (DELETE /threads/{guid} racing this request):
+      // re-read it under its lock, so the request is a 404 rather than an entry (and a reservation) in a deleted thread.
+      await lockThread(trx, thread.id);
+      const live = await trx.selectFrom('threads').select('id').where('id', '=', thread.id).where('user_id', '=', userId).executeTakeFirst();
+      if (!live) throw new AppError('not_found', 'Thread not found.');
       // The entry first: insertEntry locks the thread row on PostgreSQL, and every writer locks the thread before the user.
       const inserted = await insertEntry(trx, {
         id,

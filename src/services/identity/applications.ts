@@ -8,6 +8,8 @@ import type { Database } from '../../store/schema.ts';
 import { AppError } from '../errors.ts';
 import { hashSecret, newBearerToken } from './secrets.ts';
 
+const ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
 export interface Application {
   id: string;
   name: string;
@@ -85,6 +87,8 @@ export class ApplicationService {
   }
 
   async get(userId: string, id: string): Promise<Application> {
+    // Ids are UUIDs: anything else is missing without a query (PostgreSQL refuses NUL bytes in text).
+    if (!ID.test(id)) throw new AppError('not_found', 'Application not found.');
     const row = await this.db
       .selectFrom('applications')
       .selectAll()
@@ -159,6 +163,7 @@ export class ApplicationService {
   }
 
   async revokeToken(userId: string, applicationId: string, tokenId: string): Promise<void> {
+    if (!ID.test(applicationId) || !ID.test(tokenId)) throw new AppError('not_found', 'Token not found.');
     const result = await this.db
       .updateTable('api_tokens')
       .set({ revoked_at: new Date().toISOString() })
