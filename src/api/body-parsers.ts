@@ -104,7 +104,8 @@ export async function decodeMultipart(request: FastifyRequest): Promise<void> {
         throw AppError.validation({ [part.fieldname.slice(0, FORM_LIMITS.fieldNameLength)]: ['File uploads are not accepted here.'] });
       }
       if (part.valueTruncated) throw new AppError('payload_too_large', 'The request body is too large.');
-      if (part.fieldnameTruncated) throw AppError.validation({ body: [`A field name may not be longer than ${FORM_LIMITS.fieldNameLength} characters.`] });
+      // busboy does not apply fieldNameSize to multipart bodies: check the name here.
+      if (part.fieldnameTruncated || part.fieldname.length > FORM_LIMITS.fieldNameLength) throw AppError.validation({ body: [`A field name may not be longer than ${FORM_LIMITS.fieldNameLength} characters.`] });
       const value = typeof part.value === 'string' ? part.value : JSON.stringify(part.value);
       total += part.fieldname.length + value.length;
       if (total > limit) throw new AppError('payload_too_large', 'The request body is too large.');

@@ -478,6 +478,54 @@ describe('bad input on every route', () => {
     report();
   });
 
+  it('the limits give the documented answers (422 naming the field, 413, 415, 400, 414), and a form in ISO-8859-1 keeps its characters', async () => {
+    const form = (payload: string, type = 'application/x-www-form-urlencoded') => ({ method: 'POST' as const, url: `${API_PREFIX}/applications`, headers: { 'content-type': type }, payload });
+    const entry = (payload: string) => ({ method: 'POST' as const, url: `${API_PREFIX}/threads/${thread}/entry`, headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload });
+    const expectations: [string, InjectOptions, number, string?][] = [
+      ['10k form parameters', form(Array.from({ length: 10_000 }, (_, i) => `k${i}=1`).join('&')), 422, 'body'],
+      ['form depth 50', form('name' + '[a]'.repeat(50) + '=1'), 422, 'body'],
+      ['prompts[999999]', entry('engine=stable-diffusion-v1-6&resolution=512x512&prompts[999999][text]=x'), 422, 'body'],
+      ['prompts[0][text][x]', entry('engine=stable-diffusion-v1-6&resolution=512x512&prompts[0][text][x]=y'), 422, 'prompts.0.text'],
+      ['weight=Infinity (form)', entry('engine=stable-diffusion-v1-6&resolution=512x512&prompts[0][text]=x&prompts[0][weight]=Infinity'), 422, 'prompts.0.weight'],
+      ['cfg_scale=1e999 (form)', entry('engine=stable-diffusion-v1-6&resolution=512x512&prompts[0][text]=x&cfg_scale=1e999'), 422, 'cfg_scale'],
+      ['weight 1e308 (JSON)', { method: 'POST', url: `${API_PREFIX}/threads/${thread}/entry`, payload: { ...ENTRY, prompts: [{ text: 'x', weight: 1e308 }] } }, 422, 'prompts.0.weight'],
+      ['NUL in prompt text', { method: 'POST', url: `${API_PREFIX}/threads/${thread}/entry`, payload: { ...ENTRY, prompts: [{ text: 'a\u0000b', weight: 1 }] } }, 422, 'prompts.0.text'],
+      ['NUL in a name', { method: 'POST', url: `${API_PREFIX}/applications`, payload: { name: 'a\u0000b' } }, 422, 'name'],
+      ['escape sequence in a name', { method: 'POST', url: `${API_PREFIX}/applications`, payload: { name: '\u001b[31mred' } }, 422, 'name'],
+      ['NUL in an email', { method: 'POST', url: `${API_PREFIX}/auth/login`, payload: { email: 'a\u0000@example.com', password: PASSWORD } }, 422, 'email'],
+      ['JSON in UTF-16', { ...form('{"name":"a"}', 'application/json; charset=utf-16') }, 415],
+      ['form in Shift_JIS', form('name=a', 'application/x-www-form-urlencoded; charset=shift_jis'), 415],
+      ['text/plain', form('name=a', 'text/plain'), 415],
+      ['JSON that is not UTF-8', { method: 'POST', url: `${API_PREFIX}/applications`, headers: { 'content-type': 'application/json' }, payload: Buffer.from([0x7b, 0x22, 0x6e, 0x61, 0x6d, 0x65, 0x22, 0x3a, 0x22, 0xe9, 0x22, 0x7d]) }, 400],
+      ['multipart field name over 200 chars', { method: 'POST', url: `${API_PREFIX}/applications`, headers: { 'content-type': multipartBody({}).contentType }, payload: multipartBody({ ['n'.repeat(300)]: 'x', name: 'a' }).payload }, 422, 'body'],
+      ['multipart 1000 fields', { method: 'POST', url: `${API_PREFIX}/applications`, headers: { 'content-type': multipartBody({}).contentType }, payload: multipartBody(Object.fromEntries(Array.from({ length: 1000 }, (_, i) => [`k${i}`, '1']))).payload }, 422, 'body'],
+      ['page=1e300', { method: 'GET', url: `${API_PREFIX}/threads?page=1e300` }, 422, 'page'],
+      ['page=Infinity', { method: 'GET', url: `${API_PREFIX}/account/ledger?page=Infinity` }, 422, 'page'],
+      ['per_page=Infinity', { method: 'GET', url: `${API_PREFIX}/threads?per_page=Infinity` }, 422, 'per_page'],
+      ['over-long path parameter', { method: 'GET', url: `${API_PREFIX}/threads/${'a'.repeat(500)}` }, 414],
+      ['broken percent-encoding in the path', { method: 'GET', url: `${API_PREFIX}/threads/%E0%A4%A` }, 400],
+      ['a NUL application id', { method: 'GET', url: `${API_PREFIX}/applications/%00` }, 404],
+    ];
+    for (const [name, options, status, field] of expectations) {
+      const res = await probeWrite(name, 'bearer', options, 'reject');
+      assert.equal(res.statusCode, status, `${name}: ${res.body.slice(0, 300)}`);
+      assert.equal(typeof res.json().message, 'string', name);
+      assert.ok(res.json().message.length < 300, `${name}: short message`);
+      if (field) assert.ok(res.json().errors?.[field], `${name}: errors.${field} in ${res.body.slice(0, 300)}`);
+    }
+    report();
+
+    const latin1 = await send('bearer', form('name=%E9t%E9+%E0+Paris', 'application/x-www-form-urlencoded; charset=ISO-8859-1'));
+    assert.equal(latin1.statusCode, 201, latin1.body);
+    assert.equal(latin1.json().data.name, 'été à Paris');
+    const utf8 = await send('bearer', form('name=%C3%A9t%C3%A9+%F0%9F%9A%B2'));
+    assert.equal(utf8.statusCode, 201, utf8.body);
+    assert.equal(utf8.json().data.name, 'été 🚲');
+    const far = await send('bearer', { method: 'GET', url: `${API_PREFIX}/threads?page=1000000&per_page=100` });
+    assert.equal(far.statusCode, 200, far.body);
+    assert.deepEqual(far.json().data, []);
+  });
+
   it('very long URLs, unsupported methods, HEAD and OPTIONS everywhere', async () => {
     const methods = ['HEAD', 'OPTIONS', 'PUT', 'PATCH', 'DELETE', 'POST', 'TRACE', 'PROPFIND', 'SEARCH', 'LOCK'] as const;
     const seen = new Set<string>();

@@ -494,6 +494,38 @@ describe('createScheduler', () => {
     assert.ok(createScheduler('dpmpp_2m', { ...dpm, lambda_min_clipped: -2 }, 10).timesteps[0] < 999);
   });
 
+  it('never writes into an array it returned or keeps the caller\'s model output (multistep buffers are reused)', () => {
+    const dpm: SchedulerConfig = { ...SD15, _class_name: 'DPMSolverMultistepScheduler' };
+    const variants: [SamplerName, SchedulerConfig][] = [
+      ['pndm', SD15],
+      ['pndm', { ...SD15, skip_prk_steps: false }],
+      ['dpmpp_2m', dpm],
+      ['dpmpp_2m', { ...dpm, solver_order: 3 }],
+      ['dpmpp_2m', { ...dpm, prediction_type: 'sample' }],
+      ['lms', SD15],
+    ];
+    for (const [name, config] of variants) {
+      const s = createScheduler(name, config, 8);
+      const expected = runTrajectory(createScheduler(name, config, 8));
+      const returned: [Float32Array, Float32Array][] = [];
+      // runTrajectory's loop, but the model output buffer is clobbered after each step.
+      let latents: Float32Array = new Float32Array(16);
+      for (let i = 0; i < 16; i++) latents[i] = f32(Math.sin(i + 1)) * s.initNoiseSigma;
+      const noise = new MockNoise();
+      for (let index = 0; index < s.timesteps.length; index++) {
+        const input = s.scaleModelInput(latents, index);
+        const bias = f32(f32(s.timesteps[index]) * f32(1e-4));
+        const output = new Float32Array(16);
+        for (let i = 0; i < 16; i++) output[i] = f32(input[i] * f32(0.1)) + bias;
+        latents = s.step(output, index, latents, noise).prevSample;
+        output.fill(Number.NaN);
+        returned.push([latents, latents.slice()]);
+      }
+      for (const [array, copy] of returned) assert.deepEqual(array, copy, `${name} ${JSON.stringify(config)}`);
+      assert.deepEqual(latents, expected, `${name} ${JSON.stringify(config)}`);
+    }
+  });
+
   for (const steps of [0, -1, 2.5, Number.NaN]) {
     it(`rejects steps ${steps} with invalid_argument`, () => {
       assert.throws(() => createScheduler('euler', SD15, steps), isInvalidArgument);
