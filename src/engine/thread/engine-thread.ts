@@ -34,7 +34,7 @@ export class EngineThread {
   private exited: Error | undefined;
 
   constructor(private readonly options: EngineThreadOptions = {}) {
-    const config: WorkerConfig = { device: options.device, threads: options.threads };
+    const config: WorkerConfig = { device: options.device, threads: options.threads, exitAfterProgressEvents: options.exitAfterProgressEvents };
     // worker-bootstrap.mjs registers tsx and imports worker-entry.ts (see there why a .ts entry cannot be used directly).
     this.worker = new Worker(new URL('./worker-bootstrap.mjs', import.meta.url), { workerData: config });
     this.worker.unref(); // an idle thread does not keep the process alive; pending requests do (see track())

@@ -10,6 +10,12 @@ export type ThreadGenerateOptions = Omit<GenerateOptions, 'signal' | 'onProgress
 export interface WorkerConfig {
   device?: Device;
   threads?: number;
+  /**
+   * Fault injection for tests: the worker thread exits abruptly (as after a native crash) once it has sent this
+   * many progress events. It exits between two UNet runs: terminating a thread while ONNX Runtime is inside run()
+   * aborts the whole process, which is exactly what this must not simulate.
+   */
+  exitAfterProgressEvents?: number;
 }
 
 export type ToWorker =

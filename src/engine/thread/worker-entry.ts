@@ -13,6 +13,7 @@ if (!parentPort) throw new Error('worker-entry.ts must run inside a worker threa
 const port = parentPort;
 const config = workerData as WorkerConfig;
 const pipelines = new Map<string, Promise<StableDiffusionPipeline>>();
+let progressEvents = 0;
 
 function send(message: FromWorker, transfer: ArrayBuffer[] = []): void {
   port.postMessage(message, transfer);
@@ -22,7 +23,7 @@ function pipelineFor(modelDir: string): Promise<StableDiffusionPipeline> {
   const key = resolve(modelDir);
   let pipeline = pipelines.get(key);
   if (!pipeline) {
-    pipeline = loadModel(key, { ...config, logger: (message) => send({ type: 'log', message }) });
+    pipeline = loadModel(key, { device: config.device, threads: config.threads, logger: (message) => send({ type: 'log', message }) });
     // A failed load is not cached: the folder may be fixed and retried.
     pipeline.catch(() => pipelines.delete(key));
     pipelines.set(key, pipeline);
@@ -62,6 +63,7 @@ async function handle(message: ToWorker): Promise<void> {
         signal: controller.signal,
         onProgress: (progress) => {
           send({ type: 'progress', id: message.id, progress });
+          if (config.exitAfterProgressEvents !== undefined && ++progressEvents >= config.exitAfterProgressEvents) process.exit(70);
           checkCancel(); // the pipeline checks the signal before the next UNet run
         },
       });
