@@ -43,6 +43,11 @@ export class EngineThread {
     this.worker.on('exit', (code) => this.fail(new EngineError('runtime_error', `Engine thread exited (code ${code})`)));
   }
 
+  /** False once the worker has exited or crashed; every later call rejects, so callers start a new EngineThread. */
+  get alive(): boolean {
+    return this.exited === undefined;
+  }
+
   async info(modelDir: string): Promise<ModelInfo> {
     const reply = await this.request({ type: 'info', id: this.nextId++, modelDir });
     if (reply.type !== 'info') throw new EngineError('runtime_error', `Unexpected reply ${reply.type} from the engine thread`);

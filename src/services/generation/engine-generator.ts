@@ -12,8 +12,9 @@ export class EngineThreadGenerator implements ImageGenerator {
 
   constructor(private readonly options: EngineThreadOptions = {}) {}
 
+  /** The engine thread, started on first use and replaced after a crash, so one bad job cannot stop all later ones. */
   private thread(): EngineThread {
-    this.#thread ??= new EngineThread(this.options);
+    if (!this.#thread?.alive) this.#thread = new EngineThread(this.options);
     return this.#thread;
   }
 
