@@ -265,12 +265,12 @@ describe('web UI in chromium', { skip }, () => {
     const form = page.getByRole('form', { name: 'New request' });
     await form.getByLabel('Engine').selectOption('stable-diffusion-v1-6');
     await form.getByLabel('Resolution').selectOption('512x512');
-    await form.getByLabel('Positive prompt', { exact: true }).fill('a lighthouse on a cliff at dusk');
-    await form.getByLabel('Negative prompt', { exact: true }).fill('fog');
+    await form.getByLabel('Positive prompt', { exact: true }).fill('a yellow star on a blue background');
+    await form.getByLabel('Negative prompt', { exact: true }).fill('red');
     await form.getByLabel('Negative prompt weight').fill('-0.8');
-    await form.getByLabel('Images').fill('1');
-    await form.getByLabel('Steps').fill('10');
-    await form.getByLabel('Style').selectOption('analog-film');
+    await form.getByLabel('Images').fill('2');
+    await form.getByLabel('Steps').fill('20');
+    await form.getByLabel('Style').selectOption('enhance');
     await form.getByLabel('Seed').fill('1234');
     await form.getByLabel('CFG scale').fill('6.5');
     const samplers = await form.getByLabel('Sampler').locator('option').allTextContents();
@@ -289,12 +289,12 @@ describe('web UI in chromium', { skip }, () => {
     const responses = page.getByRole('article', { name: 'Response' });
     await page.waitForFunction(countIs, ['article[aria-label="Response"]', 2] as [string, number]);
     const second = responses.nth(1);
-    assert.equal(await second.getByRole('img').count(), 1);
+    assert.equal(await second.getByRole('img').count(), 2);
     await page.waitForFunction(galleryLoaded);
     assert.match(await second.innerText(), /512x512/);
     assert.match(await second.innerText(), /seed 1234/);
-    assert.match(await requests.nth(1).innerText(), /a lighthouse on a cliff at dusk/);
-    assert.match(await requests.nth(1).innerText(), /analog-film/);
+    assert.match(await requests.nth(1).innerText(), /a yellow star on a blue background/);
+    assert.match(await requests.nth(1).innerText(), /enhance/);
     await shot('08-playground-complete', 'screenshot-playground.png');
   });
 

@@ -187,7 +187,7 @@ function RequestEntry({ entry }) {
           c.cfg_scale !== undefined && c.cfg_scale !== null && `cfg ${c.cfg_scale}`, c.seed ? `seed ${c.seed}` : null]
           .filter(Boolean)
           .join(' · ')}
-        ${' · '}${formatDate(entry.created_at)}${entry.credits ? ` · ${entry.credits} credits` : ''}
+        ${' · '}${formatDate(entry.created_at)}${entry.credits ? ` · ${entry.credits} credit${entry.credits === 1 ? '' : 's'}` : ''}
       </p>
       ${entry.waiting_response &&
       html`<div class="live" role="status" data-testid="entry-status">
@@ -219,7 +219,7 @@ function ResponseEntry({ entry, onView }) {
           </figure>`,
         )}
       </div>
-      <p class="muted small">${formatDate(entry.created_at)}${entry.credits ? ` · ${entry.credits} credits` : ''}</p>
+      <p class="muted small">${formatDate(entry.created_at)}${entry.credits ? ` · ${entry.credits} credit${entry.credits === 1 ? '' : 's'}` : ''}</p>
     </article>
   `;
 }
