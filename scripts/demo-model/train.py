@@ -300,7 +300,7 @@ def main():
     ap.add_argument("--quick", action="store_true", help="tiny smoke-test run (~2 min)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--images", type=int, default=60000)
-    ap.add_argument("--ae-steps", type=int, default=500)
+    ap.add_argument("--ae-steps", type=int, default=2000)
     ap.add_argument("--ae-batch", type=int, default=64)
     ap.add_argument("--ae-lr", type=float, default=2e-3)
     ap.add_argument("--steps", type=int, default=2800)
