@@ -2,7 +2,7 @@
 import type { EngineView } from '../services/generation/catalog.ts';
 import type { Entry } from '../services/entries/entry-service.ts';
 import type { Thread } from '../services/threads/thread-service.ts';
-import type { Paged } from '../services/credits/credit-service.ts';
+import type { Paged } from '../services/pagination.ts';
 import { planSize } from '../services/generation/sizing.ts';
 
 /** `2023-07-13T19:56:25.000000Z`, as the tutorial shows. */

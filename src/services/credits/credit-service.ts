@@ -9,6 +9,7 @@ import { sql, type Kysely } from 'kysely';
 import type { Database } from '../../store/schema.ts';
 import type { LedgerKind } from '../../store/tables/generation.ts';
 import { AppError } from '../errors.ts';
+import { pageWindow, type Page, type Paged } from '../pagination.ts';
 
 export interface LedgerItem {
   id: string;
@@ -21,17 +22,6 @@ export interface LedgerItem {
   createdAt: string;
 }
 
-export interface Page {
-  page: number;
-  perPage: number;
-}
-
-export interface Paged<T> {
-  items: T[];
-  total: number;
-  page: number;
-  perPage: number;
-}
 
 export class CreditService {
   constructor(private readonly db: Kysely<Database>) {}
@@ -117,8 +107,7 @@ export class CreditService {
   }
 
   async listLedger(userId: string, page: Page = { page: 1, perPage: 50 }): Promise<Paged<LedgerItem>> {
-    const perPage = Math.min(Math.max(1, Math.trunc(page.perPage)), 200);
-    const current = Math.max(1, Math.trunc(page.page));
+    const { page: current, perPage, offset } = pageWindow(page, 200);
     const [rows, count] = await Promise.all([
       this.db
         .selectFrom('credit_ledger')
@@ -127,7 +116,7 @@ export class CreditService {
         .orderBy('created_at', 'desc')
         .orderBy('id', 'desc')
         .limit(perPage)
-        .offset((current - 1) * perPage)
+        .offset(offset)
         .execute(),
       this.db.selectFrom('credit_ledger').select((eb) => eb.fn.countAll<number>().as('n')).where('user_id', '=', userId).executeTakeFirstOrThrow(),
     ]);

@@ -8,7 +8,8 @@ import type { Database } from '../../store/schema.ts';
 import type { ThreadsTable } from '../../store/tables/generation.ts';
 import type { JobQueue } from '../../queue/job-queue.ts';
 import type { FileStorage } from '../../storage/file-storage.ts';
-import type { CreditService, Page, Paged } from '../credits/credit-service.ts';
+import type { CreditService } from '../credits/credit-service.ts';
+import { pageWindow, type Page, type Paged } from '../pagination.ts';
 import { lockThread } from '../../store/locks.ts';
 import { AppError } from '../errors.ts';
 import { AI_VERSIONS, findAiVersion } from './ai-versions.ts';
@@ -48,8 +49,7 @@ export class ThreadService {
 
   /** Newest first. */
   async list(userId: string, page: Page): Promise<Paged<Thread>> {
-    const perPage = Math.min(Math.max(1, Math.trunc(page.perPage)), 100);
-    const current = Math.max(1, Math.trunc(page.page));
+    const { page: current, perPage, offset } = pageWindow(page, 100);
     const [rows, count] = await Promise.all([
       this.db
         .selectFrom('threads')
@@ -58,7 +58,7 @@ export class ThreadService {
         .orderBy('created_at', 'desc')
         .orderBy('id', 'desc')
         .limit(perPage)
-        .offset((current - 1) * perPage)
+        .offset(offset)
         .execute(),
       this.db.selectFrom('threads').select((eb) => eb.fn.countAll<number>().as('n')).where('user_id', '=', userId).executeTakeFirstOrThrow(),
     ]);
