@@ -56,6 +56,23 @@ export interface ServerProcess {
   kill9(): Promise<void>;
 }
 
+/** stop(): SIGTERM, then SIGKILL after 15 s; kill9(): SIGKILL at once. Both wait for the exit. */
+function stoppers(child: ChildProcess, exited: Promise<void>): { stop(): Promise<void>; kill9(): Promise<void> } {
+  const running = () => child.exitCode === null && child.signalCode === null;
+  return {
+    async stop() {
+      if (running()) child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+      await exited;
+      clearTimeout(timer);
+    },
+    async kill9() {
+      if (running()) child.kill('SIGKILL');
+      await exited;
+    },
+  };
+}
+
 export async function startServe(env: NodeJS.ProcessEnv, port: number): Promise<ServerProcess> {
   const child = spawn(process.execPath, [BIN, 'serve'], {
     cwd: projectRoot,
@@ -86,16 +103,7 @@ export async function startServe(env: NodeJS.ProcessEnv, port: number): Promise<
     child,
     url,
     output: () => out,
-    async stop() {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
-      await exited;
-      clearTimeout(timer);
-    },
-    async kill9() {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-      await exited;
-    },
+    ...stoppers(child, exited),
   };
 }
 
@@ -141,15 +149,6 @@ export async function startWorker(env: NodeJS.ProcessEnv, args: string[] = []): 
   return {
     child,
     output: () => out,
-    async stop() {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
-      await exited;
-      clearTimeout(timer);
-    },
-    async kill9() {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-      await exited;
-    },
+    ...stoppers(child, exited),
   };
 }
