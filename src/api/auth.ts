@@ -6,7 +6,7 @@
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { ApplicationService } from '../services/identity/applications.ts';
-import { AppError } from '../services/errors.ts';
+import { AppError } from '../domain/errors.ts';
 
 export interface AuthContext {
   userId: string;

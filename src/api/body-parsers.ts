@@ -10,7 +10,7 @@
 import multipart from '@fastify/multipart';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import qs from 'qs';
-import { AppError } from '../services/errors.ts';
+import { AppError } from '../domain/errors.ts';
 
 /** Form bodies: enough for every field of every route (10 prompts × 2 fields + 10 scalars) with room to spare. */
 export const FORM_LIMITS = { depth: 4, arrayLimit: 50, parameterLimit: 500, fieldNameLength: 200 } as const;

@@ -6,7 +6,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { CookieSerializeOptions } from '@fastify/cookie';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { AppError } from '../services/errors.ts';
+import { AppError } from '../domain/errors.ts';
 import type { SessionService } from '../services/web/sessions.ts';
 import type { AuthContext, SessionAuthenticator } from './auth.ts';
 

@@ -31,6 +31,7 @@ export type { ModelInfo, ModelFamily } from './model/types.ts';
 export type { Device } from './runtime/ort.ts';
 export * from './types.ts';
 export { SAMPLER_NAMES } from './schedulers/types.ts';
+export { STYLE_PRESETS } from './pipeline/styles.ts';
 export { ClipTokenizer } from './tokenizer/clip-tokenizer.ts';
 export { EngineError } from './errors.ts';
 export type { EngineErrorCode } from './errors.ts';

@@ -181,7 +181,7 @@ describe('bad input on every route', () => {
     appId = (await send('bearer', { method: 'POST', url: `${API_PREFIX}/applications`, payload: { name: 'probe' } })).json().data.id;
     tokenId = (await send('bearer', { method: 'POST', url: `${API_PREFIX}/applications/${appId}/tokens`, payload: { name: 'probe' } })).json().data.id;
     storedKey = `stablediffusion_text2img/${'0'.repeat(8)}-0000-4000-8000-${'0'.repeat(12)}.png`;
-    await ctx.services.storage.put(storedKey, new Uint8Array([0x89, 0x50, 0x4e, 0x47]));
+    await ctx.runtime.storage.put(storedKey, new Uint8Array([0x89, 0x50, 0x4e, 0x47]));
   });
   after(() => ctx.close());
 
@@ -202,7 +202,7 @@ describe('bad input on every route', () => {
   }
 
   async function snapshot(): Promise<string> {
-    const db = ctx.services.store.db;
+    const db = ctx.store.db;
     const tables = ['users', 'applications', 'api_tokens', 'sessions', 'threads', 'entries', 'jobs', 'credit_ledger'] as const;
     const counts: Record<string, unknown> = {};
     for (const t of tables) counts[t] = Number((await db.selectFrom(t).select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n);
@@ -596,7 +596,7 @@ describe('concurrent writes', () => {
       }
       // Everything reserved for the deleted thread came back, and nothing of it is left behind.
       assert.equal(await ctx.services.credits.balance(user.id), 100, `round ${round}: ${results.map((r) => r.statusCode).join(',')}`);
-      const left = await ctx.services.store.db.selectFrom('entries').select('id').where('thread_id', '=', guid).execute();
+      const left = await ctx.store.db.selectFrom('entries').select('id').where('thread_id', '=', guid).execute();
       assert.deepEqual(left, []);
       assert.equal((await ctx.request(user.token, { method: 'GET', url: `${API_PREFIX}/threads/${guid}/entries` })).statusCode, 404);
     }

@@ -21,7 +21,7 @@ describe('sdapi users credits', () => {
   before(async () => {
     dataDir = mkdtempSync(join(tmpdir(), 'sdapi-cli-'));
     const store = await openStore(`sqlite:${join(dataDir, 'sdapi.db')}`);
-    await new UserService(store.db).create('cli@example.com', 'password-123');
+    await new UserService(store).create('cli@example.com', 'password-123');
     await store.close();
   });
   after(() => rmSync(dataDir, { recursive: true, force: true }));
@@ -45,18 +45,20 @@ describe('sdapi users credits', () => {
     }
   });
 
-  it('answers bad input with one line on stderr and exit code 2', () => {
+  it('answers bad input with one line on stderr, `sdapi users credits: …`, and exit code 2', () => {
     for (const [args, pattern] of [
-      [['users', 'credits', '--add', '5'], /--email is required/],
-      [['users', 'credits', '--email', 'cli@example.com'], /--add is required/],
-      [['users', 'credits', '--email', 'cli@example.com', '--add', 'ten'], /--add must be a non-zero whole number/],
-      [['users', 'credits', '--email', 'cli@example.com', '--add', '0'], /--add must be a non-zero whole number/],
+      [['users', 'credits', '--add', '5'], /required option '--email <email>' not specified/],
+      [['users', 'credits', '--email', 'cli@example.com'], /required option '--add <n>' not specified/],
+      [['users', 'credits', '--email', 'cli@example.com', '--add', 'ten'], /'--add <n>' argument 'ten' is invalid\. must be a non-zero whole number/],
+      [['users', 'credits', '--email', 'cli@example.com', '--add', '0'], /must be a non-zero whole number/],
       [['users', 'credits', '--email', 'nobody@example.com', '--add', '5'], /No account with email nobody@example.com/],
       [['users', 'credits', '--email', 'cli@example.com', '--add', '-100000'], /balance is lower/],
-      [['users', 'credits', '--email', 'cli@example.com', '--add', '5', '--bogus'], /Unknown option '--bogus'/],
+      [['users', 'credits', '--email', 'cli@example.com', '--add', '5', '--bogus'], /unknown option '--bogus'/],
+      [['users', 'frobnicate'], /unknown command 'frobnicate'/],
     ] as [string[], RegExp][]) {
       const res = cli(...args);
       assert.equal(res.status, 2, `${args.join(' ')}: ${res.stderr}`);
+      assert.match(res.stderr, /^sdapi users( credits)?: /);
       assert.match(res.stderr, pattern);
       assert.equal(res.stderr.trim().split('\n').length, 1, `one line: ${res.stderr}`);
       assert.equal(res.stdout, '');
