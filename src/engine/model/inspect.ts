@@ -1,6 +1,6 @@
 /**
- * Reads what each exporter generation declares (reference §1.2, §1.3, §1.7) from session metadata. Pure functions
- * over TensorInfo lists, so they are testable without ONNX files.
+ * Reads what each exporter generation declares (docs/engine-reference.md §2.2, §2.3, §2.5) from session metadata. Pure
+ * functions over TensorInfo lists, so they are testable without ONNX files.
  */
 import { EngineError } from '../errors.ts';
 import type { TensorInfo } from '../runtime/tensor.ts';

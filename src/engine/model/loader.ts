@@ -1,7 +1,7 @@
 /**
- * Loads a diffusers/optimum ONNX Stable Diffusion folder (reference §1.1, §1.7). Everything is detected from
- * the files and the sessions' declared inputs/outputs, so all three exporter generations load the same way.
- * An incomplete or inconsistent folder fails here, with EngineError('model_invalid') naming the file.
+ * Loads a diffusers/optimum ONNX Stable Diffusion folder (docs/engine-reference.md §2.1, §2.5). Everything is detected
+ * from the files and the sessions' declared inputs/outputs, so all three exporter generations load the same way. An
+ * incomplete or inconsistent folder fails here, with EngineError('model_invalid') naming the file.
  */
 import { resolve, join } from 'node:path';
 import { EngineError } from '../errors.ts';
@@ -227,7 +227,7 @@ interface FamilyDefaults {
   cfg: number;
 }
 
-// diffusers pipeline defaults and hub sample sizes (reference §1.4).
+// diffusers pipeline defaults and hub sample sizes (docs/engine-reference.md §2.4).
 const FAMILY_DEFAULTS: Record<ModelFamily, FamilyDefaults> = {
   sd1: { size: 512, steps: 50, cfg: 7.5 },
   sd2: { size: 512, steps: 50, cfg: 7.5 },

@@ -20,7 +20,10 @@ export interface ModelInfo {
 
 export type FloatType = 'float32' | 'float16';
 
-/** How the UNet wants its timestep (reference §1.2/§1.3): int64 [steps], float [batch] or float scalar []. */
+/**
+ * How the UNet wants its timestep (docs/engine-reference.md §2.2, §2.3): int64 [steps], float [batch] or float
+ * scalar [].
+ */
 export interface TimestepSpec {
   type: 'int64' | FloatType;
   /** 0 = scalar, 1 = fed as shape [1] and broadcast by the graph. */

@@ -1,7 +1,7 @@
 /**
- * Text-to-image exactly as diffusers runs it (reference §1.5, §3, §4, §5): encode prompts, draw the initial
- * latents per image from its own seeded generator, denoise (CFG as one batch-2 UNet call [negative, positive]
- * when cfgScale > 1; LCM's guidance embedding instead), decode with the VAE one image at a time.
+ * Text-to-image exactly as diffusers runs it (docs/engine-reference.md §1 maps each stage to its section): encode
+ * prompts, draw the initial latents per image from its own seeded generator, denoise (CFG as one batch-2 UNet call
+ * [negative, positive] when cfgScale > 1; LCM's guidance embedding instead), decode with the VAE one image at a time.
  */
 import { EngineError } from '../errors.ts';
 import type { LoadedModel, ModelInfo } from '../model/types.ts';

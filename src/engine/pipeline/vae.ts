@@ -1,4 +1,4 @@
-/** VAE decoding and image postprocessing (reference §5, §8.7). */
+/** VAE decoding and image postprocessing (docs/engine-reference.md §6.1, §6.2). */
 import { EngineError } from '../errors.ts';
 import type { VaeModel } from '../model/types.ts';
 import { floatFeed, outputFloat32 } from './feeds.ts';

@@ -8,7 +8,10 @@ import type { NoiseSource } from '../noise/types.ts';
 export type PredictionType = 'epsilon' | 'v_prediction' | 'sample';
 export type TimestepSpacing = 'linspace' | 'leading' | 'trailing';
 
-/** The keys of diffusers' scheduler_config.json that we honour; missing keys take the class default (reference §3.8). */
+/**
+ * The keys of diffusers' scheduler_config.json that we honour; missing keys take the class default
+ * (docs/engine-reference.md §4.8).
+ */
 export interface SchedulerConfig {
   _class_name?: string;
   num_train_timesteps?: number;
