@@ -30,7 +30,7 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
 test('sd1: exact I/O wiring (int32 ids, float timestep [1], CFG batch 2 [neg, pos], VAE per image)', async () => {
   const { pipeline, recorder } = await loadRecorded(tiny('sd1'));
   try {
-    const [image] = await pipeline.generate(base({ prompts: [{ text: 'a cat', weight: 1 }, { text: 'blurry', weight: -1 }] }));
+    const { images: [image] } = await pipeline.generate(base({ prompts: [{ text: 'a cat', weight: 1 }, { text: 'blurry', weight: -1 }] }));
     assert.equal(image.rgb.length, 64 * 48 * 3);
     assert.equal(image.seed, 42);
 
@@ -139,17 +139,17 @@ test('lcm: batch 1 with the guidance embedding, scalar float timestep, LCM times
 test('seeds, negative prompt and cfg all change the image; the same request is byte-identical', async () => {
   const { pipeline, recorder } = await loadRecorded(tiny('sd1'));
   try {
-    const a = (await pipeline.generate(base()))[0].rgb;
-    const again = (await pipeline.generate(base()))[0].rgb;
+    const a = (await pipeline.generate(base())).images[0].rgb;
+    const again = (await pipeline.generate(base())).images[0].rgb;
     assert.ok(sameBytes(a, again), 'same seed gives the same image');
-    assert.ok(!sameBytes(a, (await pipeline.generate(base({ seed: 43 })))[0].rgb), 'seed changes the image');
+    assert.ok(!sameBytes(a, (await pipeline.generate(base({ seed: 43 }))).images[0].rgb), 'seed changes the image');
     const withNegative = base({ prompts: [...base().prompts, { text: 'blurry', weight: -1 }] });
-    assert.ok(!sameBytes(a, (await pipeline.generate(withNegative))[0].rgb), 'negative prompt changes the image');
-    assert.ok(!sameBytes(a, (await pipeline.generate(base({ cfgScale: 3 })))[0].rgb), 'cfg changes the image');
-    assert.ok(!sameBytes(a, (await pipeline.generate(base({ style: STYLE_PRESETS[0] })))[0].rgb), 'style changes the image');
+    assert.ok(!sameBytes(a, (await pipeline.generate(withNegative)).images[0].rgb), 'negative prompt changes the image');
+    assert.ok(!sameBytes(a, (await pipeline.generate(base({ cfgScale: 3 }))).images[0].rgb), 'cfg changes the image');
+    assert.ok(!sameBytes(a, (await pipeline.generate(base({ style: STYLE_PRESETS[0] }))).images[0].rgb), 'style changes the image');
 
     recorder.clear();
-    const noCfg = await pipeline.generate(base({ cfgScale: 1 }));
+    const { images: noCfg } = await pipeline.generate(base({ cfgScale: 1 }));
     assert.equal(recorder.of('text_encoder').length, 1, 'cfg <= 1 skips the negative');
     assert.deepEqual(recorder.of('unet')[0].feeds.sample.dims, [1, 4, 6, 8]);
     assert.ok(!sameBytes(a, noCfg[0].rgb));
@@ -162,10 +162,10 @@ test('image i of a multi-image request equals a single-image request with seed +
   const { pipeline } = await loadRecorded(tiny('sdxl'));
   try {
     const progress: string[] = [];
-    const pair = await pipeline.generate(base({ images: 2, sampler: 'euler_a', onProgress: (p) => progress.push(`${p.image}:${p.step}/${p.steps}`) }));
+    const { images: pair } = await pipeline.generate(base({ images: 2, sampler: 'euler_a', onProgress: (p) => progress.push(`${p.image}:${p.step}/${p.steps}`) }));
     assert.deepEqual(progress, ['0:1/3', '0:2/3', '0:3/3', '1:1/3', '1:2/3', '1:3/3']);
     assert.deepEqual(pair.map((i) => i.seed), [42, 43]);
-    const second = await pipeline.generate(base({ seed: 43, sampler: 'euler_a' }));
+    const { images: second } = await pipeline.generate(base({ seed: 43, sampler: 'euler_a' }));
     assert.ok(sameBytes(pair[1].rgb, second[0].rgb));
     assert.ok(!sameBytes(pair[0].rgb, pair[1].rgb));
   } finally {
@@ -262,15 +262,15 @@ test('seed absent or 0: a random seed is drawn, reported per image, and reproduc
   const { pipeline } = await loadRecorded(tiny('sd1'));
   try {
     const { seed: _omit, ...noSeed } = base({ steps: 1, images: 2 });
-    const drawn = await pipeline.generate(noSeed);
+    const { images: drawn } = await pipeline.generate(noSeed);
     const first = drawn[0].seed;
     assert.ok(Number.isInteger(first) && first >= 1 && first <= 0xfffffffe, `drawn seed ${first}`);
     assert.equal(drawn[1].seed, (first + 1) >>> 0, 'image i uses seed + i');
-    const again = await pipeline.generate(base({ steps: 1, seed: first }));
+    const { images: again } = await pipeline.generate(base({ steps: 1, seed: first }));
     assert.ok(sameBytes(drawn[0].rgb, again[0].rgb), 'the reported seed reproduces the image');
-    const zero = await pipeline.generate(base({ steps: 1, seed: 0 }));
+    const { images: zero } = await pipeline.generate(base({ steps: 1, seed: 0 }));
     assert.notEqual(zero[0].seed, 0, 'seed 0 means random');
-    const zero2 = await pipeline.generate(base({ steps: 1, seed: 0 }));
+    const { images: zero2 } = await pipeline.generate(base({ steps: 1, seed: 0 }));
     assert.notEqual(zero[0].seed, zero2[0].seed, 'two random draws differ');
   } finally {
     await pipeline.dispose();
@@ -336,6 +336,7 @@ test('a VAE decoder that returns NaN fails loudly (runtime_error), not with a bl
     scalingFactor: 0.13025,
     decoder: {
       path: 'vae_decoder/model.onnx',
+      device: 'cpu',
       inputs: [],
       outputs: [],
       stats: { runs: 0, runMs: 0 },
