@@ -10,7 +10,9 @@ import { STYLE_PRESETS } from '../../src/engine/pipeline/styles.ts';
 import { timestepFeed } from '../../src/engine/pipeline/feeds.ts';
 import { float32ToHalf, fromHalfBits, halfToFloat32, toHalfBits } from '../../src/engine/runtime/float16.ts';
 import type { GenerateOptions } from '../../src/engine/types.ts';
-import { loadRecorded, tiny } from './pipeline-helpers.ts';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { copyTiny, loadRecorded, tiny } from './pipeline-helpers.ts';
 
 const base = (over: Partial<GenerateOptions> = {}): GenerateOptions => ({
   prompts: [{ text: 'a photograph of an astronaut riding a horse', weight: 1 }],
@@ -351,4 +353,65 @@ test('a VAE decoder that returns NaN fails loudly (runtime_error), not with a bl
     return true;
   });
   assert.deepEqual(Array.from(await decodeLatents(fakeVae(0.5), new Float32Array(4), dims)), [0, 0.5, 0]);
+});
+
+test('generate() resolves the images with the time spent in each stage', async () => {
+  const { pipeline } = await loadRecorded(tiny('sd1'));
+  try {
+    const { images, timings } = await pipeline.generate(base({ images: 2 }));
+    assert.equal(images.length, 2);
+    assert.deepEqual(Object.keys(timings).sort(), ['loopOtherMs', 'previewMs', 'textMs', 'unetMs', 'vaeMs']);
+    assert.ok(timings.textMs > 0 && timings.unetMs > 0 && timings.vaeMs > 0 && timings.loopOtherMs >= 0);
+    assert.equal(timings.previewMs, 0);
+  } finally {
+    await pipeline.dispose();
+  }
+});
+
+test("generate() takes sizes in multiples of the model's latentMultiple and sizes latents by its VAE scale", async () => {
+  const edit = (dir: string, file: string, change: (c: Record<string, unknown>) => void) => {
+    const path = join(dir, file);
+    const config = JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
+    change(config);
+    writeFileSync(path, JSON.stringify(config));
+  };
+  const { dir, cleanup } = copyTiny('sd1');
+  try {
+    // Four UNet down blocks, as SD 1.5: sizes must be multiples of 64.
+    edit(dir, 'unet/config.json', (c) => (c.down_block_types = ['A', 'B', 'C', 'D']));
+    const { pipeline, recorder } = await loadRecorded(dir);
+    try {
+      assert.equal(pipeline.manifest.latentMultiple, 64);
+      await assert.rejects(pipeline.generate(base({ width: 64, height: 48 })), (err: unknown) => {
+        assert.ok(err instanceof EngineError && err.code === 'invalid_argument');
+        assert.match(err.message, /^Cannot generate: height must be a positive multiple of 64 for this model .*, got 48$/);
+        return true;
+      });
+      assert.equal(recorder.runs.length, 0);
+      await pipeline.generate(base({ width: 64, height: 128, steps: 1 }));
+      assert.deepEqual(recorder.of('unet')[0].feeds.sample.dims, [2, 4, 16, 8]);
+    } finally {
+      await pipeline.dispose();
+    }
+    // A VAE that scales by 4 (three blocks): the latents are a quarter of the image size.
+    edit(dir, 'unet/config.json', (c) => (c.down_block_types = ['A']));
+    edit(dir, 'vae_decoder/config.json', (c) => (c.block_out_channels = [16, 16, 32]));
+    const quarter = await loadRecorded(dir);
+    try {
+      await quarter.pipeline.generate(base({ width: 32, height: 16, steps: 1 }));
+      assert.deepEqual(quarter.recorder.of('unet')[0].feeds.sample.dims, [2, 4, 4, 8]);
+    } finally {
+      await quarter.pipeline.dispose();
+    }
+    // An inpainting UNet (9 input channels) cannot run text-to-image.
+    edit(dir, 'unet/config.json', (c) => (c.in_channels = 9));
+    const inpaint = await loadRecorded(dir);
+    try {
+      await assert.rejects(inpaint.pipeline.generate(base()), /inpainting UNet \(9 input channels\)/);
+    } finally {
+      await inpaint.pipeline.dispose();
+    }
+  } finally {
+    cleanup();
+  }
 });

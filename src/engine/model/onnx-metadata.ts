@@ -112,6 +112,7 @@ class ProtoFileReader {
   async lengthEnd(limit: number): Promise<number> {
     const length = await this.number();
     const end = this.pos + length;
+    if (end > this.size) throw new FormatError(`truncated: a field at byte ${this.pos} claims ${length} bytes, past the end of the file`);
     if (length < 0 || end > limit) throw new FormatError(`a field at byte ${this.pos} claims ${length} bytes, past its message`);
     return end;
   }

@@ -4,7 +4,7 @@
  * projection latent(4) → RGB plus bias, as A1111's "Approx cheap" and ComfyUI's latent2rgb previews do.
  */
 import { EngineError } from '../errors.ts';
-import type { LoadedModel, VaeApproxModel } from '../model/types.ts';
+import type { LoadedModel, UnetModel, VaeApproxModel } from '../model/types.ts';
 import type { PreviewImage, PreviewRequest } from '../types.ts';
 import { floatFeed, outputFloat32 } from './feeds.ts';
 
@@ -116,6 +116,9 @@ export function rgbPlanesToPicture(planes: Float32Array, height: number, width: 
   return downsample(planes, 3, height, width, (pixel, out) => out.set(pixel));
 }
 
+/** What previews need of a loaded model. */
+export type PreviewSource = Pick<LoadedModel, 'loadVaeApprox'> & { unet: Pick<UnetModel, 'sdxl'> };
+
 /** One request's previews: throttling, and the approx model or the projection. */
 export class Previewer {
   private last: number;
@@ -123,7 +126,7 @@ export class Previewer {
   ms = 0;
 
   constructor(
-    private readonly model: LoadedModel,
+    private readonly model: PreviewSource,
     private readonly request: PreviewRequest,
     private readonly now: () => number = () => performance.now(),
   ) {
