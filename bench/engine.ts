@@ -61,7 +61,8 @@ async function bench(c: Case): Promise<void> {
   let start = performance.now();
   const manifest = await inspectModel(c.dir);
   const inspectMs = performance.now() - start;
-  const pipeline = await loadModel(c.dir, { device, logger: (m) => console.log(`  (${m})`) });
+  // strictDevice: a GPU run must not quietly measure the CPU fallback.
+  const pipeline = await loadModel(c.dir, { device, strictDevice: device !== 'cpu', logger: (m) => console.log(`  (${m})`) });
   try {
     const options: GenerateOptions = {
       prompts: [{ text: 'a photograph of an astronaut riding a horse', weight: 1 }],
