@@ -1,8 +1,8 @@
 /**
- * Loads a diffusers/optimum ONNX Stable Diffusion folder (reference §1.1, §1.7). What the folder is — family,
- * defaults, each component's I/O contract — comes from its manifest (manifest.ts, files only); loading opens the
- * sessions, checks that they agree with the files, and keeps them. An incomplete or inconsistent folder fails
- * before any session is created, with EngineError('model_invalid') naming the file.
+ * Loads a diffusers/optimum ONNX Stable Diffusion folder (reference §1.1, §1.7). Everything is detected from
+ * the files (manifest.ts: configs and each ONNX file's declared inputs/outputs, no sessions), so all three exporter
+ * generations load the same way; loading opens the sessions and checks that they agree with the files. An
+ * incomplete or inconsistent folder fails before any session is created, with EngineError('model_invalid').
  */
 import { EngineError } from '../errors.ts';
 import { createSessionOpener, type ModelSession, type RuntimeOptions, type SessionOpener } from '../runtime/ort.ts';
