@@ -129,7 +129,7 @@ export function runGenerate(argv: string[]): Promise<number> {
     try {
       const prompts = [{ text: values.prompt, weight: 1 }];
       if (values.negative !== undefined) prompts.push({ text: values.negative, weight: -1 });
-      const result = await pipeline.generate({
+      const { images: result } = await pipeline.generate({
         prompts,
         width: width ?? pipeline.info.nativeWidth,
         height: height ?? pipeline.info.nativeHeight,
