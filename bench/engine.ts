@@ -3,8 +3,12 @@
  * ONNX Runtime session.run() times for the same work, at 20 steps, plus each stage's share of the wall time.
  * Goal: <= 1.03 (the JS side adds at most 3 % to what ONNX Runtime itself spends).
  *
- *   npm run bench:engine            tiny sd1 model + a mid-size model generated into a temp dir
- *   npm run bench:engine -- --tiny  tiny model only (no Python needed)
+ *   npm run bench:engine                     tiny sd1 model + a mid-size model generated into a temp dir
+ *   npm run bench:engine -- --tiny           tiny model only (no Python needed)
+ *   npm run bench:engine -- --device cuda    on the CUDA execution provider (scripts/gpu-check.sh)
+ *
+ * It also measures previews: the same generation with a preview after every step (linear projection), reported
+ * as ms per preview and as a share of the wall time, and the inspectModel() time (files only, no sessions).
  *
  * The mid-size model (sd1 layout, 128/256-channel UNet, 256x256 images: >= 50 ms per UNet call on 2 cores) is
  * built at bench time by scripts/tiny-models/make_tiny_models.py --midsize, so it is never committed.
@@ -14,10 +18,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { loadModel, type GenerateOptions, type StableDiffusionPipeline } from '../src/engine/index.ts';
+import { inspectModel, loadModel, parseDevice, type Device, type GenerateOptions, type StableDiffusionPipeline, type StageTimings } from '../src/engine/index.ts';
 
 const root = join(import.meta.dirname, '..');
 const STEPS = 20;
+const deviceArg = process.argv.indexOf('--device');
+const device = (deviceArg > 0 ? process.argv[deviceArg + 1] : 'cpu') as Device;
+parseDevice(device); // fails early on a typo
 
 interface Case {
   name: string;
@@ -35,8 +42,8 @@ function unetRunMs(pipeline: StableDiffusionPipeline): { ms: number; runs: numbe
   return { ms: s.runMs, runs: s.runs };
 }
 
-async function toPng(pipeline: StableDiffusionPipeline, options: GenerateOptions): Promise<{ bytes: number; pngMs: number }> {
-  const images = await pipeline.generate(options);
+async function toPng(pipeline: StableDiffusionPipeline, options: GenerateOptions): Promise<{ bytes: number; pngMs: number; timings: StageTimings }> {
+  const { images, timings } = await pipeline.generate(options);
   const start = performance.now();
   let bytes = 0;
   for (const image of images) {
@@ -45,13 +52,17 @@ async function toPng(pipeline: StableDiffusionPipeline, options: GenerateOptions
       .toBuffer();
     bytes += png.length;
   }
-  return { bytes, pngMs: performance.now() - start };
+  return { bytes, pngMs: performance.now() - start, timings };
 }
 
 const pct = (part: number, whole: number): string => `${((100 * part) / whole).toFixed(1).padStart(5)} %`;
 
 async function bench(c: Case): Promise<void> {
-  const pipeline = await loadModel(c.dir);
+  let start = performance.now();
+  const manifest = await inspectModel(c.dir);
+  const inspectMs = performance.now() - start;
+  // strictDevice: a GPU run must not quietly measure the CPU fallback.
+  const pipeline = await loadModel(c.dir, { device, strictDevice: device !== 'cpu', logger: (m) => console.log(`  (${m})`) });
   try {
     const options: GenerateOptions = {
       prompts: [{ text: 'a photograph of an astronaut riding a horse', weight: 1 }],
@@ -67,11 +78,10 @@ async function bench(c: Case): Promise<void> {
     const unetBefore = unetRunMs(pipeline);
     for (let i = 0; i < c.runs; i++) {
       const runBefore = totalRunMs(pipeline);
-      const start = performance.now();
-      const { pngMs } = await toPng(pipeline, { ...options, seed: 42 + i });
+      start = performance.now();
+      const { pngMs, timings: t } = await toPng(pipeline, { ...options, seed: 42 + i });
       totals.wall += performance.now() - start;
       totals.run += totalRunMs(pipeline) - runBefore;
-      const t = pipeline.lastTimings;
       totals.text += t.textMs;
       totals.unet += t.unetMs;
       totals.loop += t.loopOtherMs;
@@ -81,7 +91,18 @@ async function bench(c: Case): Promise<void> {
     const unetAfter = unetRunMs(pipeline);
     const perCall = (unetAfter.ms - unetBefore.ms) / (unetAfter.runs - unetBefore.runs);
     const other = totals.wall - totals.text - totals.unet - totals.loop - totals.vae - totals.png;
-    console.log(`\n${c.name}: ${c.size}x${c.size}, ${STEPS} steps (PNDM, CFG 7.5 -> batch-2 UNet), ${c.runs} run(s) after 1 warm-up`);
+    // Previews after every step: what they add to the same generation.
+    let previews = 0;
+    let previewMs = 0;
+    let previewWall = 0;
+    for (let i = 0; i < c.runs; i++) {
+      start = performance.now();
+      const { timings } = await pipeline.generate({ ...options, seed: 42 + i, preview: { intervalMs: 0, onPreview: () => previews++ } });
+      previewWall += performance.now() - start;
+      previewMs += timings.previewMs;
+    }
+    console.log(`\n${c.name}: ${c.size}x${c.size}, ${STEPS} steps (PNDM, CFG 7.5 -> batch-2 UNet), ${c.runs} run(s) after 1 warm-up, device ${pipeline.device}`);
+    console.log(`  inspectModel (no sessions) ${inspectMs.toFixed(1)} ms   (${manifest.components.length} ONNX files, ${(manifest.sizeBytes / 1024).toFixed(0)} KiB)`);
     console.log(`  wall per image            ${(totals.wall / c.runs).toFixed(1)} ms`);
     console.log(`  sum of session.run        ${(totals.run / c.runs).toFixed(1)} ms   (UNet ${perCall.toFixed(2)} ms per call)`);
     console.log(`  overhead ratio            ${(totals.wall / totals.run).toFixed(4)}   (goal <= 1.03)`);
@@ -94,6 +115,7 @@ async function bench(c: Case): Promise<void> {
     console.log(`    VAE decode + postproc   ${pct(totals.vae, totals.wall)}`);
     console.log(`    PNG encode              ${pct(totals.png, totals.wall)}`);
     console.log(`    other                   ${pct(other, totals.wall)}`);
+    console.log(`  previews (every step)     ${(previewMs / previews).toFixed(3)} ms each, ${pct(previewMs, previewWall)} of wall time (${previews} previews)`);
   } finally {
     await pipeline.dispose();
   }

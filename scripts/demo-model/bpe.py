@@ -1,5 +1,5 @@
 """Our own small CLIP-BPE vocabulary, written in the Hugging Face CLIPTokenizer layout, and a tiny encoder that
-mirrors CLIP's pre-tokenisation + BPE (sd-onnx-reference §2.3/§2.4) for training-time tokenisation."""
+mirrors CLIP's pre-tokenisation + BPE (docs/engine-reference.md §3.3, §3.4) for training-time tokenisation."""
 import json
 import os
 import re

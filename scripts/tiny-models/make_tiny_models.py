@@ -19,7 +19,8 @@ with random weights from a fixed seed. What must be exact is the I/O contract of
   sdxl   optimum 1.23: two encoders with hidden_states.* outputs, text_embeds on encoder 2, UNet with
          text_embeds/time_ids, int64 timestep [steps], vae_encoder -> latent_parameters, scaling 0.13025,
          Euler leading, force_zeros_for_empty_prompt.
-  lcm    optimum >= 1.24: float scalar timestep [], UNet timestep_cond [B,256], LCM scheduler config.
+  lcm    optimum >= 1.24: float scalar timestep [], UNet timestep_cond [B,256], LCM scheduler config, and a
+         vae_approx/model.onnx preview decoder.
 """
 import argparse
 import json
@@ -371,6 +372,19 @@ class VaeEncoder(nn.Module):
         return mean + torch.exp(0.5 * logvar) * torch.randn_like(mean)  # latent_sample, drawn in-graph
 
 
+class VaeApprox(nn.Module):
+    """Preview decoder (vae_approx/model.onnx): latents [B,4,h,w] -> RGB [B,3,2h,2w] in [-1,1], like A1111's VAE-approx."""
+
+    def __init__(self):
+        super().__init__()
+        self.c1 = nn.Conv2d(4, 8, 3, padding=1)
+        self.c2 = nn.Conv2d(8, 3, 3, padding=1)
+
+    def forward(self, latent_sample):
+        h = F.silu(self.c1(latent_sample))
+        return torch.tanh(self.c2(F.interpolate(h, scale_factor=2.0, mode="nearest")))
+
+
 # --------------------------------------------------------------------------------------------------------------
 # Export helpers
 # --------------------------------------------------------------------------------------------------------------
@@ -430,8 +444,13 @@ def export_vae(folder, optimum, encoder_kind, scaling, vae_ch=(32, 16, 16, 16)):
 
 
 def unet_config(sample_size, cross_dim, channels=(16, 32), **extra):
+    # down_block_types states what the UNet needs of the latent size (the engine's latentMultiple is
+    # vae_scale x 2^(down blocks - 1)). A traced diffusers UNet with N blocks needs multiples of 2^(N-1); this one
+    # upsamples back to its skip connection's exact size (UNet.body), so like a one-block UNet it takes any latent
+    # size: one block, 8 px. block_out_channels lists the widths of its two resolution levels.
     cfg = {"_class_name": "UNet2DConditionModel", "sample_size": sample_size, "in_channels": 4, "out_channels": 4,
-           "cross_attention_dim": cross_dim, "block_out_channels": list(channels)}
+           "cross_attention_dim": cross_dim, "block_out_channels": list(channels),
+           "down_block_types": ["CrossAttnDownBlock2D"]}
     cfg.update(extra)
     return cfg
 
@@ -552,6 +571,10 @@ def make_lcm(folder):
         "scheduler": ["diffusers", "LCMScheduler"], "text_encoder": ["optimum", "ORTModelTextEncoder"],
         "tokenizer": ["transformers", "CLIPTokenizer"], "unet": ["optimum", "ORTModelUnet"],
         "vae_decoder": ["optimum", "ORTModelVaeDecoder"], "vae_encoder": ["optimum", "ORTModelVaeEncoder"]})
+    # Last, so the modules above keep their seeded weights: the optional preview decoder (docs/models.md).
+    export(VaeApprox(), (torch.randn(1, 4, 8, 8),), os.path.join(folder, "vae_approx", "model.onnx"), ["latent_sample"],
+           ["sample"], {"latent_sample": {0: "batch_size", 2: "latent_height", 3: "latent_width"},
+                        "sample": {0: "batch_size", 2: "height", 3: "width"}})
 
 
 def build(folder, maker, *args):

@@ -37,6 +37,47 @@ export interface GenerateOptions {
   style?: string;
   signal?: AbortSignal;
   onProgress?: (progress: GenerationProgress) => void;
+  /** Live previews of the image being denoised (see PreviewRequest). */
+  preview?: PreviewRequest;
+}
+
+/**
+ * Asks for previews while denoising: at most one per `intervalMs` for the whole request (the first once
+ * `intervalMs` has passed; 0 means after every step). Each is made from the scheduler's current x0 prediction where
+ * it has one (else the latents), with vae_approx/model.onnx when the folder has it, else a linear latent → RGB
+ * projection. Previews are small (the latent grid, at most 256 px on the long side), never upscaled.
+ */
+export interface PreviewRequest {
+  intervalMs: number;
+  onPreview(preview: PreviewImage): void;
+}
+
+export interface PreviewImage {
+  /** 0-based index of the image within the request. */
+  image: number;
+  /** 1-based number of completed denoising steps (as in GenerationProgress). */
+  step: number;
+  steps: number;
+  width: number;
+  height: number;
+  /** 8-bit RGB, row-major HWC, length width*height*3 (its own buffer, so it can be transferred). */
+  rgb: Uint8Array;
+}
+
+/** Wall time per stage of one generate() call. */
+export interface StageTimings {
+  textMs: number;
+  unetMs: number;
+  /** Everything in the denoising loop that is not the UNet or previews: scheduler, guidance, copies. */
+  loopOtherMs: number;
+  vaeMs: number;
+  /** Making previews (0 without a preview request). */
+  previewMs: number;
+}
+
+export interface GenerateResult {
+  images: GeneratedImage[];
+  timings: StageTimings;
 }
 
 export interface GeneratedImage {

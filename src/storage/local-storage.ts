@@ -1,9 +1,13 @@
 /** FileStorage on the local disk, under one root folder. Writes go to a temp file in the same folder, then rename. */
 import { createReadStream, type ReadStream } from 'node:fs';
+import type { Readable } from 'node:stream';
 import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { dirname, resolve, sep } from 'node:path';
-import { assertValidKey, isValidKey, type FileStorage, type StoredFileInfo } from './file-storage.ts';
+import { assertValidKey, isValidKey, type ByteRange, type FileStorage, type PutOptions, type StoredFileInfo } from './file-storage.ts';
+
+const MISSING = new Set(['ENOENT', 'ENOTDIR', 'EISDIR']);
+const isMissing = (err: unknown): boolean => MISSING.has(String((err as NodeJS.ErrnoException).code));
 
 export class LocalFileStorage implements FileStorage {
   readonly root: string;
@@ -20,7 +24,8 @@ export class LocalFileStorage implements FileStorage {
     return full;
   }
 
-  async put(key: string, data: Uint8Array): Promise<void> {
+  /** Local files carry no headers: the content type comes from the extension when served, so `options` is not stored. */
+  async put(key: string, data: Uint8Array, _options?: PutOptions): Promise<void> {
     const target = this.pathOf(key);
     await mkdir(dirname(target), { recursive: true });
     const temp = `${target}.${randomBytes(6).toString('hex')}.tmp`;
@@ -48,7 +53,7 @@ export class LocalFileStorage implements FileStorage {
       const s = await stat(this.pathOf(key));
       return s.isFile() ? { size: s.size, modifiedAt: s.mtime } : undefined;
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ENOTDIR') return undefined;
+      if (isMissing(err)) return undefined;
       throw err;
     }
   }
@@ -57,11 +62,40 @@ export class LocalFileStorage implements FileStorage {
     return readFile(this.pathOf(key));
   }
 
-  createReadStream(key: string): ReadStream {
-    return createReadStream(this.pathOf(key));
+  createReadStream(key: string, range?: ByteRange): ReadStream {
+    return createReadStream(this.pathOf(key), range ? { start: range.start, end: range.end } : {});
+  }
+
+  async openReadStream(key: string, range?: ByteRange): Promise<Readable | undefined> {
+    if (!isValidKey(key)) return undefined;
+    let handle;
+    try {
+      handle = await open(this.pathOf(key), 'r');
+    } catch (err) {
+      if (isMissing(err)) return undefined;
+      throw err;
+    }
+    try {
+      if (!(await handle.stat()).isFile()) {
+        await handle.close();
+        return undefined;
+      }
+    } catch (err) {
+      await handle.close();
+      throw err;
+    }
+    return handle.createReadStream(range ? { start: range.start, end: range.end } : {});
   }
 
   async delete(key: string): Promise<void> {
     await rm(this.pathOf(key), { force: true });
+  }
+
+  /** Checks every key first, then removes the files, a few at a time. */
+  async deleteMany(keys: readonly string[]): Promise<void> {
+    const paths = [...new Set(keys)].map((k) => this.pathOf(k));
+    for (let i = 0; i < paths.length; i += 32) {
+      await Promise.all(paths.slice(i, i + 32).map((p) => rm(p, { force: true })));
+    }
   }
 }

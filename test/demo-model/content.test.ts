@@ -34,7 +34,7 @@ async function pipeline(): Promise<StableDiffusionPipeline> {
 
 async function draw(prompts: WeightedPrompt[], seed: number, cfgScale: number) {
   const p = await pipeline();
-  const [img] = await p.generate({ prompts, width: SIZE, height: SIZE, steps: STEPS, cfgScale, seed, images: 1 });
+  const { images: [img] } = await p.generate({ prompts, width: SIZE, height: SIZE, steps: STEPS, cfgScale, seed, images: 1 });
   assert.equal(img.rgb.length, SIZE * SIZE * 3);
   return detect(img.rgb, SIZE, SIZE, palette);
 }

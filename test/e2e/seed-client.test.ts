@@ -1,9 +1,8 @@
 /**
  * The published tutorial, end to end: `sdapi serve` as the README starts it, a token from the CLI, and the
- * unmodified seed client (../shared/clients/seed_client.py) run with python3.
+ * unmodified seed client (test/fixtures/seed_client.py, the published tutorial client) run with python3.
  */
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -13,7 +12,7 @@ import { projectRoot } from '../../src/config/project-root.ts';
 import { readTextChunks } from '../../src/services/generation/png-text.ts';
 import { api, cli, e2eModelEnv, freePort, run, startServe, type ServerProcess } from '../helpers/e2e.ts';
 
-const CLIENT = resolve(projectRoot, '../shared/clients/seed_client.py');
+const CLIENT = resolve(projectRoot, 'test/fixtures/seed_client.py');
 
 describe('seed client against a fresh install', () => {
   let dataDir: string;
@@ -55,7 +54,6 @@ describe('seed client against a fresh install', () => {
   });
 
   it('the unmodified seed client gets two 1024×1024 PNGs and their JPEG thumbnails', async (t) => {
-    if (!existsSync(CLIENT)) return t.skip(`seed client not found at ${CLIENT}`);
     const python = await run('python3', ['-c', 'import requests'], {}).catch(() => ({ code: 1 }));
     if (python.code !== 0) return t.skip('python3 with requests is not available');
 

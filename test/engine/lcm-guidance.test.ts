@@ -16,7 +16,7 @@ function assertReference(actual: number, printed: string, label: string): void {
 }
 
 describe('lcmGuidanceEmbedding()', () => {
-  it('matches the reference embedding for guidance 8.5, dim 256 (§4.3)', () => {
+  it('matches the reference embedding for guidance 8.5, dim 256 (docs/engine-reference.md §5.2)', () => {
     const emb = lcmGuidanceEmbedding(8.5, 256);
     assert.equal(emb.length, 256);
     const expected: [number, string][] = [

@@ -29,10 +29,10 @@ async function rejectsWith(dir: string, code: string, pattern: RegExp): Promise<
 
 test('sd1 (diffusers script export): int32 ids, float [batch] timestep, weights.pb, PNDM', async () => {
   await withModel(tiny('sd1'), async (m) => {
-    assert.equal(m.info.family, 'sd1');
-    assert.equal(m.info.predictionType, 'epsilon');
-    assert.equal(m.info.defaultSampler, 'pndm');
-    assert.equal(m.info.nativeWidth, 64); // unet/config.json sample_size 8 x 8
+    assert.equal(m.manifest.family, 'sd1');
+    assert.equal(m.manifest.predictionType, 'epsilon');
+    assert.equal(m.manifest.defaultSampler, 'pndm');
+    assert.equal(m.manifest.nativeWidth, 64); // unet/config.json sample_size 8 x 8
     assert.equal(m.textEncoders.length, 1);
     assert.equal(m.textEncoders[0].idsType, 'int32');
     assert.equal(m.textEncoders[0].sequenceOutput, 'last_hidden_state');
@@ -49,10 +49,10 @@ test('sd1 (diffusers script export): int32 ids, float [batch] timestep, weights.
 
 test('sd2-v (optimum <= 1.22): int64 ids, int64 [steps] timestep, v_prediction, pad "!"', async () => {
   await withModel(tiny('sd2-v'), (m) => {
-    assert.equal(m.info.family, 'sd2');
-    assert.equal(m.info.predictionType, 'v_prediction');
-    assert.equal(m.info.defaultSampler, 'ddim');
-    assert.equal(m.info.nativeWidth, 96);
+    assert.equal(m.manifest.family, 'sd2-v');
+    assert.equal(m.manifest.predictionType, 'v_prediction');
+    assert.equal(m.manifest.defaultSampler, 'ddim');
+    assert.equal(m.manifest.nativeWidth, 96);
     assert.equal(m.textEncoders[0].idsType, 'int64');
     assert.equal(m.textEncoders[0].tokenizer.padId, 0);
     assert.deepEqual(m.unet.timestep, { type: 'int64', rank: 1 });
@@ -62,9 +62,9 @@ test('sd2-v (optimum <= 1.22): int64 ids, int64 [steps] timestep, v_prediction, 
 
 test('sdxl (optimum 1.23): two encoders, penultimate hidden states, text_embeds/time_ids, 0.13025', async () => {
   await withModel(tiny('sdxl'), async (m) => {
-    assert.equal(m.info.family, 'sdxl');
-    assert.equal(m.info.defaultSampler, 'euler');
-    assert.equal(m.info.defaultCfg, 5);
+    assert.equal(m.manifest.family, 'sdxl');
+    assert.equal(m.manifest.defaultSampler, 'euler');
+    assert.equal(m.manifest.defaultCfg, 5);
     assert.deepEqual(m.textEncoders.map((e) => e.name), ['text_encoder', 'text_encoder_2']);
     assert.deepEqual(m.textEncoders.map((e) => e.sequenceOutput), ['hidden_states.1', 'hidden_states.2']);
     assert.deepEqual(m.textEncoders.map((e) => e.pooledOutput), [undefined, 'text_embeds']);
@@ -81,10 +81,10 @@ test('sdxl (optimum 1.23): two encoders, penultimate hidden states, text_embeds/
 
 test('lcm (optimum >= 1.24): float scalar timestep, timestep_cond [B,256], LCM only', async () => {
   await withModel(tiny('lcm'), (m) => {
-    assert.equal(m.info.family, 'lcm');
-    assert.deepEqual(m.info.samplers, ['lcm']);
-    assert.equal(m.info.defaultSampler, 'lcm');
-    assert.equal(m.info.defaultSteps, 4);
+    assert.equal(m.manifest.family, 'lcm');
+    assert.deepEqual(m.manifest.samplers, ['lcm']);
+    assert.equal(m.manifest.defaultSampler, 'lcm');
+    assert.equal(m.manifest.defaultSteps, 4);
     assert.deepEqual(m.unet.timestep, { type: 'float32', rank: 0 });
     assert.deepEqual(m.unet.lcm, { type: 'float32', dim: 256 });
   });
@@ -145,19 +145,6 @@ test('broken folders are rejected at load time with the file named', async (t) =
         cleanup();
       }
     });
-  }
-});
-
-test("device 'cuda' without the CUDA provider falls back to CPU and says so through the logger", async () => {
-  const messages: string[] = [];
-  const model = await loadModelFolder(tiny('sd1'), { device: 'cuda', threads: 1, logger: (m) => messages.push(m) });
-  try {
-    assert.equal(model.info.family, 'sd1');
-    // On a machine with the CUDA provider installed nothing is logged; without it, exactly one warning.
-    assert.ok(messages.length <= 1);
-    for (const m of messages) assert.match(m, /CUDA execution provider unavailable, using CPU/);
-  } finally {
-    await model.dispose();
   }
 });
 

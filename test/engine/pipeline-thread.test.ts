@@ -4,6 +4,7 @@ import { EngineError } from '../../src/engine/errors.ts';
 import { loadModel } from '../../src/engine/index.ts';
 import { EngineThread, type ThreadGenerateOptions } from '../../src/engine/thread/engine-thread.ts';
 import type { GenerationProgress } from '../../src/engine/types.ts';
+import { EXIT_AFTER_PROGRESS_WORKER, withWorkerExitAfter } from './exit-after-progress.ts';
 import { tiny } from './pipeline-helpers.ts';
 
 const options: ThreadGenerateOptions = {
@@ -21,13 +22,13 @@ test('EngineThread: same images as in-process, progress crosses, the main loop k
   try {
     assert.equal((await thread.info(tiny('sd1'))).family, 'sd1');
     const progress: GenerationProgress[] = [];
-    const images = await thread.generate(tiny('sd1'), options, { onProgress: (p) => progress.push(p) });
+    const { images } = await thread.generate(tiny('sd1'), options, { onProgress: (p) => progress.push(p) });
     assert.equal(progress.length, 14); // 2 images x (6 + 1) PNDM evaluations
     assert.deepEqual(progress.at(-1), { image: 1, images: 2, step: 7, steps: 7 });
 
     const local = await loadModel(tiny('sd1'), { threads: 1 });
     try {
-      const expected = await local.generate(options);
+      const { images: expected } = await local.generate(options);
       assert.equal(images.length, 2);
       for (let i = 0; i < 2; i++) {
         assert.ok(images[i].rgb instanceof Uint8Array);
@@ -83,20 +84,21 @@ test('EngineThread: cancellation and error codes cross the thread boundary', asy
     const aborted = AbortSignal.abort();
     await assert.rejects(thread.generate(tiny('sd1'), options, { signal: aborted }), (err: unknown) => err instanceof EngineError && err.code === 'cancelled');
     // Still usable after errors.
-    assert.equal((await thread.generate(tiny('sd1'), { ...options, images: 1, steps: 1 })).length, 1);
+    assert.equal((await thread.generate(tiny('sd1'), { ...options, images: 1, steps: 1 })).images.length, 1);
   } finally {
     await thread.close();
   }
 });
 
 test('EngineThread: a crashed worker rejects the in-flight call (no hang) and later calls fail fast', async () => {
-  // The worker thread exits abruptly after its first progress event, in the middle of a 500-step generation.
-  const thread = new EngineThread({ threads: 1, exitAfterProgressEvents: 1 });
+  // A test-only worker (workerUrl) exits abruptly after its first progress event, in the middle of a 500-step generation.
+  const thread = await withWorkerExitAfter(1, async () => new EngineThread({ threads: 1, workerUrl: EXIT_AFTER_PROGRESS_WORKER }));
   try {
     let events = 0;
     const running = thread.generate(tiny('sd1'), { ...options, width: 8, height: 8, steps: 500 }, { onProgress: () => events++ });
     await assert.rejects(running, (err: unknown) => err instanceof EngineError && err.code === 'runtime_error' && /exited|crashed/.test(err.message));
     assert.ok(events <= 1, `no progress after the crash (${events} events)`);
+    assert.equal(thread.alive, false);
     await assert.rejects(thread.info(tiny('sd1')), (err: unknown) => err instanceof EngineError && err.code === 'runtime_error');
   } finally {
     await thread.close();
@@ -106,9 +108,9 @@ test('EngineThread: a crashed worker rejects the in-flight call (no hang) and la
 test('EngineThread: loads each model folder once, reuses it across jobs and releases it on close()', async () => {
   const thread = new EngineThread({ threads: 1 });
   const small = { ...options, width: 8, height: 8, steps: 1, images: 1 };
-  const first = await thread.generate(tiny('sd1'), small);
+  const { images: first } = await thread.generate(tiny('sd1'), small);
   // Same folder spelled differently: the same cached pipeline (sessions are created once per model).
-  const second = await thread.generate(`${tiny('sd1')}/`, small);
+  const { images: second } = await thread.generate(`${tiny('sd1')}/`, small);
   assert.deepEqual(first[0].rgb, second[0].rgb);
   assert.deepEqual(await thread.loadedModels(), [tiny('sd1')]);
   await thread.info(tiny('sdxl'));

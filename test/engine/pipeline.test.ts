@@ -10,7 +10,9 @@ import { STYLE_PRESETS } from '../../src/engine/pipeline/styles.ts';
 import { timestepFeed } from '../../src/engine/pipeline/feeds.ts';
 import { float32ToHalf, fromHalfBits, halfToFloat32, toHalfBits } from '../../src/engine/runtime/float16.ts';
 import type { GenerateOptions } from '../../src/engine/types.ts';
-import { loadRecorded, tiny } from './pipeline-helpers.ts';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { copyTiny, loadRecorded, tiny } from './pipeline-helpers.ts';
 
 const base = (over: Partial<GenerateOptions> = {}): GenerateOptions => ({
   prompts: [{ text: 'a photograph of an astronaut riding a horse', weight: 1 }],
@@ -30,7 +32,7 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
 test('sd1: exact I/O wiring (int32 ids, float timestep [1], CFG batch 2 [neg, pos], VAE per image)', async () => {
   const { pipeline, recorder } = await loadRecorded(tiny('sd1'));
   try {
-    const [image] = await pipeline.generate(base({ prompts: [{ text: 'a cat', weight: 1 }, { text: 'blurry', weight: -1 }] }));
+    const { images: [image] } = await pipeline.generate(base({ prompts: [{ text: 'a cat', weight: 1 }, { text: 'blurry', weight: -1 }] }));
     assert.equal(image.rgb.length, 64 * 48 * 3);
     assert.equal(image.seed, 42);
 
@@ -139,17 +141,17 @@ test('lcm: batch 1 with the guidance embedding, scalar float timestep, LCM times
 test('seeds, negative prompt and cfg all change the image; the same request is byte-identical', async () => {
   const { pipeline, recorder } = await loadRecorded(tiny('sd1'));
   try {
-    const a = (await pipeline.generate(base()))[0].rgb;
-    const again = (await pipeline.generate(base()))[0].rgb;
+    const a = (await pipeline.generate(base())).images[0].rgb;
+    const again = (await pipeline.generate(base())).images[0].rgb;
     assert.ok(sameBytes(a, again), 'same seed gives the same image');
-    assert.ok(!sameBytes(a, (await pipeline.generate(base({ seed: 43 })))[0].rgb), 'seed changes the image');
+    assert.ok(!sameBytes(a, (await pipeline.generate(base({ seed: 43 }))).images[0].rgb), 'seed changes the image');
     const withNegative = base({ prompts: [...base().prompts, { text: 'blurry', weight: -1 }] });
-    assert.ok(!sameBytes(a, (await pipeline.generate(withNegative))[0].rgb), 'negative prompt changes the image');
-    assert.ok(!sameBytes(a, (await pipeline.generate(base({ cfgScale: 3 })))[0].rgb), 'cfg changes the image');
-    assert.ok(!sameBytes(a, (await pipeline.generate(base({ style: STYLE_PRESETS[0] })))[0].rgb), 'style changes the image');
+    assert.ok(!sameBytes(a, (await pipeline.generate(withNegative)).images[0].rgb), 'negative prompt changes the image');
+    assert.ok(!sameBytes(a, (await pipeline.generate(base({ cfgScale: 3 }))).images[0].rgb), 'cfg changes the image');
+    assert.ok(!sameBytes(a, (await pipeline.generate(base({ style: STYLE_PRESETS[0] }))).images[0].rgb), 'style changes the image');
 
     recorder.clear();
-    const noCfg = await pipeline.generate(base({ cfgScale: 1 }));
+    const { images: noCfg } = await pipeline.generate(base({ cfgScale: 1 }));
     assert.equal(recorder.of('text_encoder').length, 1, 'cfg <= 1 skips the negative');
     assert.deepEqual(recorder.of('unet')[0].feeds.sample.dims, [1, 4, 6, 8]);
     assert.ok(!sameBytes(a, noCfg[0].rgb));
@@ -162,10 +164,10 @@ test('image i of a multi-image request equals a single-image request with seed +
   const { pipeline } = await loadRecorded(tiny('sdxl'));
   try {
     const progress: string[] = [];
-    const pair = await pipeline.generate(base({ images: 2, sampler: 'euler_a', onProgress: (p) => progress.push(`${p.image}:${p.step}/${p.steps}`) }));
+    const { images: pair } = await pipeline.generate(base({ images: 2, sampler: 'euler_a', onProgress: (p) => progress.push(`${p.image}:${p.step}/${p.steps}`) }));
     assert.deepEqual(progress, ['0:1/3', '0:2/3', '0:3/3', '1:1/3', '1:2/3', '1:3/3']);
     assert.deepEqual(pair.map((i) => i.seed), [42, 43]);
-    const second = await pipeline.generate(base({ seed: 43, sampler: 'euler_a' }));
+    const { images: second } = await pipeline.generate(base({ seed: 43, sampler: 'euler_a' }));
     assert.ok(sameBytes(pair[1].rgb, second[0].rgb));
     assert.ok(!sameBytes(pair[0].rgb, pair[1].rgb));
   } finally {
@@ -262,15 +264,15 @@ test('seed absent or 0: a random seed is drawn, reported per image, and reproduc
   const { pipeline } = await loadRecorded(tiny('sd1'));
   try {
     const { seed: _omit, ...noSeed } = base({ steps: 1, images: 2 });
-    const drawn = await pipeline.generate(noSeed);
+    const { images: drawn } = await pipeline.generate(noSeed);
     const first = drawn[0].seed;
     assert.ok(Number.isInteger(first) && first >= 1 && first <= 0xfffffffe, `drawn seed ${first}`);
     assert.equal(drawn[1].seed, (first + 1) >>> 0, 'image i uses seed + i');
-    const again = await pipeline.generate(base({ steps: 1, seed: first }));
+    const { images: again } = await pipeline.generate(base({ steps: 1, seed: first }));
     assert.ok(sameBytes(drawn[0].rgb, again[0].rgb), 'the reported seed reproduces the image');
-    const zero = await pipeline.generate(base({ steps: 1, seed: 0 }));
+    const { images: zero } = await pipeline.generate(base({ steps: 1, seed: 0 }));
     assert.notEqual(zero[0].seed, 0, 'seed 0 means random');
-    const zero2 = await pipeline.generate(base({ steps: 1, seed: 0 }));
+    const { images: zero2 } = await pipeline.generate(base({ steps: 1, seed: 0 }));
     assert.notEqual(zero[0].seed, zero2[0].seed, 'two random draws differ');
   } finally {
     await pipeline.dispose();
@@ -336,6 +338,7 @@ test('a VAE decoder that returns NaN fails loudly (runtime_error), not with a bl
     scalingFactor: 0.13025,
     decoder: {
       path: 'vae_decoder/model.onnx',
+      device: 'cpu',
       inputs: [],
       outputs: [],
       stats: { runs: 0, runMs: 0 },
@@ -350,4 +353,65 @@ test('a VAE decoder that returns NaN fails loudly (runtime_error), not with a bl
     return true;
   });
   assert.deepEqual(Array.from(await decodeLatents(fakeVae(0.5), new Float32Array(4), dims)), [0, 0.5, 0]);
+});
+
+test('generate() resolves the images with the time spent in each stage', async () => {
+  const { pipeline } = await loadRecorded(tiny('sd1'));
+  try {
+    const { images, timings } = await pipeline.generate(base({ images: 2 }));
+    assert.equal(images.length, 2);
+    assert.deepEqual(Object.keys(timings).sort(), ['loopOtherMs', 'previewMs', 'textMs', 'unetMs', 'vaeMs']);
+    assert.ok(timings.textMs > 0 && timings.unetMs > 0 && timings.vaeMs > 0 && timings.loopOtherMs >= 0);
+    assert.equal(timings.previewMs, 0);
+  } finally {
+    await pipeline.dispose();
+  }
+});
+
+test("generate() takes sizes in multiples of the model's latentMultiple and sizes latents by its VAE scale", async () => {
+  const edit = (dir: string, file: string, change: (c: Record<string, unknown>) => void) => {
+    const path = join(dir, file);
+    const config = JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
+    change(config);
+    writeFileSync(path, JSON.stringify(config));
+  };
+  const { dir, cleanup } = copyTiny('sd1');
+  try {
+    // Four UNet down blocks, as SD 1.5: sizes must be multiples of 64.
+    edit(dir, 'unet/config.json', (c) => (c.down_block_types = ['A', 'B', 'C', 'D']));
+    const { pipeline, recorder } = await loadRecorded(dir);
+    try {
+      assert.equal(pipeline.manifest.latentMultiple, 64);
+      await assert.rejects(pipeline.generate(base({ width: 64, height: 48 })), (err: unknown) => {
+        assert.ok(err instanceof EngineError && err.code === 'invalid_argument');
+        assert.match(err.message, /^Cannot generate: height must be a positive multiple of 64 for this model .*, got 48$/);
+        return true;
+      });
+      assert.equal(recorder.runs.length, 0);
+      await pipeline.generate(base({ width: 64, height: 128, steps: 1 }));
+      assert.deepEqual(recorder.of('unet')[0].feeds.sample.dims, [2, 4, 16, 8]);
+    } finally {
+      await pipeline.dispose();
+    }
+    // A VAE that scales by 4 (three blocks): the latents are a quarter of the image size.
+    edit(dir, 'unet/config.json', (c) => (c.down_block_types = ['A']));
+    edit(dir, 'vae_decoder/config.json', (c) => (c.block_out_channels = [16, 16, 32]));
+    const quarter = await loadRecorded(dir);
+    try {
+      await quarter.pipeline.generate(base({ width: 32, height: 16, steps: 1 }));
+      assert.deepEqual(quarter.recorder.of('unet')[0].feeds.sample.dims, [2, 4, 4, 8]);
+    } finally {
+      await quarter.pipeline.dispose();
+    }
+    // An inpainting UNet (9 input channels) cannot run text-to-image.
+    edit(dir, 'unet/config.json', (c) => (c.in_channels = 9));
+    const inpaint = await loadRecorded(dir);
+    try {
+      await assert.rejects(inpaint.pipeline.generate(base()), /inpainting UNet \(9 input channels\)/);
+    } finally {
+      await inpaint.pipeline.dispose();
+    }
+  } finally {
+    cleanup();
+  }
 });

@@ -27,7 +27,7 @@ import {
 
 const f32 = Math.fround;
 
-// Hub scheduler configs (reference §1.4, §3.6–3.8).
+// Hub scheduler configs (docs/engine-reference.md §2.4, §4.6–§4.8).
 const SD_TRAIN = { beta_start: 0.00085, beta_end: 0.012, beta_schedule: 'scaled_linear', num_train_timesteps: 1000 } as const;
 /** stable-diffusion-v1-5 scheduler_config.json (no timestep_spacing key). */
 const SD15: SchedulerConfig = {
@@ -102,7 +102,7 @@ function isInvalidArgument(err: unknown): boolean {
   return err instanceof EngineError && err.code === 'invalid_argument';
 }
 
-/** Reference §3.7 mock noise: call c returns fround(cos(16c + i)). */
+/** docs/engine-reference.md §4.7 mock noise: call c returns fround(cos(16c + i)). */
 class MockNoise implements NoiseSource {
   calls = 0;
   randn(count: number): Float32Array {
@@ -113,7 +113,7 @@ class MockNoise implements NoiseSource {
   }
 }
 
-/** Reference §3.7 loop: x0 = fround(sin(i+1)), mock model m = xin·0.1 + float32(t)·1e-4. */
+/** docs/engine-reference.md §4.7 loop: x0 = fround(sin(i+1)), mock model m = xin·0.1 + float32(t)·1e-4. */
 function runTrajectory(scheduler: Scheduler, noise: NoiseSource = new MockNoise()): Float32Array {
   let latents: Float32Array = new Float32Array(16);
   for (let i = 0; i < 16; i++) latents[i] = f32(Math.sin(i + 1)) * scheduler.initNoiseSigma;
@@ -139,7 +139,7 @@ describe('schedule helpers', () => {
     assert.deepEqual(Array.from(linspace(0, 1, 1)), [0]);
   });
 
-  it('builds the SD training tables like torch (reference §3.1)', () => {
+  it('builds the SD training tables like torch (docs/engine-reference.md §4.1)', () => {
     const t = trainSchedule({ ...SD_TRAIN, trained_betas: null });
     const printed = (v: number, s: string): void => assert.equal(Number(v.toPrecision(s.replace(/^0\.0*/, '').length)), Number(s));
     printed(t.betas[0], '0.00084999995');
@@ -221,7 +221,7 @@ describe('schedule helpers', () => {
   });
 });
 
-describe('reference schedules (§3.6)', () => {
+describe('reference schedules (docs/engine-reference.md §4.6)', () => {
   it('PNDM, SD1.5 config, 50 steps: 51 timesteps with the second repeated', () => {
     const s = createScheduler(undefined, SD15, 50);
     assert.ok(s instanceof PndmScheduler);
@@ -329,7 +329,7 @@ describe('reference schedules (§3.6)', () => {
   });
 });
 
-describe('reference trajectories (§3.7)', () => {
+describe('reference trajectories (docs/engine-reference.md §4.7)', () => {
   const base: SchedulerConfig = { ...SD_TRAIN, steps_offset: 1 };
   const cases: [string, SamplerName, SchedulerConfig, number, number | undefined, number[], number, number][] = [
     ['pndm_sd15_50', 'pndm', { ...base, set_alpha_to_one: false, skip_prk_steps: true }, 50, undefined, [7.219549, 7.864701, 0.5579306, -7.982955], 3.123378, 97.11688],

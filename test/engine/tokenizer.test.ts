@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -9,16 +9,15 @@ import { EngineError } from '../../src/engine/errors.ts';
 import { bytesToUnicode } from '../../src/engine/tokenizer/bpe.ts';
 import { ClipTokenizer } from '../../src/engine/tokenizer/clip-tokenizer.ts';
 
-// Reference data lives beside the repository (../shared) and is never copied into it.
-const SHARED_DIR = fileURLToPath(new URL('../../../shared/', import.meta.url));
-const BPE_FILE = join(SHARED_DIR, 'clip', 'bpe_simple_vocab_16e6.txt.gz');
-const GOLDEN_FILE = join(SHARED_DIR, 'clip', 'tokenize-golden.json');
-const SKIP = existsSync(BPE_FILE) && existsSync(GOLDEN_FILE) ? false : `CLIP reference data not found in ${join(SHARED_DIR, 'clip')}`;
+// OpenAI's CLIP merge list and the golden tokenizations (test/fixtures/README.md says where they come from).
+const CLIP_DIR = fileURLToPath(new URL('../fixtures/clip/', import.meta.url));
+const BPE_FILE = join(CLIP_DIR, 'bpe_simple_vocab_16e6.txt.gz');
+const GOLDEN_FILE = join(CLIP_DIR, 'tokenize-golden.json');
 
 const BOS = 49406;
 const EOS = 49407;
 
-/** Reference §2.1: the Hugging Face vocab.json / merges.txt pair derived from OpenAI's merge list. */
+/** docs/engine-reference.md §3.1: the Hugging Face vocab.json / merges.txt pair derived from OpenAI's merge list. */
 function buildClipFiles(): { vocab: Record<string, number>; merges: string[] } {
   const lines = gunzipSync(readFileSync(BPE_FILE)).toString('utf8').split('\n');
   const merges = lines.slice(1, 49152 - 256 - 2 + 1);
@@ -39,7 +38,7 @@ function isEngineError(code: string, pattern?: RegExp) {
   return (err: unknown): boolean => err instanceof EngineError && err.code === code && (pattern === undefined || pattern.test(err.message));
 }
 
-describe('ClipTokenizer with the CLIP vocabulary', { skip: SKIP }, () => {
+describe('ClipTokenizer with the CLIP vocabulary', () => {
   let root: string;
   let files: { vocab: Record<string, number>; merges: string[] };
   let sd1: ClipTokenizer;
@@ -95,7 +94,7 @@ describe('ClipTokenizer with the CLIP vocabulary', { skip: SKIP }, () => {
     ["don't", [49406, 847, 713, 49407]],
   ];
   for (const [text, ids] of table) {
-    it(`tokenizes ${JSON.stringify(text)} (reference §2.6)`, () => {
+    it(`tokenizes ${JSON.stringify(text)} (docs/engine-reference.md §3.6)`, () => {
       assert.deepEqual(sd1.tokenize(text), ids);
     });
   }

@@ -3,20 +3,24 @@ import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { EngineError } from '../../src/engine/errors.ts';
 import { EngineThreadGenerator } from '../../src/services/generation/engine-generator.ts';
+import { EXIT_AFTER_PROGRESS_WORKER, withWorkerExitAfter } from '../engine/exit-after-progress.ts';
 
 const sd1 = fileURLToPath(new URL('../../models/tiny/sd1', import.meta.url));
 const request = { prompts: [{ text: 'a cat', weight: 1 }], width: 8, height: 8, steps: 50, cfgScale: 7, seed: 3, images: 1 };
 
 test('EngineThreadGenerator replaces a crashed engine thread, so later jobs still run', async () => {
-  // Fault injection: every engine thread this generator starts dies after its third progress event.
-  const generator = new EngineThreadGenerator({ threads: 1, exitAfterProgressEvents: 3 });
+  // Fault injection: every engine thread this generator starts runs a test-only worker that dies after its third
+  // progress event.
+  const generator = new EngineThreadGenerator({ threads: 1, workerUrl: EXIT_AFTER_PROGRESS_WORKER });
   try {
-    await assert.rejects(generator.generate(sd1, request), (err: unknown) => err instanceof EngineError && err.code === 'runtime_error');
-    // A fresh thread answers the next call instead of the dead one failing it.
-    const summary = await generator.describe(sd1);
-    assert.equal(summary.family, 'sd1');
-    const [image] = await generator.generate(sd1, { ...request, steps: 1 });
-    assert.equal(image.rgb.length, 8 * 8 * 3);
+    await withWorkerExitAfter(3, async () => {
+      await assert.rejects(generator.generate(sd1, request), (err: unknown) => err instanceof EngineError && err.code === 'runtime_error');
+      // A fresh thread answers the next call instead of the dead one failing it.
+      const summary = await generator.describe(sd1);
+      assert.equal(summary.family, 'sd1');
+      const [image] = await generator.generate(sd1, { ...request, steps: 1 });
+      assert.equal(image.rgb.length, 8 * 8 * 3);
+    });
   } finally {
     await generator.close();
   }

@@ -63,7 +63,7 @@ export function generateCommand(ctx: CliContext): Command {
       try {
         const prompts = [{ text: options.prompt, weight: 1 }];
         if (options.negative !== undefined) prompts.push({ text: options.negative, weight: -1 });
-        const result = await pipeline.generate({
+        const { images: result } = await pipeline.generate({
           prompts,
           width: options.width ?? pipeline.info.nativeWidth,
           height: options.height ?? pipeline.info.nativeHeight,

@@ -1,10 +1,10 @@
 /**
- * Reads what each exporter generation declares (reference §1.2, §1.3, §1.7) from session metadata. Pure functions
- * over TensorInfo lists, so they are testable without ONNX files.
+ * Reads what each exporter generation declares (docs/engine-reference.md §2.2, §2.3, §2.5) from session metadata. Pure
+ * functions over TensorInfo lists, so they are testable without ONNX files.
  */
 import { EngineError } from '../errors.ts';
 import type { TensorInfo } from '../runtime/tensor.ts';
-import type { FloatType, TimestepSpec, UnetModel } from './types.ts';
+import type { FloatType, TextEncoderModel, TimestepSpec, UnetModel } from './types.ts';
 
 export function findTensor(list: readonly TensorInfo[], name: string): TensorInfo | undefined {
   return list.find((t) => t.name === name);
@@ -98,6 +98,84 @@ export function penultimateHiddenState(outputs: readonly TensorInfo[], where: st
   }
   const n = Math.max(...layers);
   return `hidden_states.${n - 1}`;
+}
+
+/** What a text encoder's declared I/O says, without its session and tokenizer. */
+export type TextEncoderSpec = Omit<TextEncoderModel, 'session' | 'tokenizer'>;
+
+export function describeTextEncoder(
+  name: string,
+  inputs: readonly TensorInfo[],
+  outputs: readonly TensorInfo[],
+  isXL: boolean,
+  isLast: boolean,
+): TextEncoderSpec {
+  const where = `${name}/model.onnx`;
+  const ids = requireTensor(inputs, 'input_ids', where, 'input');
+  if (ids.type !== 'int32' && ids.type !== 'int64') {
+    throw new EngineError('model_invalid', `${where}: input_ids has type ${ids.type}, expected int32 or int64`);
+  }
+  // SD1/SD2 condition on last_hidden_state (after the final layer norm); SDXL on the penultimate hidden state.
+  const sequenceOutput = isXL ? penultimateHiddenState(outputs, where) : 'last_hidden_state';
+  const sequence = requireTensor(outputs, sequenceOutput, where, 'output');
+  const encoder: TextEncoderSpec = { name, idsType: ids.type, sequenceOutput, hiddenSize: staticDim(sequence, 2) };
+  if (isXL && isLast) {
+    const pooled = requireTensor(outputs, 'text_embeds', where, 'output');
+    encoder.pooledOutput = 'text_embeds';
+    encoder.pooledSize = staticDim(pooled, 1);
+  }
+  return encoder;
+}
+
+/**
+ * Encoder hidden size(s) must add up to the UNet's cross-attention width (SDXL concatenates both encoders), and the
+ * pooled width must match the UNet's text_embeds. Checked where the dims are known (static in the metadata).
+ */
+export function checkDimensions(encoders: readonly TextEncoderSpec[], unet: Omit<UnetModel, 'session'>): void {
+  const sizes = encoders.map((e) => e.hiddenSize);
+  if (unet.crossAttentionDim !== undefined && sizes.every((s) => s !== undefined)) {
+    const total = sizes.reduce((a: number, s) => a + (s ?? 0), 0);
+    if (total !== unet.crossAttentionDim) {
+      const detail = encoders.map((e) => `${e.name}/model.onnx ${e.sequenceOutput} width ${e.hiddenSize}`).join(' + ');
+      throw new EngineError(
+        'model_invalid',
+        `Text encoder and UNet do not match: ${detail} != unet/model.onnx cross-attention dim ${unet.crossAttentionDim}`,
+      );
+    }
+  }
+  const pooled = encoders.find((e) => e.pooledOutput);
+  if (pooled?.pooledSize !== undefined && unet.sdxl?.textEmbedsDim !== undefined && pooled.pooledSize !== unet.sdxl.textEmbedsDim) {
+    throw new EngineError(
+      'model_invalid',
+      `${pooled.name}/model.onnx text_embeds width ${pooled.pooledSize} != unet/model.onnx text_embeds width ${unet.sdxl.textEmbedsDim}`,
+    );
+  }
+}
+
+/**
+ * A session must declare what the file declares: same names, element types and ranks, and the same value for every
+ * dim the file states as a number. (A session may turn a symbolic output dim into a number: ONNX Runtime runs shape
+ * inference when it loads the graph.)
+ */
+export function checkSessionAgrees(
+  file: string,
+  kind: 'input' | 'output',
+  declared: readonly TensorInfo[],
+  session: readonly TensorInfo[],
+): void {
+  const describe = (t: TensorInfo | undefined): string => (t ? `${t.name}: ${t.type} [${t.shape.join(', ')}]` : 'nothing');
+  const names = (list: readonly TensorInfo[]): string => list.map((t) => t.name).join(', ') || 'none';
+  if (names(declared) !== names(session)) {
+    throw new EngineError('model_invalid', `Cannot load ${file}: the session has ${kind}s ${names(session)} but the file declares ${names(declared)}`);
+  }
+  for (let i = 0; i < declared.length; i++) {
+    const d = declared[i];
+    const s = session[i];
+    const dimsAgree = d.shape.length === s.shape.length && d.shape.every((dim, axis) => typeof dim !== 'number' || dim === s.shape[axis]);
+    if (d.type !== s.type || !dimsAgree) {
+      throw new EngineError('model_invalid', `Cannot load ${file}: the session ${kind} is ${describe(s)} but the file declares ${describe(d)}`);
+    }
+  }
 }
 
 function numberOr(value: unknown): number | undefined {

@@ -1,7 +1,7 @@
 /**
  * float32 helpers for bit-exact emulation of vectorised C++ kernels: a correctly rounded float32 fused multiply-add
  * and the Cephes-derived `log256_ps` / `sincos256_ps` of `avx_mathfun.h` as GCC compiles them for torch's AVX2
- * kernel (every Horner step and the documented tails contracted into FMAs; reference §6.2).
+ * kernel (every Horner step and the documented tails contracted into FMAs; docs/engine-reference.md §7.3).
  */
 const f32 = Math.fround;
 

@@ -1,4 +1,4 @@
-/** Deterministic initial/step noise compatible with the reference implementations (reference §6). */
+/** Deterministic initial/step noise compatible with the reference implementations (docs/engine-reference.md §7). */
 import { EngineError } from '../errors.ts';
 import { NumpyRandn } from './numpy-randn.ts';
 import { PhiloxRandn } from './philox.ts';

@@ -1,6 +1,6 @@
 /**
  * MT19937 (Matsumoto & Nishimura 1998), seeded with `init_genrand(seed)` — the generator behind torch's CPU
- * `Generator.manual_seed(seed)` (low 32 bits) and numpy's `RandomState(seed)` (reference §6.2, §6.3).
+ * `Generator.manual_seed(seed)` (low 32 bits) and numpy's `RandomState(seed)` (docs/engine-reference.md §7.2).
  */
 const N = 624;
 const M = 397;

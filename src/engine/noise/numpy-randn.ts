@@ -1,6 +1,7 @@
 /**
  * `numpy.random.RandomState(seed).randn(n)` cast to float32 — the noise of diffusers' `OnnxStableDiffusionPipeline`
- * (reference §6.3): MT19937, 53-bit doubles, Marsaglia's polar method with the second value cached across calls.
+ * (docs/engine-reference.md §7.4): MT19937, 53-bit doubles, Marsaglia's polar method with the second value cached
+ * across calls.
  */
 import { Mt19937 } from './mt19937.ts';
 import type { NoiseSource } from './types.ts';

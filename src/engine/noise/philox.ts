@@ -1,7 +1,7 @@
 /**
  * CUDA-compatible Philox-4×32-10 + Box–Muller noise as reproduced by AUTOMATIC1111's "NV" source and
- * stable-diffusion.cpp's `cuda` rng (reference §6.4). Each `randn` call is one torch-like draw: counter word 0 is
- * the call number (offset), word 2 the element index, key = seed; the normal value is sqrt(−2 ln u)·sin v.
+ * stable-diffusion.cpp's `cuda` rng (docs/engine-reference.md §7.5). Each `randn` call is one torch-like draw: counter
+ * word 0 is the call number (offset), word 2 the element index, key = seed; the normal value is sqrt(−2 ln u)·sin v.
  */
 import type { NoiseSource } from './types.ts';
 

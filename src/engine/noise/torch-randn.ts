@@ -1,8 +1,9 @@
 /**
- * `torch.randn(n, generator=torch.Generator().manual_seed(seed))` for float32 on x86 CPUs (reference §6.2):
- * the AVX2 `normal_fill` kernel for n ≥ 16 (bit-exact with the reference build, including the redraw of the last
- * 16 values when n % 16 ≠ 0), and the float64 Box–Muller `normal_distribution<double>` (with its cached second
- * value) for n < 16. Successive calls continue the generator stream, as successive torch draws do.
+ * `torch.randn(n, generator=torch.Generator().manual_seed(seed))` for float32 on x86 CPUs
+ * (docs/engine-reference.md §7.3): the AVX2 `normal_fill` kernel for n ≥ 16 (bit-exact with the reference build,
+ * including the redraw of the last 16 values when n % 16 ≠ 0), and the float64 Box–Muller
+ * `normal_distribution<double>` (with its cached second value) for n < 16. Successive calls continue the generator
+ * stream, as successive torch draws do.
  */
 import { Mt19937 } from './mt19937.ts';
 import { log256, sincos256 } from './float32-math.ts';

@@ -1,5 +1,6 @@
 /**
- * Text conditioning: weighted prompts -> the embeddings the UNet cross-attends to (reference §1.3, §1.5, §4.6).
+ * Text conditioning: weighted prompts -> the embeddings the UNet cross-attends to
+ * (docs/engine-reference.md §2.3, §5.3, §5.4).
  *
  * Prompt combination (documented in docs/models.md): weight > 0 prompts form the positive side, weight < 0 the
  * negative (unconditional) side, weight 0 is ignored. When a side has several prompts, its embedding is the
@@ -102,7 +103,7 @@ async function runEncoder(encoder: TextEncoderModel, text: string): Promise<{ hi
 
 /**
  * One text through every encoder. SD1/SD2: last_hidden_state. SDXL: hidden_states.{N-1} of both encoders
- * concatenated along the width (768 ‖ 1280 -> 2048), pooled = text_embeds of encoder 2 (reference §1.5).
+ * concatenated along the width (768 ‖ 1280 -> 2048), pooled = text_embeds of encoder 2 (docs/engine-reference.md §5.3).
  */
 export async function encodeText(model: LoadedModel, text: string): Promise<TextEmbedding> {
   const parts = [];

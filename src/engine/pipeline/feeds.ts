@@ -1,6 +1,6 @@
 /**
- * Builds model inputs in exactly the dtype/shape each session declares and reads outputs back as float32.
- * Host maths stays float32; float16 conversion happens only here, at the model boundary (reference §1.6).
+ * Builds model inputs in exactly the dtype/shape each session declares and reads outputs back as float32. Host maths
+ * stays float32; float16 conversion happens only here, at the model boundary (docs/engine-reference.md §2.6).
  */
 import { EngineError } from '../errors.ts';
 import { float32ToHalf, halfToFloat32, toHalfBits } from '../runtime/float16.ts';

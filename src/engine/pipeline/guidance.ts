@@ -1,4 +1,4 @@
-/** Classifier-free guidance on a batch-2 UNet output ordered [negative, positive] (reference §4.1). */
+/** Classifier-free guidance on a batch-2 UNet output ordered [negative, positive] (docs/engine-reference.md §5.1). */
 
 /**
  * ε = ε_u + g·(ε_c − ε_u), each operation rounded to float32 as numpy/torch do on float32 arrays.

@@ -1,11 +1,10 @@
-/** Initial latents as diffusers draws them: randn(1, 4, H/8, W/8) in float32, times init_noise_sigma. */
+/** Initial latents as diffusers draws them: randn(1, 4, H/s, W/s) in float32 (s = VAE scale factor), times init_noise_sigma. */
 import type { NoiseSource } from '../noise/types.ts';
 
 export const LATENT_CHANNELS = 4;
-export const VAE_SCALE = 8;
 
-export function latentDims(width: number, height: number): [number, number, number, number] {
-  return [1, LATENT_CHANNELS, height / VAE_SCALE, width / VAE_SCALE];
+export function latentDims(width: number, height: number, vaeScaleFactor: number): [number, number, number, number] {
+  return [1, LATENT_CHANNELS, height / vaeScaleFactor, width / vaeScaleFactor];
 }
 
 export function initialLatents(noise: NoiseSource, count: number, initNoiseSigma: number): Float32Array {

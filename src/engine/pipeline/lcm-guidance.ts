@@ -1,6 +1,6 @@
 /**
- * LCM guidance embedding (reference §4.3; diffusers `get_guidance_scale_embedding`): LCM UNets take the guidance
- * scale as a sinusoidal `timestep_cond` vector instead of running classifier-free guidance.
+ * LCM guidance embedding (docs/engine-reference.md §5.2; diffusers `get_guidance_scale_embedding`): LCM UNets take the
+ * guidance scale as a sinusoidal `timestep_cond` vector instead of running classifier-free guidance.
  */
 import { EngineError } from '../errors.ts';
 

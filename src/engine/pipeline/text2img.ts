@@ -1,33 +1,28 @@
 /**
- * Text-to-image exactly as diffusers runs it (reference §1.5, §3, §4, §5): encode prompts, draw the initial
- * latents per image from its own seeded generator, denoise (CFG as one batch-2 UNet call [negative, positive]
- * when cfgScale > 1; LCM's guidance embedding instead), decode with the VAE one image at a time.
+ * Text-to-image exactly as diffusers runs it (docs/engine-reference.md §1 maps each stage to its section): encode
+ * prompts, draw the initial latents per image from its own seeded generator, denoise (CFG as one batch-2 UNet call
+ * [negative, positive] when cfgScale > 1; LCM's guidance embedding instead), decode with the VAE one image at a time.
  */
 import { EngineError } from '../errors.ts';
-import type { LoadedModel, ModelInfo } from '../model/types.ts';
+import type { LoadedModel, ModelInfo, ModelManifest } from '../model/types.ts';
+import type { ResolvedDevice } from '../runtime/ort.ts';
 import { createNoise } from '../noise/index.ts';
 import type { NoiseSource } from '../noise/types.ts';
 import type { HostTensor } from '../runtime/tensor.ts';
 import { createScheduler } from '../schedulers/index.ts';
 import type { Scheduler } from '../schedulers/types.ts';
-import type { GeneratedImage, GenerateOptions } from '../types.ts';
+import type { GeneratedImage, GenerateOptions, GenerateResult, StageTimings } from '../types.ts';
 import { PromptEncoder, zeroEmbedding, type TextEmbedding } from './conditioning.ts';
 import { floatFeed, outputFloat32, timestepFeed } from './feeds.ts';
 import { applyCfg } from './guidance.ts';
 import { initialLatents, latentDims } from './latents.ts';
 import { lcmGuidanceEmbedding } from './lcm-guidance.ts';
+import { Previewer } from './preview.ts';
 import { promptSides } from './prompts.ts';
 import { decodeLatents, toRgb } from './vae.ts';
 import { resolveSeed, validateOptions } from './validate.ts';
 
-/** Wall time per stage of the last generate() call (for the bench). */
-export interface StageTimings {
-  textMs: number;
-  unetMs: number;
-  /** Everything in the denoising loop that is not the UNet: scheduler, guidance, copies. */
-  loopOtherMs: number;
-  vaeMs: number;
-}
+export type { StageTimings } from '../types.ts';
 
 /** The UNet inputs that stay the same for every step of every image of one request. */
 interface StaticConditioning {
@@ -37,12 +32,20 @@ interface StaticConditioning {
 }
 
 export class StableDiffusionPipeline {
-  lastTimings: StageTimings = { textMs: 0, unetMs: 0, loopOtherMs: 0, vaeMs: 0 };
-
   constructor(private readonly model: LoadedModel) {}
 
+  /** The manifest (what inspectModel() reports for the folder) plus the device the sessions run on. */
   get info(): ModelInfo {
-    return this.model.info;
+    return { ...this.model.manifest, device: this.model.device };
+  }
+
+  get manifest(): ModelManifest {
+    return this.model.manifest;
+  }
+
+  /** 'cpu' or 'cuda:N': where the sessions actually run (after a CUDA fallback, 'cpu'). */
+  get device(): ResolvedDevice {
+    return this.model.device;
   }
 
   /** The loaded model (sessions, detected I/O contract); for tests and the bench. */
@@ -55,11 +58,12 @@ export class StableDiffusionPipeline {
     return this.model.textEncoders.map((e) => e.tokenizer.encode(text));
   }
 
-  async generate(options: GenerateOptions): Promise<GeneratedImage[]> {
-    validateOptions(options, this.info);
-    const timings: StageTimings = { textMs: 0, unetMs: 0, loopOtherMs: 0, vaeMs: 0 };
-    this.lastTimings = timings;
+  async generate(options: GenerateOptions): Promise<GenerateResult> {
+    const manifest = this.model.manifest;
+    validateOptions(options, manifest);
+    const timings: StageTimings = { textMs: 0, unetMs: 0, loopOtherMs: 0, vaeMs: 0, previewMs: 0 };
     throwIfAborted(options.signal);
+    const previewer = options.preview ? new Previewer(this.model, options.preview) : undefined;
     const baseSeed = resolveSeed(options.seed);
 
     let start = performance.now();
@@ -71,15 +75,16 @@ export class StableDiffusionPipeline {
       // Image i uses its own generator seeded with seed + i, so it can be reproduced alone.
       const seed = (baseSeed + i) >>> 0;
       const noise = createNoise('torch', seed);
-      const latents = await this.denoise(options, conditioning, noise, i, timings);
+      const latents = await this.denoise(options, conditioning, noise, i, timings, previewer);
       throwIfAborted(options.signal);
       start = performance.now();
-      const dims = latentDims(options.width, options.height);
+      const dims = latentDims(options.width, options.height, manifest.vaeScaleFactor);
       const sample = await decodeLatents(this.model.vae, latents, dims);
       images.push({ width: options.width, height: options.height, rgb: toRgb(sample, options.width, options.height), seed });
       timings.vaeMs += performance.now() - start;
     }
-    return images;
+    timings.previewMs = previewer?.ms ?? 0;
+    return { images, timings };
   }
 
   private async conditioning(options: GenerateOptions): Promise<StaticConditioning> {
@@ -123,12 +128,14 @@ export class StableDiffusionPipeline {
     noise: NoiseSource,
     image: number,
     timings: StageTimings,
+    previewer: Previewer | undefined,
   ): Promise<Float32Array> {
     const { unet } = this.model;
     const loopStart = performance.now();
     let unetMs = 0;
+    const previewMsBefore = previewer?.ms ?? 0;
     const scheduler: Scheduler = createScheduler(options.sampler, this.model.schedulerConfig, options.steps, {});
-    const dims = latentDims(options.width, options.height);
+    const dims = latentDims(options.width, options.height, this.model.manifest.vaeScaleFactor);
     const count = dims[1] * dims[2] * dims[3];
     let latents = initialLatents(noise, count, scheduler.initNoiseSigma);
     let denoised: Float32Array | undefined;
@@ -160,11 +167,13 @@ export class StableDiffusionPipeline {
       latents = result.prevSample;
       denoised = result.denoised;
       options.onProgress?.({ image, images: options.images, step: index + 1, steps: timesteps.length });
+      // The x0 prediction shows the picture long before the noisy latents do (what A1111/ComfyUI preview).
+      if (previewer?.due()) await previewer.emit(denoised ?? latents, dims, { image, step: index + 1, steps: timesteps.length });
     }
     timings.unetMs += unetMs;
-    timings.loopOtherMs += performance.now() - loopStart - unetMs;
+    timings.loopOtherMs += performance.now() - loopStart - unetMs - ((previewer?.ms ?? 0) - previewMsBefore);
     // LCM decodes its final denoised prediction (diffusers' LCM pipeline), everything else the latents.
-    const sampler = options.sampler ?? this.info.defaultSampler;
+    const sampler = options.sampler ?? this.model.manifest.defaultSampler;
     return sampler === 'lcm' && denoised ? denoised : latents;
   }
 

@@ -1,9 +1,9 @@
-/** VAE decoding and image postprocessing (reference §5, §8.7). */
+/** VAE decoding and image postprocessing (docs/engine-reference.md §6.1, §6.2). */
 import { EngineError } from '../errors.ts';
 import type { VaeModel } from '../model/types.ts';
 import { floatFeed, outputFloat32 } from './feeds.ts';
 
-/** Decodes one image's latents [1, 4, h, w] to the decoder's [1, 3, 8h, 8w] output in ≈[-1, 1]. */
+/** Decodes one image's latents [1, 4, h, w] to the decoder's [1, 3, s·h, s·w] output (s = VAE scale factor) in ≈[-1, 1]. */
 export async function decodeLatents(vae: VaeModel, latents: Float32Array, dims: readonly number[]): Promise<Float32Array> {
   const scale = Math.fround(vae.scalingFactor);
   const z = new Float32Array(latents.length);

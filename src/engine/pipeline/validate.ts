@@ -1,7 +1,7 @@
 /** Checks GenerateOptions before any model work; every failure is EngineError('invalid_argument'). */
 import { randomInt } from 'node:crypto';
 import { EngineError } from '../errors.ts';
-import type { ModelInfo } from '../model/types.ts';
+import type { ModelManifest } from '../model/types.ts';
 import type { GenerateOptions } from '../types.ts';
 
 const MAX_SEED = 0xffffffff;
@@ -22,10 +22,16 @@ export function resolveSeed(seed: number | undefined): number {
   return seed === undefined || seed === 0 ? randomInt(1, MAX_SEED) : seed;
 }
 
-export function validateOptions(options: GenerateOptions, info: ModelInfo): void {
+export function validateOptions(options: GenerateOptions, info: ModelManifest): void {
+  if (info.inpaintUnet) {
+    fail(`Cannot generate text-to-image with ${info.dir}: its UNet is an inpainting UNet (9 input channels)`);
+  }
+  const multiple = info.latentMultiple;
   for (const [name, value] of [['width', options.width], ['height', options.height]] as const) {
-    if (!isPositiveInteger(value) || value % 8 !== 0) {
-      fail(`Cannot generate: ${name} must be a positive multiple of 8, got ${String(value)}`);
+    if (!isPositiveInteger(value) || value % multiple !== 0) {
+      fail(
+        `Cannot generate: ${name} must be a positive multiple of ${multiple} for this model (the VAE scale ${info.vaeScaleFactor} times the UNet's downsampling), got ${String(value)}`,
+      );
     }
   }
   if (!isPositiveInteger(options.steps)) fail(`Cannot generate: steps must be an integer >= 1, got ${String(options.steps)}`);
@@ -48,4 +54,11 @@ export function validateOptions(options: GenerateOptions, info: ModelInfo): void
     }
   }
   if (!options.prompts.some((p) => p.weight > 0)) fail('Cannot generate: at least one prompt needs a weight > 0');
+  const preview = options.preview;
+  if (preview !== undefined) {
+    if (typeof preview.intervalMs !== 'number' || !Number.isFinite(preview.intervalMs) || preview.intervalMs < 0) {
+      fail(`Cannot generate: preview.intervalMs must be a finite number >= 0, got ${String(preview.intervalMs)}`);
+    }
+    if (typeof preview.onPreview !== 'function') fail('Cannot generate: preview.onPreview must be a function');
+  }
 }

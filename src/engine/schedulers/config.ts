@@ -1,7 +1,8 @@
 /**
  * diffusers' `from_config` rule for our schedulers: a scheduler class accepts a fixed set of keys (its constructor
  * arguments); keys it does not accept are dropped, missing (or null) keys take *that class's* default
- * (reference §3.8: "Euler from the SD1.5 config" is `linspace`, because PNDM's config has no `timestep_spacing`).
+ * (docs/engine-reference.md §4.8: "Euler from the SD1.5 config" is `linspace`, because PNDM's config has no
+ * `timestep_spacing`).
  */
 import { EngineError } from '../errors.ts';
 import type { PredictionType, SchedulerConfig } from './types.ts';

@@ -92,6 +92,7 @@ export class DdimScheduler implements Scheduler {
     const n = sample.length;
     const eps = this.eta > 0 ? drawNoise(name, noise, n) : undefined;
     const prevSample = new Float32Array(n);
+    const denoised = new Float32Array(n);
     const prediction = this.predictionType;
     for (let i = 0; i < n; i++) {
       const x = sample[i];
@@ -108,10 +109,11 @@ export class DdimScheduler implements Scheduler {
         x0 = m;
         e = f32(f32(x - f32(sqrtAlphaT * x0)) / sqrtBetaT);
       }
+      denoised[i] = x0;
       let prev = f32(f32(sqrtAlphaPrev * x0) + f32(dirCoeff * e));
       if (eps !== undefined) prev = f32(prev + f32(std * eps[i]));
       prevSample[i] = prev;
     }
-    return { prevSample };
+    return { prevSample, denoised };
   }
 }

@@ -178,7 +178,8 @@ export class DpmSolverMultistepScheduler implements Scheduler {
       prevSample = this.#thirdOrder(index, sample, eps);
     }
     if (this.#lowerOrderNums < this.solverOrder) this.#lowerOrderNums++;
-    return { prevSample };
+    // x0 stays in the history (its buffer is reused later), so the caller gets a copy.
+    return { prevSample, denoised: x0.slice() };
   }
 
   /** The data prediction x0 (dpmsolver++ works in x0 space), written into `spare` when it fits. */

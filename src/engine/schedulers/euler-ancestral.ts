@@ -63,12 +63,14 @@ export class EulerAncestralDiscreteScheduler implements Scheduler {
     const n = sample.length;
     const eps = drawNoise(name, noise, n);
     const prevSample = new Float32Array(n);
+    const denoised = new Float32Array(n);
     for (let i = 0; i < n; i++) {
       const x = sample[i];
       const x0 = sigmaToX0(prediction, modelOutput[i], x, sigmaFrom, vOut, vIn);
+      denoised[i] = x0;
       const derivative = f32(f32(x - x0) / sigmaFrom);
       prevSample[i] = f32(x + f32(derivative * dt)) + f32(eps[i] * sigmaUp);
     }
-    return { prevSample };
+    return { prevSample, denoised };
   }
 }

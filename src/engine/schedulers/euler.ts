@@ -120,12 +120,14 @@ export class EulerDiscreteScheduler implements Scheduler {
     const prediction = this.predictionType;
     const n = sample.length;
     const prevSample = new Float32Array(n);
+    const denoised = new Float32Array(n);
     for (let i = 0; i < n; i++) {
       const x = sample[i];
       const x0 = sigmaToX0(prediction, modelOutput[i], x, sigma, vOut, vIn);
+      denoised[i] = x0;
       const derivative = f32(f32(x - x0) / sigma);
       prevSample[i] = x + f32(derivative * dt);
     }
-    return { prevSample };
+    return { prevSample, denoised };
   }
 }

@@ -1,6 +1,6 @@
 /**
  * Scheduler registry: sampler name ↔ diffusers scheduler class, built with diffusers' `from_config` rule
- * (keys the class does not accept are dropped, missing keys take that class's defaults; reference §3.8).
+ * (keys the class does not accept are dropped, missing keys take that class's defaults; docs/engine-reference.md §4.8).
  */
 import { EngineError } from '../errors.ts';
 import { DdimScheduler } from './ddim.ts';

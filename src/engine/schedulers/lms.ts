@@ -83,9 +83,11 @@ export class LmsDiscreteScheduler implements Scheduler {
     const prediction = this.predictionType;
     const n = sample.length;
     const derivative = new Float32Array(n);
+    const denoised = new Float32Array(n);
     for (let i = 0; i < n; i++) {
       const x = sample[i];
       const x0 = sigmaToX0(prediction, modelOutput[i], x, sigma, vOut, vIn);
+      denoised[i] = x0;
       derivative[i] = f32(x - x0) / sigma;
     }
     this.#derivatives.push(derivative);
@@ -105,6 +107,6 @@ export class LmsDiscreteScheduler implements Scheduler {
       for (let j = 0; j < pairs; j++) acc = f32(acc + f32(coeffs[j] * derivs[j][i]));
       prevSample[i] = sample[i] + acc;
     }
-    return { prevSample };
+    return { prevSample, denoised };
   }
 }

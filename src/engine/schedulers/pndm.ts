@@ -96,7 +96,24 @@ export class PndmScheduler implements Scheduler {
     const t = this.timesteps[index];
     const prevSample = this.#counter < this.prkCount ? this.#stepPrk(modelOutput, t, sample) : this.#stepPlms(modelOutput, t, sample);
     this.#counter += 1;
-    return { prevSample };
+    return { prevSample, denoised: this.#predictOriginal(modelOutput, t, sample) };
+  }
+
+  /** x0 from this step's model output alone (PNDM itself never forms it; previews use it). */
+  #predictOriginal(modelOutput: Float32Array, timestep: number, sample: Float32Array): Float32Array {
+    const alphaT = this.alphasCumprod[timestep];
+    const sqrtAlphaT = f32(Math.sqrt(alphaT));
+    const sqrtBetaT = f32(Math.sqrt(f32(1 - alphaT)));
+    const n = sample.length;
+    const out = new Float32Array(n);
+    for (let i = 0; i < n; i++) {
+      const x = sample[i];
+      const m = modelOutput[i];
+      if (this.predictionType === 'epsilon') out[i] = f32(x - f32(sqrtBetaT * m)) / sqrtAlphaT;
+      else if (this.predictionType === 'v_prediction') out[i] = f32(sqrtAlphaT * x) - f32(sqrtBetaT * m);
+      else out[i] = m;
+    }
+    return out;
   }
 
   #stepPrk(modelOutput: Float32Array, timestep: number, sample: Float32Array): Float32Array {

@@ -1,6 +1,6 @@
 /**
  * Shared schedule maths for every scheduler: training betas / ᾱ / σ tables, inference timestep spacing,
- * σ interpolation, Karras σ and σ → t conversion (reference §3.1–3.3).
+ * σ interpolation, Karras σ and σ → t conversion (docs/engine-reference.md §4.1–§4.3).
  *
  * Precision follows diffusers: tables are float32 built the way torch builds them (float32 `linspace`,
  * float64-accumulated `cumprod`), inference-time σ maths is float64 (numpy) and cast to float32 at the end.
@@ -57,9 +57,9 @@ export function linspace(start: number, stop: number, num: number): Float64Array
 }
 
 /**
- * `torch.linspace(start, end, steps, dtype=float32)` on x86 CPU: float32 step, the lower half counted up from
- * `start` and the upper half down from `end`, 8-wide blocks whose base is computed with a fused multiply-add.
- * Bit-exactness with torch is build dependent (reference §3.1); this variant reproduced the reference tables.
+ * `torch.linspace(start, end, steps, dtype=float32)` on x86 CPU: float32 step, the lower half counted up from `start`
+ * and the upper half down from `end`, 8-wide blocks whose base is computed with a fused multiply-add. Bit-exactness
+ * with torch is build dependent (docs/engine-reference.md §4.1); this variant reproduced the reference tables.
  */
 export function torchLinspaceFloat32(start: number, end: number, steps: number): Float32Array {
   const out = new Float32Array(steps);
@@ -122,8 +122,8 @@ const trainScheduleCache = new Map<string, TrainSchedule>();
 const TRAIN_SCHEDULE_CACHE_SIZE = 32;
 
 /**
- * Builds the float32 training tables of diffusers' schedulers (reference §3.1), cached per config. The returned
- * tables are shared between schedulers and must not be modified.
+ * Builds the float32 training tables of diffusers' schedulers (docs/engine-reference.md §4.1), cached per config. The
+ * returned tables are shared between schedulers and must not be modified.
  * @throws {EngineError} `invalid_argument` for an unknown `beta_schedule` or a `trained_betas` of the wrong length.
  */
 export function trainSchedule(config: TrainScheduleConfig): TrainSchedule {
@@ -211,7 +211,7 @@ export type SpacingFlavour =
   | 'dpm';
 
 /**
- * Inference timesteps for `timestep_spacing` (reference §3.2), descending, as numbers
+ * Inference timesteps for `timestep_spacing` (docs/engine-reference.md §4.2), descending, as numbers
  * (float32 values for the `sigma` flavour, integers otherwise).
  * @param lastTimestep DPM-Solver's `last_timestep` (T unless `lambda_min_clipped` cuts the schedule).
  */

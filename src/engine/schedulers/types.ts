@@ -8,7 +8,10 @@ import type { NoiseSource } from '../noise/types.ts';
 export type PredictionType = 'epsilon' | 'v_prediction' | 'sample';
 export type TimestepSpacing = 'linspace' | 'leading' | 'trailing';
 
-/** The keys of diffusers' scheduler_config.json that we honour; missing keys take the class default (reference §3.8). */
+/**
+ * The keys of diffusers' scheduler_config.json that we honour; missing keys take the class default
+ * (docs/engine-reference.md §4.8).
+ */
 export interface SchedulerConfig {
   _class_name?: string;
   num_train_timesteps?: number;
@@ -38,7 +41,9 @@ export interface Scheduler {
    * Advances one step. `modelOutput` is the guided UNet output for timestep `timesteps[index]`.
    * Calls must use consecutive indices (the first call may start anywhere, e.g. for img2img).
    * Ancestral samplers draw fresh noise from `noise` (same generator as the initial latents, in call order).
-   * Returns the new latents and, where the sampler defines one (LCM), the denoised prediction to decode.
+   * Returns the new latents and, where the sampler computes one, the x0 (denoised) prediction of this step:
+   * diffusers' `pred_original_sample` (Euler, Euler a, LMS, DDIM, PNDM, DPM++'s data prediction) or LCM's
+   * `denoised` (which the pipeline decodes for LCM; for the others it only feeds previews).
    */
   step(modelOutput: Float32Array, index: number, sample: Float32Array, noise: NoiseSource): StepResult;
 }

@@ -1,12 +1,13 @@
 /**
  * EngineThread: runs pipelines in a worker_threads Worker, because onnxruntime-node's run() blocks the thread
- * it is called on. Progress and cancellation cross the boundary; images come back with their pixel buffers
- * transferred (not copied). Errors keep their EngineError code.
+ * it is called on. Progress, previews and cancellation cross the boundary; images and previews come back with
+ * their pixel buffers transferred (not copied). Errors keep their EngineError code.
  */
 import { Worker } from 'node:worker_threads';
 import { EngineError } from '../errors.ts';
-import type { ModelInfo } from '../model/types.ts';
-import type { GeneratedImage, GenerationProgress } from '../types.ts';
+import { inspectModel } from '../model/manifest.ts';
+import type { ModelInfo, ModelManifest } from '../model/types.ts';
+import type { GenerateResult, GenerationProgress, PreviewImage } from '../types.ts';
 import type { FromWorker, ThreadGenerateOptions, ToWorker, WorkerConfig } from './protocol.ts';
 
 export type { ThreadGenerateOptions } from './protocol.ts';
@@ -14,17 +15,25 @@ export type { ThreadGenerateOptions } from './protocol.ts';
 export interface EngineThreadOptions extends WorkerConfig {
   /** Receives the worker's operational warnings (e.g. CUDA fallback). */
   logger?: (message: string) => void;
+  /**
+   * The worker module to start instead of the engine's own (worker-bootstrap.mjs). For tests (fault injection)
+   * and for embedding (e.g. a bundled build); the module must end up running thread/worker-entry.ts.
+   */
+  workerUrl?: URL;
 }
 
 export interface ThreadRunControls {
   signal?: AbortSignal;
   onProgress?: (progress: GenerationProgress) => void;
+  /** Previews as in GenerateOptions.preview; `onPreview` runs on this thread. */
+  preview?: { intervalMs: number; onPreview(preview: PreviewImage): void };
 }
 
 interface Pending {
   resolve: (value: FromWorker) => void;
   reject: (err: Error) => void;
   onProgress?: (progress: GenerationProgress) => void;
+  onPreview?: (preview: PreviewImage) => void;
 }
 
 export class EngineThread {
@@ -34,10 +43,15 @@ export class EngineThread {
   private exited: Error | undefined;
 
   constructor(private readonly options: EngineThreadOptions = {}) {
-    const config: WorkerConfig = { device: options.device, threads: options.threads, exitAfterProgressEvents: options.exitAfterProgressEvents };
+    const config: WorkerConfig = {
+      device: options.device,
+      strictDevice: options.strictDevice,
+      threads: options.threads,
+      modelMemoryBytes: options.modelMemoryBytes,
+    };
     // worker-bootstrap.mjs registers tsx and imports worker-entry.ts (see there why a .ts entry cannot be used directly).
-    this.worker = new Worker(new URL('./worker-bootstrap.mjs', import.meta.url), { workerData: config });
-    this.worker.unref(); // an idle thread does not keep the process alive; pending requests do (see track())
+    this.worker = new Worker(options.workerUrl ?? new URL('./worker-bootstrap.mjs', import.meta.url), { workerData: config });
+    this.worker.unref(); // an idle thread does not keep the process alive; pending requests do (see request())
     this.worker.on('message', (message: FromWorker) => this.onMessage(message));
     this.worker.on('error', (err) => this.fail(new EngineError('runtime_error', `Engine thread crashed: ${err.message}`, { cause: err })));
     this.worker.on('exit', (code) => this.fail(new EngineError('runtime_error', `Engine thread exited (code ${code})`)));
@@ -48,21 +62,32 @@ export class EngineThread {
     return this.exited === undefined;
   }
 
+  /** The folder's manifest, read from its files on this thread: no sessions, no worker round trip. */
+  inspect(modelDir: string): Promise<ModelManifest> {
+    return inspectModel(modelDir);
+  }
+
+  /** The model's manifest and device; loads the model in the worker if it is not loaded yet. */
   async info(modelDir: string): Promise<ModelInfo> {
-    const reply = await this.request({ type: 'info', id: this.nextId++, modelDir });
-    if (reply.type !== 'info') throw new EngineError('runtime_error', `Unexpected reply ${reply.type} from the engine thread`);
+    const reply = await this.request({ type: 'load', id: this.nextId++, modelDir });
+    if (reply.type !== 'info') throw unexpected(reply);
     return reply.info;
   }
 
-  /** The model folders (resolved paths) whose sessions the worker holds: each is loaded once and reused. */
+  /** Loads the model's sessions now (e.g. at startup), so the first request does not pay for it; rejects on failure. */
+  preload(modelDir: string): Promise<ModelInfo> {
+    return this.info(modelDir);
+  }
+
+  /** The model folders (resolved paths) whose sessions the worker holds, least recently used first. */
   async loadedModels(): Promise<string[]> {
     const reply = await this.request({ type: 'loaded', id: this.nextId++ });
-    if (reply.type !== 'loaded') throw new EngineError('runtime_error', `Unexpected reply ${reply.type} from the engine thread`);
+    if (reply.type !== 'loaded') throw unexpected(reply);
     return reply.modelDirs;
   }
 
-  async generate(modelDir: string, options: ThreadGenerateOptions, controls: ThreadRunControls = {}): Promise<GeneratedImage[]> {
-    const { signal, onProgress } = controls;
+  async generate(modelDir: string, options: ThreadGenerateOptions, controls: ThreadRunControls = {}): Promise<GenerateResult> {
+    const { signal, onProgress, preview } = controls;
     if (signal?.aborted) throw new EngineError('cancelled', 'Generation cancelled');
     const cancelFlag = new SharedArrayBuffer(4);
     const cancel = (): void => {
@@ -70,9 +95,10 @@ export class EngineThread {
     };
     signal?.addEventListener('abort', cancel, { once: true });
     try {
-      const reply = await this.request({ type: 'generate', id: this.nextId++, modelDir, options, cancelFlag }, onProgress);
-      if (reply.type !== 'images') throw new EngineError('runtime_error', `Unexpected reply ${reply.type} from the engine thread`);
-      return reply.images;
+      const message: ToWorker = { type: 'generate', id: this.nextId++, modelDir, options, cancelFlag, previewIntervalMs: preview?.intervalMs };
+      const reply = await this.request(message, { onProgress, onPreview: preview && ((p) => preview.onPreview(p)) });
+      if (reply.type !== 'result') throw unexpected(reply);
+      return { images: reply.images, timings: reply.timings };
     } finally {
       signal?.removeEventListener('abort', cancel);
     }
@@ -90,11 +116,11 @@ export class EngineThread {
     await this.worker.terminate();
   }
 
-  private request(message: ToWorker, onProgress?: (progress: GenerationProgress) => void): Promise<FromWorker> {
+  private request(message: ToWorker, callbacks: Pick<Pending, 'onProgress' | 'onPreview'> = {}): Promise<FromWorker> {
     if (this.exited) return Promise.reject(this.exited);
     return new Promise<FromWorker>((resolve, reject) => {
       if (this.pending.size === 0) this.worker.ref();
-      this.pending.set(message.id, { resolve, reject, onProgress });
+      this.pending.set(message.id, { resolve, reject, ...callbacks });
       this.worker.postMessage(message);
     });
   }
@@ -114,6 +140,9 @@ export class EngineThread {
       case 'progress':
         this.pending.get(message.id)?.onProgress?.(message.progress);
         return;
+      case 'preview':
+        this.pending.get(message.id)?.onPreview?.(message.preview);
+        return;
       case 'error':
         this.settle(message.id)?.reject(new EngineError(message.code, message.message));
         return;
@@ -126,4 +155,8 @@ export class EngineThread {
     this.exited ??= err;
     for (const id of [...this.pending.keys()]) this.settle(id)?.reject(err);
   }
+}
+
+function unexpected(reply: FromWorker): EngineError {
+  return new EngineError('runtime_error', `Unexpected reply ${reply.type} from the engine thread`);
 }

@@ -2,20 +2,21 @@
 import type { ModelInfo } from '../model/types.ts';
 import type { EngineErrorCode } from '../errors.ts';
 import type { Device } from '../runtime/ort.ts';
-import type { GeneratedImage, GenerateOptions, GenerationProgress } from '../types.ts';
+import type { GeneratedImage, GenerateOptions, GenerationProgress, PreviewImage, StageTimings } from '../types.ts';
 
-/** The serialisable part of GenerateOptions (signal and onProgress cross the boundary separately). */
-export type ThreadGenerateOptions = Omit<GenerateOptions, 'signal' | 'onProgress'>;
+/** The serialisable part of GenerateOptions (signal, onProgress and preview cross the boundary separately). */
+export type ThreadGenerateOptions = Omit<GenerateOptions, 'signal' | 'onProgress' | 'preview'>;
 
 export interface WorkerConfig {
   device?: Device;
+  strictDevice?: boolean;
   threads?: number;
   /**
-   * Fault injection for tests: the worker thread exits abruptly (as after a native crash) once it has sent this
-   * many progress events. It exits between two UNet runs: terminating a thread while ONNX Runtime is inside run()
-   * aborts the whole process, which is exactly what this must not simulate.
+   * Budget for loaded models, estimated from their ONNX files (+ external data). Loading a model that would exceed
+   * it first unloads the least recently used ones; a model larger than the budget still loads, alone.
+   * Absent: no limit.
    */
-  exitAfterProgressEvents?: number;
+  modelMemoryBytes?: number;
 }
 
 export type ToWorker =
@@ -27,14 +28,18 @@ export type ToWorker =
       /** Int32Array over a SharedArrayBuffer; element 0 becomes 1 on cancel. Shared memory, because the worker's
        * event loop does not get to process messages while ONNX Runtime runs a model. */
       cancelFlag: SharedArrayBuffer;
+      /** Present when the caller wants previews (the callback stays on the main thread). */
+      previewIntervalMs?: number;
     }
-  | { type: 'info'; id: number; modelDir: string }
+  | { type: 'load'; id: number; modelDir: string }
   | { type: 'loaded'; id: number }
   | { type: 'close'; id: number };
 
 export type FromWorker =
   | { type: 'progress'; id: number; progress: GenerationProgress }
-  | { type: 'images'; id: number; images: GeneratedImage[] }
+  /** The preview's pixel buffer is transferred. */
+  | { type: 'preview'; id: number; preview: PreviewImage }
+  | { type: 'result'; id: number; images: GeneratedImage[]; timings: StageTimings }
   | { type: 'info'; id: number; info: ModelInfo }
   | { type: 'loaded'; id: number; modelDirs: string[] }
   | { type: 'closed'; id: number }

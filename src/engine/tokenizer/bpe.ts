@@ -1,5 +1,5 @@
 /**
- * Byte-level BPE as CLIP uses it (reference §2.1, §2.3): UTF-8 bytes mapped to printable code points
+ * Byte-level BPE as CLIP uses it (docs/engine-reference.md §3.1, §3.3): UTF-8 bytes mapped to printable code points
  * (`bytes_to_unicode`), the last symbol of a word suffixed with `</w>`, then the lowest-ranked adjacent pair merged
  * until no ranked pair remains.
  */

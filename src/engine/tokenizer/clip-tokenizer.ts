@@ -1,6 +1,6 @@
 /**
- * CLIP BPE tokenizer as Stable Diffusion's text encoders expect it (reference §2), read from a Hugging Face
- * tokenizer folder (`vocab.json`, `merges.txt`, optional `special_tokens_map.json` / `tokenizer_config.json`).
+ * CLIP BPE tokenizer as Stable Diffusion's text encoders expect it (docs/engine-reference.md §3), read from a Hugging
+ * Face tokenizer folder (`vocab.json`, `merges.txt`, optional `special_tokens_map.json` / `tokenizer_config.json`).
  *
  * Text handling equals Hugging Face's fast CLIP tokenizer for NFC/ASCII text: NFC → collapse whitespace → trim →
  * lowercase, split with CLIP's pattern (digits one by one), byte-level BPE with `</w>`. The ftfy / HTML-unescape
@@ -65,8 +65,8 @@ export class ClipTokenizer implements TextTokenizer {
 
   /**
    * Reads a Hugging Face tokenizer folder. The pad token is `special_tokens_map.json` `pad_token`, else
-   * `tokenizer_config.json` `pad_token`, else `<|endoftext|>` (reference §2.5); the length is `opts.maxLength`,
-   * else a sane `model_max_length`, else 77.
+   * `tokenizer_config.json` `pad_token`, else `<|endoftext|>` (docs/engine-reference.md §3.5); the length is
+   * `opts.maxLength`, else a sane `model_max_length`, else 77.
    * @throws {EngineError} `model_not_found` when `dir` is not a folder; `model_invalid` naming the file when a file
    *   is missing or broken, or a special token is not in the vocabulary
    * @example const tokenizer = await ClipTokenizer.fromDirectory('models/sd15/tokenizer');

@@ -30,8 +30,8 @@ export class EngineThreadGenerator implements ImageGenerator {
     };
   }
 
-  generate(modelDir: string, request: GenerateRequest, control: GenerateControl = {}): Promise<GeneratedImage[]> {
-    return this.thread().generate(modelDir, request, control);
+  async generate(modelDir: string, request: GenerateRequest, control: GenerateControl = {}): Promise<GeneratedImage[]> {
+    return (await this.thread().generate(modelDir, request, control)).images;
   }
 
   async close(): Promise<void> {
