@@ -19,7 +19,7 @@ import type { SessionService } from '../services/web/sessions.ts';
 import { authHook } from './auth.ts';
 import { decodeMultipart, registerBodyParsers } from './body-parsers.ts';
 import { frameworkErrors, installErrorHandlers, rejectNonFinite } from './errors.ts';
-import { logRequests } from './request-log.ts';
+import { RequestLogController } from './request-log-controller.ts';
 import { accountRoutes } from './routes/account.routes.ts';
 import { authRoutes } from './routes/auth.routes.ts';
 import { engineRoutes } from './routes/engines.routes.ts';
@@ -60,8 +60,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const { config, services } = deps;
   const app = Fastify({
     ...(deps.logger ? { loggerInstance: deps.logger } : { logger: false }),
-    // One line per request, written by logRequests(); and no per-request child logger (reqId is logged explicitly).
-    disableRequestLogging: true,
+    // One line per request (RequestLogController), and no per-request child logger: the id is logged explicitly.
+    logController: new RequestLogController(),
     childLoggerFactory: (logger) => logger,
     bodyLimit: config.bodyLimit,
     trustProxy: config.trustProxy,
@@ -73,7 +73,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
   app.decorateRequest('auth', null);
   if (deps.onRoute) app.addHook('onRoute', deps.onRoute);
-  if (deps.logger) logRequests(app);
 
   await app.register(cookie);
   await registerBodyParsers(app, config.bodyLimit);

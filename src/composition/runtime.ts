@@ -12,7 +12,6 @@ import { DatabaseJobQueue } from '../queue/database-job-queue.ts';
 import { InProcessNotifier } from '../queue/in-process-notifier.ts';
 import type { JobHandlers } from '../queue/job-handler.ts';
 import type { JobQueue } from '../queue/job-queue.ts';
-import { RedisNotifier } from '../queue/redis-notifier.ts';
 import type { WorkNotifier } from '../queue/work-notifier.ts';
 import { CreditService } from '../services/credits/credit-service.ts';
 import { EntryService } from '../services/entries/entry-service.ts';
@@ -75,7 +74,7 @@ export interface Runtime {
 export async function openRuntime(config: Config, overrides: RuntimeOverrides = {}): Promise<Runtime> {
   const store = await openStore(config.databaseUrl, { poolSize: config.databasePoolSize });
   try {
-    return assembleRuntime(config, store, overrides);
+    return assembleRuntime(config, store, { ...overrides, notifier: overrides.notifier ?? (await createNotifier(config)) });
   } catch (err) {
     await store.close();
     throw err;
@@ -84,7 +83,7 @@ export async function openRuntime(config: Config, overrides: RuntimeOverrides = 
 
 export function assembleRuntime(config: Config, store: Store, overrides: RuntimeOverrides = {}): Runtime {
   const clock = overrides.clock ?? systemClock;
-  const queue = new DatabaseJobQueue({ jobs: store.repos.jobs, notifier: overrides.notifier ?? createNotifier(config), leaseMs: config.jobLeaseMs, clock });
+  const queue = new DatabaseJobQueue({ jobs: store.repos.jobs, notifier: overrides.notifier ?? new InProcessNotifier(), leaseMs: config.jobLeaseMs, clock });
   const storage = overrides.storage ?? new LocalFileStorage(resolve(config.dataDir, 'storage'));
   const baseGenerator = overrides.generator ?? new EngineThreadGenerator();
   const generator = overrides.wrapGenerator ? overrides.wrapGenerator(baseGenerator) : baseGenerator;
@@ -130,9 +129,11 @@ export function assembleRuntime(config: Config, store: Store, overrides: Runtime
   };
 }
 
-/** Redis wake-ups when SDAPI_QUEUE_URL names a Redis, else in-process ones. */
-export function createNotifier(config: Pick<Config, 'queueUrl' | 'queuePrefix'>): WorkNotifier {
-  return config.queueUrl ? new RedisNotifier({ url: config.queueUrl, prefix: config.queuePrefix }) : new InProcessNotifier();
+/** Redis wake-ups when SDAPI_QUEUE_URL names a Redis (ioredis is loaded only then), else in-process ones. */
+export async function createNotifier(config: Pick<Config, 'queueUrl' | 'queuePrefix'>): Promise<WorkNotifier> {
+  if (!config.queueUrl) return new InProcessNotifier();
+  const { RedisNotifier } = await import('../queue/redis-notifier.ts');
+  return new RedisNotifier({ url: config.queueUrl, prefix: config.queuePrefix });
 }
 
 /** The generation worker over the runtime's queue and job handlers (heartbeats from the configured lease). */

@@ -6,7 +6,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import SQLite from 'better-sqlite3';
 import { Kysely, Migrator, PostgresAdapter, PostgresDialect, SqliteDialect } from 'kysely';
-import pg from 'pg';
+import type pg from 'pg';
 import { migrationProvider } from './migrations/index.ts';
 import { createRepositories, type Repositories } from './repositories/repositories.ts';
 import type { Database } from './schema.ts';
@@ -39,7 +39,7 @@ export function isPostgresUrl(url: string): boolean {
 }
 
 export async function openStore(url: string, options: StoreOptions = {}): Promise<Store> {
-  const store = isPostgresUrl(url) ? openPostgres(url, options.poolSize ?? 10) : openSqlite(url);
+  const store = isPostgresUrl(url) ? await openPostgres(url, options.poolSize ?? 10) : openSqlite(url);
   try {
     await migrate(store.db).catch(async (err) => {
       if (store.dialect !== 'postgres') throw err;
@@ -78,15 +78,19 @@ function openSqlite(url: string): Store {
  * pg returns int8 (bigint: `seq`, COUNT(*)) and numeric as strings; every value this schema stores fits a
  * double, so parse them as numbers like better-sqlite3 does. Scoped to this pool (pg.types stays untouched).
  */
-const pgTypes = {
-  getTypeParser(oid: number, format?: 'text' | 'binary') {
-    if (oid === pg.types.builtins.INT8 || oid === pg.types.builtins.NUMERIC) return (value: string) => Number(value);
-    return pg.types.getTypeParser(oid, format as 'text');
-  },
-} as pg.CustomTypesConfig;
+function numericTypes(types: typeof pg.types): pg.CustomTypesConfig {
+  return {
+    getTypeParser: ((oid: number, format?: 'text' | 'binary') => {
+      if (oid === types.builtins.INT8 || oid === types.builtins.NUMERIC) return (value: string) => Number(value);
+      return types.getTypeParser(oid, format === 'binary' ? 'binary' : 'text');
+    }) as pg.CustomTypesConfig['getTypeParser'],
+  };
+}
 
-function openPostgres(url: string, poolSize: number): Store {
-  const pool = new pg.Pool({ connectionString: url, max: poolSize, types: pgTypes });
+/** pg is loaded only for a postgres:// URL, so the embedded default does not pay for it. */
+async function openPostgres(url: string, poolSize: number): Promise<Store> {
+  const { default: driver } = await import('pg');
+  const pool = new driver.Pool({ connectionString: url, max: poolSize, types: numericTypes(driver.types) });
   // An idle client losing its connection (server restart) must not crash the process; the pool replaces it.
   pool.on('error', () => undefined);
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });

@@ -3,6 +3,7 @@
  * PostgreSQL/Redis, see scale-out.ts), the real services with the real engine (tiny model) unless overridden,
  * the Fastify app (inject(), no port) and optionally the worker loop.
  */
+import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -11,6 +12,7 @@ import type { AppDeps } from '../../src/api/app.ts';
 import { buildHttpApp, createWorker, openRuntime, type Runtime, type RuntimeOverrides, type Services } from '../../src/composition/runtime.ts';
 import { loadConfig, projectRoot, type Config } from '../../src/config/load-config.ts';
 import { defaultEngines } from '../../src/services/generation/engine-catalog.ts';
+import { hashPassword } from '../../src/services/identity/passwords.ts';
 import type { Store } from '../../src/store/database.ts';
 import type { JobWorker, JobWorkerOptions } from '../../src/worker/job-worker.ts';
 import { testServiceEnv } from './scale-out.ts';
@@ -18,6 +20,9 @@ import { testServiceEnv } from './scale-out.ts';
 /** The model the tests generate with: SDAPI_TEST_MODEL_DIR, else the tiny SD1 fixture (64×64 native). */
 export const TEST_MODEL_DIR = resolve(process.env.SDAPI_TEST_MODEL_DIR || join(projectRoot, 'models/tiny/sd1'));
 export const PUBLIC_URL = 'http://sdapi.test';
+export const TEST_PASSWORD = 'correct horse battery';
+/** scrypt is slow on purpose: test accounts share one hash of TEST_PASSWORD, computed once per process. */
+let testPasswordHash: Promise<string> | undefined;
 
 export interface ApiContext {
   app: FastifyInstance;
@@ -27,7 +32,7 @@ export interface ApiContext {
   config: Config;
   dataDir: string;
   worker?: JobWorker;
-  /** Creates an account with `credits` and returns a bearer token for it. */
+  /** Creates an account (password TEST_PASSWORD) with `credits` and returns a bearer token for it. */
   user(email: string, credits?: number): Promise<{ id: string; token: string }>;
   request(token: string | null, options: InjectOptions): Promise<LightMyRequestResponse>;
   close(): Promise<void>;
@@ -83,7 +88,8 @@ export async function createApiContext(
     dataDir,
     worker,
     async user(email, credits = 100) {
-      const user = await services.users.create(email, 'correct horse battery');
+      const user = { id: randomUUID(), email: email.toLowerCase() };
+      await runtime.store.repos.users.insert({ ...user, password_hash: await (testPasswordHash ??= hashPassword(TEST_PASSWORD)), credits: 0, created_at: new Date().toISOString() });
       if (credits > 0) await services.credits.grant(user.id, credits, 'test');
       const application = await services.applications.create(user.id, 'tests');
       const token = await services.applications.createToken(user.id, application.id);

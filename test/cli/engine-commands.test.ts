@@ -5,7 +5,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-const root = join(import.meta.dirname, '..');
+const root = join(import.meta.dirname, '../..');
 const bin = join(root, 'bin', 'sdapi.js');
 const sd1 = join(root, 'models', 'tiny', 'sd1');
 const sdxl = join(root, 'models', 'tiny', 'sdxl');
