@@ -5,7 +5,7 @@
  * (default log level, logs to /dev/null), the bare server (bench/bare-server.mjs) and the load generator
  * (autocannon, a child process). Rounds alternate bare/real; the best round of each counts.
  *
- *   npm run bench:api [-- --duration 5 --connections 32 --rounds 3 --log-level info --cpu-prof DIR]
+ *   npm run bench:api [-- --duration 5 --connections 32 --rounds 3 --log-level info --routes engines,entries --cpu-prof DIR]
  *
  * --cpu-prof DIR starts the server with node --cpu-prof (open the .cpuprofile in Chrome DevTools or speedscope).
  * On a 2-core box the server and the load generator each get about one core: read the ratios, not the req/s.
@@ -35,6 +35,8 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '3' },
     'log-level': { type: 'string', default: 'info' },
     'cpu-prof': { type: 'string' },
+    /** Measure only these routes (comma-separated: engines, entries), e.g. while profiling one path. */
+    routes: { type: 'string', default: 'engines,entries' },
   },
 });
 
@@ -73,10 +75,11 @@ async function main(): Promise<void> {
     if (Date.now() > deadline) throw new Error('the tutorial request did not complete');
     await new Promise((r) => setTimeout(r, 200));
   }
+  const wanted = values.routes!.split(',');
   const targets = [
-    { name: 'GET /engines', path: '/api/v1/engines', goal: 0.8 },
-    { name: 'GET …/entries', path: entriesPath, goal: 0.5 },
-  ];
+    { key: 'engines', name: 'GET /engines', path: '/api/v1/engines', goal: 0.8 },
+    { key: 'entries', name: 'GET …/entries', path: entriesPath, goal: 0.5 },
+  ].filter((t) => wanted.includes(t.key));
   const bodies: Record<string, unknown> = {};
   for (const t of targets) bodies[t.path] = await json(base + t.path, { headers: auth });
   const bodiesFile = join(dataDir, 'bodies.json');

@@ -16,8 +16,8 @@ import type { UserService } from '../services/identity/users.ts';
 import type { ThreadService } from '../services/threads/thread-service.ts';
 import type { AccountService } from '../services/web/accounts.ts';
 import type { SessionService } from '../services/web/sessions.ts';
-import { authHook } from './auth.ts';
-import { decodeMultipart, registerBodyParsers } from './body-parsers.ts';
+import { apiRequestHook } from './auth.ts';
+import { registerBodyParsers } from './body-parsers.ts';
 import { frameworkErrors, installErrorHandlers, rejectNonFinite } from './errors.ts';
 import { RequestLogController } from './request-log-controller.ts';
 import { accountRoutes } from './routes/account.routes.ts';
@@ -74,7 +74,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.decorateRequest('auth', null);
   if (deps.onRoute) app.addHook('onRoute', deps.onRoute);
 
-  await app.register(cookie);
+  // Cookies are parsed on demand by the session authenticator, not for every request.
+  await app.register(cookie, { hook: false });
   await registerBodyParsers(app, config.bodyLimit);
   await app.register(swagger, {
     openapi: {
@@ -97,8 +98,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const sessionAuthenticator = deps.sessions === false ? undefined : createSessionAuthenticator(services.sessions);
   await app.register(
     async (api) => {
-      api.addHook('preValidation', decodeMultipart);
-      api.addHook('preValidation', authHook(services.applications, sessionAuthenticator));
+      api.addHook('preValidation', apiRequestHook(services.applications, sessionAuthenticator));
       api.get('/openapi.json', { schema: { hide: true }, config: { public: true } }, async () => app.swagger());
       await api.register(threadRoutes({ threads: services.threads }));
       await api.register(entryRoutes({ entries: services.entries }));

@@ -91,7 +91,7 @@ export async function registerBodyParsers(app: FastifyInstance, bodyLimit: numbe
   });
 }
 
-/** preValidation: turns a multipart body into the same object a form body gives. */
+/** Turns a multipart body into the same object a form body gives (the API scope's preValidation hook calls it). */
 export async function decodeMultipart(request: FastifyRequest): Promise<void> {
   if (!request.isMultipart()) return;
   const params = new URLSearchParams();

@@ -129,13 +129,13 @@ export function nonFiniteFields(request: FastifyRequest): FieldErrors {
 
 /**
  * preHandler: refuses non-finite numbers with a 422. Routes with `attachValidation` report them together with their
- * other field errors instead (schemaErrorsOf), so they are skipped here.
+ * other field errors instead (schemaErrorsOf), so they are skipped here. Path parameters are strings: they are
+ * never coerced, so a request without a body or query string has nothing to check.
  */
-export async function rejectNonFinite(request: FastifyRequest): Promise<void> {
-  if (request.routeOptions.attachValidation) return;
-  if (request.body === undefined && isEmpty(request.query) && isEmpty(request.params)) return;
+export function rejectNonFinite(request: FastifyRequest, _reply: FastifyReply, done: (err?: Error) => void): void {
+  if ((request.body === undefined && isEmpty(request.query)) || request.routeOptions.attachValidation) return done();
   const fields = nonFiniteFields(request);
-  if (Object.keys(fields).length > 0) throw AppError.validation(fields);
+  done(Object.keys(fields).length > 0 ? AppError.validation(fields) : undefined);
 }
 
 /**

@@ -11,6 +11,7 @@ import { migrationProvider } from './migrations/index.ts';
 import { createRepositories, type Repositories } from './repositories/repositories.ts';
 import type { Database } from './schema.ts';
 import type { Dialect } from './dialect.ts';
+import type { DirectSqlite } from './prepared-query.ts';
 import { withStatementCache } from './statement-cache.ts';
 
 export type { Dialect } from './dialect.ts';
@@ -70,8 +71,9 @@ function openSqlite(url: string): Store {
   sqlite.pragma('synchronous = NORMAL');
   sqlite.pragma('foreign_keys = ON');
   sqlite.pragma('busy_timeout = 5000');
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) });
-  return storeOver(db, 'sqlite');
+  const connection = withStatementCache(sqlite);
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: connection }) });
+  return storeOver(db, 'sqlite', connection);
 }
 
 /**
@@ -97,11 +99,12 @@ async function openPostgres(url: string, poolSize: number): Promise<Store> {
   return storeOver(db, 'postgres');
 }
 
-function storeOver(db: Kysely<Database>, dialect: Dialect): Store {
+/** `direct`: the SQLite connection, for the prepared hot-path reads of the repositories outside transactions. */
+function storeOver(db: Kysely<Database>, dialect: Dialect, direct?: DirectSqlite): Store {
   return {
     db,
     dialect,
-    repos: createRepositories(db, dialect),
+    repos: createRepositories(db, dialect, { direct }),
     transaction: (work) => db.transaction().execute((trx) => work(createRepositories(trx, dialect))),
     close: () => db.destroy(),
   };

@@ -4,6 +4,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import { GenerationRequestBodySchema, type GenerationRequestBody } from '../../domain/generation-request.ts';
 import type { EntryService } from '../../services/entries/entry-service.ts';
 import { requireAuth } from '../auth.ts';
+import { EntryListCache } from '../entry-list-cache.ts';
 import { schemaErrorsOf } from '../errors.ts';
 import { data, EntrySchema, ErrorBody, errorResponses, GuidParams } from '../schemas.ts';
 import { entryView } from '../views.ts';
@@ -13,6 +14,7 @@ export interface EntryRouteDeps {
 }
 
 export function entryRoutes({ entries }: EntryRouteDeps): FastifyPluginAsync {
+  const lists = new EntryListCache(entries);
   return async (app) => {
     app.post<{ Params: Static<typeof GuidParams>; Body: GenerationRequestBody }>(
       '/threads/:guid/entry',
@@ -56,9 +58,10 @@ export function entryRoutes({ entries }: EntryRouteDeps): FastifyPluginAsync {
       },
       async (request, reply) => {
         const auth = requireAuth(request);
-        const list = await entries.list(auth.userId, request.params.guid);
-        if (list.some((e) => e.waitingResponse)) reply.header('retry-after', '1');
-        return { data: list.map(entryView) };
+        const list = await lists.get(auth.userId, request.params.guid);
+        if (list.waiting) reply.header('retry-after', '1');
+        // Already JSON, built by entryView (the shape EntrySchema documents): Fastify sends strings as they are.
+        return reply.type('application/json; charset=utf-8').send(list.json);
       },
     );
   };

@@ -12,7 +12,7 @@ import { isUuid } from '../../domain/ids.ts';
 import type { JOB_DEFINITIONS } from '../../domain/jobs.ts';
 import type { ClaimedJob, FinalJobStatus, JobQueue, LeasedJob } from '../../queue/job-queue.ts';
 import type { DataStore } from '../../store/database.ts';
-import type { EntryRow } from '../../store/repositories/entries.repo.ts';
+import type { EntryListRow } from '../../store/repositories/entries.repo.ts';
 import type { Repositories } from '../../store/repositories/repositories.ts';
 import type { CreditService } from '../credits/credit-service.ts';
 import { requestCost } from '../credits/pricing.ts';
@@ -81,7 +81,7 @@ export class EntryService {
         entryId: id,
         userId,
       });
-      await tx.threads.touch(userId, thread.id, now);
+      await tx.threads.entriesChanged(userId, thread.id, { updatedAt: now });
       return inserted;
     });
     this.deps.queue.wake();
@@ -90,14 +90,32 @@ export class EntryService {
 
   /** Request and response entries of a thread, in the order they were written. */
   async list(userId: string, threadId: string): Promise<Entry[]> {
-    const rows = isUuid(threadId) ? await this.deps.store.repos.entries.listForThread(userId, threadId) : undefined;
-    if (!rows) throw new AppError('not_found', 'Thread not found.');
-    return rows.map(toEntry);
+    return (await this.listVersioned(userId, threadId)).entries;
+  }
+
+  /** The entries with the thread's entries version: the list is at least as new as that version (see version()). */
+  async listVersioned(userId: string, threadId: string): Promise<{ version: number; entries: Entry[] }> {
+    const found = isUuid(threadId) ? await this.deps.store.repos.entries.listForThread(userId, threadId) : undefined;
+    if (!found) throw new AppError('not_found', 'Thread not found.');
+    return { version: found.version, entries: found.rows.map(toEntry) };
+  }
+
+  /**
+   * A number that grows with every change to the thread's entries (new entry, status, progress): a list read at
+   * version v is still current while this returns v. One primary-key read; 404 for a thread the user does not have.
+   */
+  async version(userId: string, threadId: string): Promise<number> {
+    const version = isUuid(threadId) ? await this.deps.store.repos.threads.entriesVersion(userId, threadId) : undefined;
+    if (version === undefined) throw new AppError('not_found', 'Thread not found.');
+    return version;
   }
 
   /** queued → running; false when the request is gone (its thread was deleted) or already final. */
   async start(job: GenerateJob): Promise<boolean> {
-    return this.deps.store.repos.entries.markRunning(job.payload.userId, job.payload.entryId, this.#clock().toISOString());
+    const { userId, entryId, threadId } = job.payload;
+    const started = await this.deps.store.repos.entries.markRunning(userId, entryId, this.#clock().toISOString());
+    if (started) await this.deps.store.repos.threads.entriesChanged(userId, threadId);
+    return started;
   }
 
   /**
@@ -105,7 +123,7 @@ export class EntryService {
    * reported on the request's scale (some samplers make one model call more than the steps asked).
    */
   progressReporter(job: GenerateJob): (progress: GenerationProgress) => void {
-    const { userId, entryId, request } = job.payload;
+    const { userId, entryId, threadId, request } = job.payload;
     const interval = this.deps.progressIntervalMs ?? 250;
     let last = 0;
     let writing = false;
@@ -119,6 +137,7 @@ export class EntryService {
       const progress: Progress = { step, steps: request.steps, image: p.image, images: p.images };
       this.deps.store.repos.entries
         .setProgress(userId, entryId, JSON.stringify(progress))
+        .then(() => this.deps.store.repos.threads.entriesChanged(userId, threadId))
         .catch(() => undefined)
         .finally(() => {
           writing = false;
@@ -227,7 +246,7 @@ export class EntryService {
       updated_at: response.now,
     });
     await tx.entries.settle(target.userId, target.entryId, { status: response.status, updatedAt: response.now });
-    await tx.threads.touch(target.userId, target.threadId, response.now);
+    await tx.threads.entriesChanged(target.userId, target.threadId, { updatedAt: response.now });
   }
 }
 
@@ -237,7 +256,7 @@ function parseFiles(text: string): string[] {
 }
 
 /** A stored row as the domain sees it; `content` is JSON the service itself wrote (a request, or the response's images). */
-export function toEntry(row: EntryRow): Entry {
+export function toEntry(row: EntryListRow): Entry {
   const common = {
     id: row.id,
     threadId: row.thread_id,

@@ -42,7 +42,7 @@ export class ThreadService {
       throw AppError.validation({ ai_version_code: [`The selected ai_version_code is invalid. Valid: ${AI_VERSIONS.map((v) => v.aiVersionCode).join(', ')}.`] });
     }
     const now = this.#clock().toISOString();
-    const row: ThreadRow = { id: randomUUID(), user_id: userId, ai_code: version.aiCode, ai_version_code: version.aiVersionCode, title: version.title, created_at: now, updated_at: now };
+    const row: ThreadRow = { id: randomUUID(), user_id: userId, ai_code: version.aiCode, ai_version_code: version.aiVersionCode, title: version.title, created_at: now, updated_at: now, version: 0 };
     await this.deps.store.repos.threads.insert(row);
     return toThread(row);
   }

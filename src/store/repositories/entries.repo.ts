@@ -1,18 +1,31 @@
 /** The `entries` table: request and response entries of threads. Every method is scoped by user id. */
 import type { Kysely, Selectable } from 'kysely';
 import type { Dialect } from '../dialect.ts';
-import { prepareQuery, type PreparedQuery } from '../prepared-query.ts';
+import { prepareQuery, type DirectSqlite, type PreparedQuery } from '../prepared-query.ts';
 import type { Database } from '../schema.ts';
 import type { EntriesTable, EntryStatus } from '../tables/generation.ts';
 
 export type EntryRow = Selectable<EntriesTable>;
 
+/** What listing a thread reads: everything a client sees, not the bookkeeping columns (owner, files, seq). */
+export const ENTRY_LIST_COLUMNS = ['id', 'thread_id', 'type', 'request_id', 'content', 'error', 'waiting_response', 'credits', 'status', 'progress', 'created_at', 'updated_at'] as const;
+export type EntryListRow = Pick<EntryRow, (typeof ENTRY_LIST_COLUMNS)[number]>;
+
+type Nullable<T> = { [K in keyof T]: T[K] | null };
+
+/** A joined row that has an entry (its NOT NULL columns are then all set). */
+function isEntry<T extends Nullable<EntryListRow>>(row: T): row is T & EntryListRow {
+  return row.id !== null;
+}
+
 export class EntriesRepository {
-  #threadEntries: PreparedQuery<[string, string], EntryRow & { owned_thread_id: string }> | undefined;
+  #threadEntries: PreparedQuery<[string, string], Nullable<EntryListRow> & { thread_version: number }> | undefined;
 
   constructor(
     private readonly db: Kysely<Database>,
     private readonly dialect: Dialect,
+    /** Unused on purpose: a listed page may be cached, so it is always read through Kysely's connection lock. */
+    private readonly direct?: DirectSqlite,
   ) {}
 
   /**
@@ -28,24 +41,25 @@ export class EntriesRepository {
   }
 
   /**
-   * The thread's entries in the order they were written, or undefined when the user has no such thread.
-   * The hot polling path: one prepared query, where the thread row proves ownership and the joined rows are its entries.
+   * The thread's entries in the order they were written with the thread's entries version (read in the same
+   * statement, so the rows are at least that new), or undefined when the user has no such thread. One prepared
+   * query: the thread row proves ownership, the joined rows are its entries.
    */
-  async listForThread(userId: string, threadId: string): Promise<EntryRow[] | undefined> {
+  async listForThread(userId: string, threadId: string): Promise<{ version: number; rows: EntryListRow[] } | undefined> {
     this.#threadEntries ??= prepareQuery(this.db, 2, (thread: string, user: string) =>
       this.db
         .selectFrom('threads')
         .leftJoin('entries', 'entries.thread_id', 'threads.id')
-        .selectAll('entries')
-        .select('threads.id as owned_thread_id')
+        .select(ENTRY_LIST_COLUMNS.map((c) => `entries.${c}` as const))
+        .select('threads.version as thread_version')
         .where('threads.id', '=', thread)
         .where('threads.user_id', '=', user)
         .orderBy('entries.seq'),
-    ) as PreparedQuery<[string, string], EntryRow & { owned_thread_id: string }>;
+    );
     const rows = await this.#threadEntries(threadId, userId);
     if (rows.length === 0) return undefined;
     // A thread without entries comes back as one row of NULL entry columns (the LEFT JOIN).
-    return rows.filter((r) => r.id !== null);
+    return { version: Number(rows[0].thread_version), rows: rows.filter(isEntry) };
   }
 
   async findRequest(userId: string, entryId: string): Promise<EntryRow | undefined> {

@@ -4,6 +4,7 @@
  */
 import type { Kysely } from 'kysely';
 import type { Dialect } from '../dialect.ts';
+import type { DirectSqlite } from '../prepared-query.ts';
 import type { Database } from '../schema.ts';
 import { ApplicationsRepository } from './applications.repo.ts';
 import { EntriesRepository } from './entries.repo.ts';
@@ -27,15 +28,16 @@ export interface Repositories {
   ledger: LedgerRepository;
 }
 
-export function createRepositories(db: Kysely<Database>, dialect: Dialect): Repositories {
+/** `direct` (SQLite, outside transactions): lets hot prepared reads skip Kysely's executor (see prepared-query.ts). */
+export function createRepositories(db: Kysely<Database>, dialect: Dialect, options: { direct?: DirectSqlite } = {}): Repositories {
   return {
     users: new UsersRepository(db),
     applications: new ApplicationsRepository(db),
     tokens: new TokensRepository(db),
     sessions: new SessionsRepository(db),
     loginFailures: new LoginFailuresRepository(db),
-    threads: new ThreadsRepository(db, dialect),
-    entries: new EntriesRepository(db, dialect),
+    threads: new ThreadsRepository(db, dialect, options.direct),
+    entries: new EntriesRepository(db, dialect, options.direct),
     jobs: new JobsRepository(db, dialect),
     ledger: new LedgerRepository(db),
   };

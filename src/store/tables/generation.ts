@@ -8,6 +8,8 @@ export interface ThreadsTable {
   title: string;
   created_at: string;
   updated_at: string;
+  /** Grows with every change to the thread's entries, so a cached list can be checked with one read. */
+  version: number;
 }
 
 export type EntryType = 'request' | 'response';
