@@ -18,7 +18,7 @@ import type { AccountService } from '../services/web/accounts.ts';
 import type { SessionService } from '../services/web/sessions.ts';
 import { apiRequestHook } from './auth.ts';
 import { registerBodyParsers } from './body-parsers.ts';
-import { frameworkErrors, installErrorHandlers, rejectNonFinite } from './errors.ts';
+import { frameworkErrors, installErrorHandlers, rejectNonFiniteOnRoute } from './errors.ts';
 import { RequestLogController } from './request-log-controller.ts';
 import { accountRoutes } from './routes/account.routes.ts';
 import { authRoutes } from './routes/auth.routes.ts';
@@ -93,7 +93,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
   await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { docExpansion: 'list' } });
   installErrorHandlers(app);
-  app.addHook('preHandler', rejectNonFinite);
+  app.addHook('onRoute', rejectNonFiniteOnRoute);
 
   const sessionAuthenticator = deps.sessions === false ? undefined : createSessionAuthenticator(services.sessions);
   await app.register(

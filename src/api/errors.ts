@@ -1,5 +1,5 @@
 /** One error handler: stable JSON bodies, 422 with field names, never a stack trace. */
-import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify';
 import { AppError, isAppError, type FieldErrors } from '../domain/errors.ts';
 
 interface AjvError {
@@ -128,14 +128,23 @@ export function nonFiniteFields(request: FastifyRequest): FieldErrors {
 }
 
 /**
- * preHandler: refuses non-finite numbers with a 422. Routes with `attachValidation` report them together with their
- * other field errors instead (schemaErrorsOf), so they are skipped here. Path parameters are strings: they are
- * never coerced, so a request without a body or query string has nothing to check.
+ * preHandler of the routes that read a body or a query string (rejectNonFiniteOnRoute adds it): refuses non-finite
+ * numbers with a 422. Routes with `attachValidation` report them with their other field errors (schemaErrorsOf).
  */
 export function rejectNonFinite(request: FastifyRequest, _reply: FastifyReply, done: (err?: Error) => void): void {
-  if ((request.body === undefined && isEmpty(request.query)) || request.routeOptions.attachValidation) return done();
+  if (request.body === undefined && isEmpty(request.query)) return done();
   const fields = nonFiniteFields(request);
   done(Object.keys(fields).length > 0 ? AppError.validation(fields) : undefined);
+}
+
+/**
+ * onRoute hook: adds rejectNonFinite to the routes where Ajv coerces strings to numbers (a body or a query string)
+ * and that do not report their own field errors; other routes (most reads, the polling path) skip the hook.
+ */
+export function rejectNonFiniteOnRoute(route: RouteOptions): void {
+  if (route.attachValidation || !(route.schema?.body || route.schema?.querystring)) return;
+  const existing = route.preHandler === undefined ? [] : Array.isArray(route.preHandler) ? route.preHandler : [route.preHandler];
+  route.preHandler = [...existing, rejectNonFinite];
 }
 
 /**
