@@ -8,6 +8,7 @@ import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import { buildApp, type AppDeps } from '../api/app.ts';
 import type { Config } from '../config/load-config.ts';
 import { systemClock, type Clock } from '../domain/clock.ts';
+import { JOB_DEFINITIONS } from '../domain/jobs.ts';
 import { DatabaseJobQueue } from '../queue/database-job-queue.ts';
 import { InProcessNotifier } from '../queue/in-process-notifier.ts';
 import type { JobHandlers } from '../queue/job-handler.ts';
@@ -83,7 +84,7 @@ export async function openRuntime(config: Config, overrides: RuntimeOverrides = 
 
 export function assembleRuntime(config: Config, store: Store, overrides: RuntimeOverrides = {}): Runtime {
   const clock = overrides.clock ?? systemClock;
-  const queue = new DatabaseJobQueue({ jobs: store.repos.jobs, notifier: overrides.notifier ?? new InProcessNotifier(), leaseMs: config.jobLeaseMs, clock });
+  const queue = new DatabaseJobQueue({ jobs: store.repos.jobs, definitions: JOB_DEFINITIONS, notifier: overrides.notifier ?? new InProcessNotifier(), leaseMs: config.jobLeaseMs, clock });
   const storage = overrides.storage ?? new LocalFileStorage(resolve(config.dataDir, 'storage'));
   const baseGenerator = overrides.generator ?? new EngineThreadGenerator();
   const generator = overrides.wrapGenerator ? overrides.wrapGenerator(baseGenerator) : baseGenerator;

@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
 import type { TSchema } from '@sinclair/typebox';
 import { systemClock, type Clock } from '../domain/clock.ts';
-import { JOB_DEFINITIONS, type JobDefinitions } from '../domain/jobs.ts';
+import type { JOB_DEFINITIONS, JobDefinitions } from '../domain/jobs.ts';
 import type { JobRow, JobsRepository, JobVersion } from '../store/repositories/jobs.repo.ts';
 import type { Repositories } from '../store/repositories/repositories.ts';
 import type { Claim, ClaimedJob, FinalJobStatus, JobQueue, LeasedJob, NewJob } from './job-queue.ts';
@@ -19,8 +19,8 @@ export interface DatabaseJobQueueOptions<D extends JobDefinitions> {
   /** The repository outside any transaction (claims, heartbeats, recovery). */
   jobs: JobsRepository;
   notifier: WorkNotifier;
-  /** The job kinds and payload schemas (default: the service's). */
-  definitions?: D;
+  /** The job kinds and their payload schemas (the service's: JOB_DEFINITIONS). */
+  definitions: D;
   /** Lease length; heartbeats should come at least every third of it. */
   leaseMs?: number;
   owner?: string;
@@ -46,8 +46,7 @@ export class DatabaseJobQueue<D extends JobDefinitions = typeof JOB_DEFINITIONS>
   constructor(options: DatabaseJobQueueOptions<D>) {
     this.#jobs = options.jobs;
     this.#notifier = options.notifier;
-    // The default is the service's own table; a test passes its own definitions (and so its own D).
-    this.definitions = options.definitions ?? (JOB_DEFINITIONS as JobDefinitions as D);
+    this.definitions = options.definitions;
     this.leaseMs = options.leaseMs ?? 30_000;
     this.owner = options.owner ?? newLeaseOwner();
     this.#clock = options.clock ?? systemClock;

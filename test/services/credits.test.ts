@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { AppError } from '../../src/domain/errors.ts';
+import { JOB_DEFINITIONS } from '../../src/domain/jobs.ts';
 import { DatabaseJobQueue } from '../../src/queue/database-job-queue.ts';
 import { InProcessNotifier } from '../../src/queue/in-process-notifier.ts';
 import type { ClaimedJob } from '../../src/queue/job-queue.ts';
@@ -62,7 +63,7 @@ describe('CreditService', () => {
     const thread = await ctx.services.threads.create(user.id, 'stablediffusion_text2img');
     const entry = await ctx.services.entries.createRequest(user.id, { threadId: thread.id, body: { ...TUTORIAL_JSON, images: 1, steps: 10 } });
     // Process A claims the job and "hangs"; its lease expires (the clock moves past it) and process B takes over.
-    const a = new DatabaseJobQueue({ jobs: ctx.store.repos.jobs, notifier: new InProcessNotifier(), owner: 'otherhost:1:a', leaseMs: 1000, clock });
+    const a = new DatabaseJobQueue({ jobs: ctx.store.repos.jobs, definitions: JOB_DEFINITIONS, notifier: new InProcessNotifier(), owner: 'otherhost:1:a', leaseMs: 1000, clock });
     const jobA = await claim(a);
     clock.advance(2000);
     const b = ctx.runtime.queue;

@@ -25,7 +25,7 @@ describe('JobWorker', () => {
   });
   beforeEach(async () => {
     await store.db.deleteFrom('jobs').execute();
-    queue = new DatabaseJobQueue({ jobs: store.repos.jobs, notifier: new InProcessNotifier(), clock: steppingClock() });
+    queue = new DatabaseJobQueue({ jobs: store.repos.jobs, definitions: JOB_DEFINITIONS, notifier: new InProcessNotifier(), clock: steppingClock() });
   });
 
   const enqueue = (entryId: string) =>
