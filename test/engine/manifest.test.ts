@@ -87,6 +87,7 @@ test('the manifest of each tiny model states its family, sizes, defaults and cap
     defaultCfg: 8.5,
     previewModel: true,
     vaeEncoder: 'latent_parameters',
+    originalInferenceSteps: 50,
   });
   assert.deepEqual(summary(await inspectModel(tiny('sd1-inpaint'))), {
     ...common,
