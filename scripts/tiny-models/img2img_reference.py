@@ -3,11 +3,12 @@
 
     /usr/bin/python3 scripts/tiny-models/img2img_reference.py --diffusers /path/to/diffusers/src > reference.json
 
-Needs torch, numpy and Pillow (Debian's python3-torch / python3-numpy / python3-pil) and a checkout of diffusers' sources (the values in
-docs/engine-reference.md §4.9, §4.10 and §7.6 were made from commit 58eb52c0803ea9af3abec60841c2a093bdf1f951, with
-torch 1.13 and numpy 1.24). diffusers itself is not installed: a small import shim (below) stands in for the parts
-of the package that only matter for loading from the Hub (ConfigMixin's file handling, logging, hub helpers), and the
-modules and functions that compute are loaded from the checkout unchanged:
+Needs torch, numpy and Pillow (Debian's python3-torch / python3-numpy / python3-pil) and a checkout of diffusers'
+sources (the values in docs/engine-reference.md §4.10, §6.4 and §7.6 were made from commit
+58eb52c0803ea9af3abec60841c2a093bdf1f951, with torch 1.13, numpy 1.24 and Pillow 9.4). diffusers itself is not
+installed: a small import shim (below) stands in for the parts of the package that only matter for loading from the
+Hub (ConfigMixin's file handling, logging, hub helpers), and the modules and functions that compute are loaded from
+the checkout unchanged:
 
 - the scheduler classes (schedulers/scheduling_*.py) for set_timesteps, set_begin_index, add_noise and step;
 - `get_timesteps`, `prepare_latents` and `retrieve_latents` from pipeline_stable_diffusion_img2img.py,
@@ -123,8 +124,10 @@ def install_shim(src):
         return m
 
     module("diffusers", __path__=[root])
-    module("diffusers.configuration_utils", ConfigMixin=ConfigMixin, register_to_config=register_to_config, FrozenDict=FrozenDict)
-    module("diffusers.utils", __path__=[], BaseOutput=BaseOutput, PushToHubMixin=object, is_scipy_available=lambda: False,
+    module("diffusers.configuration_utils", ConfigMixin=ConfigMixin, register_to_config=register_to_config,
+           FrozenDict=FrozenDict)
+    module("diffusers.utils", __path__=[], BaseOutput=BaseOutput, PushToHubMixin=object,
+           is_scipy_available=lambda: False,
            logging=types.SimpleNamespace(get_logger=logging.getLogger), deprecate=lambda *a, **k: None)
     torch_utils = module("diffusers.utils.torch_utils")
     torch_utils.__dict__.update({"torch": torch, "logger": logging.getLogger("randn_tensor")})
@@ -134,7 +137,8 @@ def install_shim(src):
     module("diffusers.schedulers", __path__=[os.path.join(root, "schedulers")])
 
     def load(name):
-        spec = importlib.util.spec_from_file_location(f"diffusers.schedulers.{name}", os.path.join(root, "schedulers", f"{name}.py"))
+        path = os.path.join(root, "schedulers", f"{name}.py")
+        spec = importlib.util.spec_from_file_location(f"diffusers.schedulers.{name}", path)
         mod = importlib.util.module_from_spec(spec)
         sys.modules[spec.name] = mod
         spec.loader.exec_module(mod)
@@ -142,10 +146,15 @@ def install_shim(src):
 
     load("scheduling_utils")
     lms = load("scheduling_lms_discrete")
-    # scipy is not needed for anything else; LMS integrates cubic polynomials, which 16-point Gauss-Legendre does exactly.
+    # scipy is not needed for anything else; LMS integrates cubic polynomials, which 16-point Gauss-Legendre does
+    # exactly.
     nodes, weights = np.polynomial.legendre.leggauss(16)
-    lms.integrate = types.SimpleNamespace(
-        quad=lambda f, a, b, epsrel=None: (sum(w * f((b - a) / 2 * x + (a + b) / 2) for x, w in zip(nodes, weights)) * (b - a) / 2, 0.0))
+
+    def quad(f, a, b, epsrel=None):
+        half, mid = (b - a) / 2, (a + b) / 2
+        return sum(w * f(half * x + mid) for x, w in zip(nodes, weights)) * half, 0.0
+
+    lms.integrate = types.SimpleNamespace(quad=quad)
     classes = {
         "EulerDiscreteScheduler": load("scheduling_euler_discrete").EulerDiscreteScheduler,
         "EulerAncestralDiscreteScheduler": load("scheduling_euler_ancestral_discrete").EulerAncestralDiscreteScheduler,
@@ -158,7 +167,8 @@ def install_shim(src):
     ns = {"torch": torch, "np": np, "randn_tensor": torch_utils.randn_tensor}
     extract(os.path.join(root, "models", "autoencoders", "vae.py"), ["DiagonalGaussianDistribution"], ns)
     pipes = os.path.join(root, "pipelines", "stable_diffusion")
-    img2img_ns = dict(ns, deprecate=lambda *a, **k: None, PIL=types.SimpleNamespace(Image=types.SimpleNamespace(Image=type(None))))
+    no_pil = types.SimpleNamespace(Image=types.SimpleNamespace(Image=type(None)))
+    img2img_ns = dict(ns, deprecate=lambda *a, **k: None, PIL=no_pil)
     img2img = extract(os.path.join(pipes, "pipeline_stable_diffusion_img2img.py"),
                       ["retrieve_latents", "StableDiffusionImg2ImgPipeline.get_timesteps",
                        "StableDiffusionImg2ImgPipeline.prepare_latents"], img2img_ns)
@@ -323,8 +333,9 @@ def loops(classes, img2img):
     xin = scale_model_input(latents, t); m = mock_model(xin, t); latents = step(m, t, latents).
     inpaint (4-channel blend, StableDiffusionInpaintPipeline with num_channels_unet == 4): the same, and after each
     step latents = (1 − mask)·proper + mask·latents, proper = add_noise(x0, noise #0, next timestep) (x0 itself after
-    the last step); latent mask [1, 1, 2, 2] = [[1, 1], [0, 0]]: the top row is repainted, the bottom row kept. Noise draw #0 is the add_noise noise;
-    ancestral draws continue from #1. SD15 config (LCM: Dreamshaper), 10 steps (LCM 4), strength 0.6."""
+    the last step); latent mask [1, 1, 2, 2] = [[1, 1], [0, 0]]: the top row is repainted, the bottom row kept.
+    Noise draw #0 is the add_noise noise; ancestral draws continue from #1. SD15 config (LCM: Dreamshaper), 10 steps
+    (LCM 4), strength 0.6."""
     out = {}
     mask = torch.tensor([1.0, 1.0, 0.0, 0.0]).reshape(1, 1, 2, 2)
     for mode in ["img2img", "inpaint"]:
@@ -398,7 +409,8 @@ def generator_order(classes, dgd, img2img, inpaint):
     pipe, timesteps = scheduler(0.5)
     image = torch.zeros(1, 3, 16, 32)
     g = torch.Generator().manual_seed(seed)
-    latents = img2img["StableDiffusionImg2ImgPipeline.prepare_latents"](pipe, image, timesteps[:1], 1, 1, torch.float32, "cpu", g)
+    prepare = img2img["StableDiffusionImg2ImgPipeline.prepare_latents"]
+    latents = prepare(pipe, image, timesteps[:1], 1, 1, torch.float32, "cpu", g)
     # nextDraw: what the generator gives next (an ancestral step's noise), i.e. where the stream stands afterwards.
     out["img2img"] = {"latents": [float(v) for v in latents.flatten()], "nextDraw": next_draw(g)}
 
@@ -413,7 +425,8 @@ def generator_order(classes, dgd, img2img, inpaint):
             mask = torch.zeros(1, 1, 16, 32)
             _, masked_latents = inpaint["StableDiffusionInpaintPipeline.prepare_mask_latents"](
                 pipe, mask, image, 1, 16, 32, torch.float32, "cpu", g, False)
-            entry = {"latents": [float(v) for v in result[0].flatten()], "noise": [float(v) for v in result[1].flatten()],
+            entry = {"latents": [float(v) for v in result[0].flatten()],
+                     "noise": [float(v) for v in result[1].flatten()],
                      "maskedImageLatents": [float(v) for v in masked_latents.flatten()]}
             if channels == 4:
                 entry["imageLatents"] = [float(v) for v in result[2].flatten()]
@@ -455,7 +468,8 @@ def pillow():
         out["resize"].append({"width": w, "height": h, "channels": c, "kind": kind, "outWidth": ow, "outHeight": oh,
                               "sha256": hashlib.sha256(r.tobytes()).hexdigest(), "first": r.flatten()[:6].tolist()})
     rgb = np.array([[[255, 0, 0], [0, 255, 0], [0, 0, 255], [128, 128, 128], [1, 2, 3], [250, 128, 7]]], dtype=np.uint8)
-    out["luma"] = {"rgb": rgb.flatten().tolist(), "L": np.asarray(Image.fromarray(rgb, "RGB").convert("L")).flatten().tolist()}
+    gray = np.asarray(Image.fromarray(rgb, "RGB").convert("L"))
+    out["luma"] = {"rgb": rgb.flatten().tolist(), "L": gray.flatten().tolist()}
     return out
 
 

@@ -70,7 +70,10 @@ export interface InitImage {
   strength: number;
   /** Inpainting: same size as `image`. 4-channel UNets blend the known region back in every step, 9-channel ones condition on it. */
   mask?: MaskImage;
-  /** Gaussian σ in pixels (A1111's mask_blur, diffusers' blur_factor) applied to the mask before it is binarised; default 0, at most 64. */
+  /**
+   * Gaussian σ in pixels (A1111's mask_blur, diffusers' blur_factor) applied to the mask before it is binarised;
+   * default 0, at most 64; ignored without a mask.
+   */
   maskBlur?: number;
 }
 
@@ -103,6 +106,7 @@ export interface StageTimings {
   unetMs: number;
   /** Everything in the denoising loop that is not the UNet or previews: scheduler, guidance, copies. */
   loopOtherMs: number;
+  /** VAE decoding; with an init image also its resize, mask preparation and encoding. */
   vaeMs: number;
   /** Making previews (0 without a preview request). */
   previewMs: number;

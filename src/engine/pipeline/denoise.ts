@@ -102,7 +102,11 @@ export async function denoise(ctx: DenoiseContext, run: DenoiseRun): Promise<Flo
     const guided = cfg ? applyCfg(prediction, options.cfgScale, new Float32Array(count)) : prediction;
     const result = scheduler.step(guided, index, latents, noise);
     latents = result.prevSample;
-    if (blend) latents = blendKnown(latents, blend, index + 1 < timesteps.length ? scheduler.addNoise(blend.imageLatents, blend.noise, index + 1) : blend.imageLatents, plane);
+    if (blend) {
+      // The known region at the noise level of the next timestep (the image latents themselves after the last step).
+      const proper = index + 1 < timesteps.length ? scheduler.addNoise(blend.imageLatents, blend.noise, index + 1) : blend.imageLatents;
+      latents = blendKnown(latents, blend.mask, proper, plane);
+    }
     const step = index - beginIndex + 1;
     options.onProgress?.({ image, images: options.images, step, steps });
     // The x0 prediction shows the picture long before the noisy latents do (what A1111/ComfyUI preview).
@@ -116,11 +120,11 @@ export async function denoise(ctx: DenoiseContext, run: DenoiseRun): Promise<Flo
 }
 
 /** (1 − m)·proper + m·latents with the latent mask broadcast over the channels, float32 op by op as torch. */
-function blendKnown(latents: Float32Array, blend: NonNullable<DenoiseRun['blend']>, proper: Float32Array, plane: number): Float32Array {
+function blendKnown(latents: Float32Array, mask: Float32Array, proper: Float32Array, plane: number): Float32Array {
   const f32 = Math.fround;
   const out = new Float32Array(latents.length);
   for (let i = 0; i < latents.length; i++) {
-    const m = blend.mask[i % plane];
+    const m = mask[i % plane];
     out[i] = f32(f32(1 - m) * proper[i]) + f32(m * latents[i]);
   }
   return out;
