@@ -8,7 +8,8 @@
  *   npm run bench:engine -- --device cuda    on the CUDA execution provider (scripts/gpu-check.sh)
  *
  * It also measures previews: the same generation with a preview after every step (linear projection), reported
- * as ms per preview and as a share of the wall time, and the inspectModel() time (files only, no sessions).
+ * as ms per preview and as a share of the wall time, the inspectModel() time (files only, no sessions), and
+ * image-to-image from an init image twice the generation size (resize, encode, 60 % of the steps).
  *
  * The mid-size model (sd1 layout, 128/256-channel UNet, 256x256 images: >= 50 ms per UNet call on 2 cores) is
  * built at bench time by scripts/tiny-models/make_tiny_models.py --midsize, so it is never committed.
@@ -116,6 +117,25 @@ async function bench(c: Case): Promise<void> {
     console.log(`    PNG encode              ${pct(totals.png, totals.wall)}`);
     console.log(`    other                   ${pct(other, totals.wall)}`);
     console.log(`  previews (every step)     ${(previewMs / previews).toFixed(3)} ms each, ${pct(previewMs, previewWall)} of wall time (${previews} previews)`);
+    // Image-to-image from an init image twice the size (Lanczos resize + VAE encode) at strength 0.6.
+    const side = 2 * c.size;
+    const rgb = Uint8Array.from({ length: side * side * 3 }, (_, i) => (i * 2654435761) >>> 24);
+    const img2img = { ...options, init: { image: { width: side, height: side, rgb }, strength: 0.6 } };
+    await pipeline.generate(img2img); // warm-up: the encoder session opens on first use
+    let img2imgWall = 0;
+    let img2imgRun = 0;
+    let img2imgVae = 0;
+    for (let i = 0; i < c.runs; i++) {
+      const runBefore = totalRunMs(pipeline);
+      start = performance.now();
+      const { timings } = await pipeline.generate({ ...img2img, seed: 42 + i });
+      img2imgWall += performance.now() - start;
+      img2imgRun += totalRunMs(pipeline) - runBefore;
+      img2imgVae += timings.vaeMs;
+    }
+    console.log(
+      `  image-to-image (${side}² init, 0.6) ${(img2imgWall / c.runs).toFixed(1)} ms per image, overhead ratio ${(img2imgWall / img2imgRun).toFixed(4)}, resize + encode + decode ${pct(img2imgVae, img2imgWall)}`,
+    );
   } finally {
     await pipeline.dispose();
   }

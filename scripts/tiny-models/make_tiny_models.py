@@ -21,6 +21,12 @@ with random weights from a fixed seed. What must be exact is the I/O contract of
          Euler leading, force_zeros_for_empty_prompt.
   lcm    optimum >= 1.24: float scalar timestep [], UNet timestep_cond [B,256], LCM scheduler config, and a
          vae_approx/model.onnx preview decoder.
+  sd1-inpaint  optimum >= 1.24 SD 1.x inpainting model: a 9-channel UNet (latents, mask, masked-image latents)
+         wired as an idealised inpainting model, a block autoencoder (latent cell = 8x8 block mean, decoded back as
+         flat blocks), vae_encoder -> latent_parameters, DDIM config.
+
+Every folder has a vae_encoder for image-to-image: latent_sample in sd1 and sd2-v (sampled in-graph, as those
+exporters do), latent_parameters in sdxl, lcm and sd1-inpaint (sampled by the engine with the request's generator).
 """
 import argparse
 import json
@@ -360,6 +366,14 @@ class VaeEncoder(nn.Module):
         self.conv_in = nn.Conv2d(3, 16, 3, padding=1)
         self.downs = nn.ModuleList([nn.Conv2d(16, 16, 3, stride=2, padding=1) for _ in range(3)])
         self.conv_out = nn.Conv2d(16, 8, 3, padding=1)
+        # A constant log-variance, as narrow as a trained VAE's posterior, set without drawing from the RNG (the
+        # modules made after this one keep their weights). latent_sample graphs sample in-graph with ONNX Runtime's
+        # unseeded RandomNormalLike: at logvar -40 (clamped to -30, std 3e-7) that only touches the last bits, so
+        # image-to-image tests on them are reproducible to within rounding. latent_parameters ones are sampled by the
+        # engine with the request's generator: std e^-3 ~ 0.05 makes that draw visible in the latents.
+        with torch.no_grad():
+            self.conv_out.weight[4:] = 0
+            self.conv_out.bias[4:] = -6.0 if parameters_output else -40.0
 
     def forward(self, sample):
         h = self.conv_in(sample)
@@ -370,6 +384,66 @@ class VaeEncoder(nn.Module):
             return moments  # latent_parameters: mean || logvar, sampled by the host
         mean, logvar = moments[:, :4], moments[:, 4:].clamp(-30.0, 20.0)
         return mean + torch.exp(0.5 * logvar) * torch.randn_like(mean)  # latent_sample, drawn in-graph
+
+
+class BlockVaeEncoder(nn.Module):
+    """An exact little autoencoder for the inpainting model: each latent cell is the mean of its 8x8 pixel block
+    (R, G, B and their average, times 1/scaling so the scaled latents lie in [-1, 1]); latent_parameters with a
+    constant log-variance of -14 (std 9e-4, i.e. a tenth of an 8-bit level after decoding)."""
+
+    def __init__(self, scaling):
+        super().__init__()
+        self.gain = 1.0 / scaling
+
+    def forward(self, sample):
+        rgb = F.avg_pool2d(sample, 8) * self.gain
+        mean = torch.cat([rgb, rgb.mean(dim=1, keepdim=True)], dim=1)
+        return torch.cat([mean, torch.full_like(mean, -14.0)], dim=1)
+
+
+class BlockVaeDecoder(nn.Module):
+    """The inverse of BlockVaeEncoder: every pixel of a block gets its cell's colour, so a round trip is an 8x8 box
+    average of the image."""
+
+    def __init__(self, scaling):
+        super().__init__()
+        self.scaling = scaling
+
+    def forward(self, latent_sample):
+        return F.interpolate(latent_sample[:, :3] * self.scaling, scale_factor=8.0, mode="nearest")
+
+
+def sd_sigma_table():
+    """float32 sigma_t = sqrt((1 - alphabar_t) / alphabar_t) of the SD scaled_linear schedule, t = 0..999."""
+    betas = torch.linspace(0.00085 ** 0.5, 0.012 ** 0.5, 1000, dtype=torch.float32) ** 2
+    alphas_cumprod = torch.cumprod(1.0 - betas, dim=0)
+    return ((1 - alphas_cumprod) / alphas_cumprod) ** 0.5
+
+
+class UNetInpaint(UNet):
+    """A 9-channel inpainting UNet (sample = latents 4 + mask 1 + masked-image latents 4, diffusers' order), wired as
+    an idealised inpainting model: where the mask is 0 (keep) it predicts the noise that makes every sampler's x0
+    prediction the masked-image latents, eps = (x - sqrt(abar_t) z) / sqrt(1 - abar_t) with abar_t = 1 / (sigma_t^2 + 1)
+    and sigma_t interpolated in the SD table at the (possibly fractional) timestep; where it is 1 (repaint), the
+    random UNet body. So the kept region comes back as the masked image's VAE round trip only if the channels arrive
+    in the right order, and the repainted one is new."""
+
+    def __init__(self, ctx_dim):
+        super().__init__(ctx_dim)
+        self.conv_in = nn.Conv2d(9, self.conv_in.out_channels, 3, padding=1)
+        self.register_buffer("sigmas", sd_sigma_table())
+
+    def forward(self, sample, timestep, encoder_hidden_states):
+        body = self.body(sample, self.embed(sample, timestep), encoder_hidden_states)
+        x, mask, z = sample[:, :4], sample[:, 4:5], sample[:, 5:9]
+        t = timestep.to(torch.float32).reshape(-1)[:1]
+        lo = torch.clamp(torch.floor(t), 0, 998)
+        w = t - lo
+        i = lo.to(torch.int64)
+        sigma = self.sigmas[i] * (1 - w) + self.sigmas[i + 1] * w
+        alpha_bar = 1 / (sigma * sigma + 1)
+        eps = (x - torch.sqrt(alpha_bar) * z) / torch.sqrt(1 - alpha_bar)
+        return mask * body + (1 - mask) * eps
 
 
 class VaeApprox(nn.Module):
@@ -577,6 +651,42 @@ def make_lcm(folder):
                         "sample": {0: "batch_size", 2: "height", 3: "width"}})
 
 
+def make_sd1_inpaint(folder):
+    """An SD 1.x inpainting model (9-channel UNet) as optimum >= 1.24 exports one (float scalar timestep,
+    latent_parameters encoder), with the block autoencoder, so VAE round trips are simple to reason about."""
+    torch.manual_seed(5)
+    vocab = write_tokenizer(os.path.join(folder, "tokenizer"), None)
+    te = TextEncoder(vocab, 32, 2, 2)
+    export_text_encoder(te, os.path.join(folder, "text_encoder", "model.onnx"), torch.int64, True,
+                        ["last_hidden_state", "pooler_output"])
+    write_json(os.path.join(folder, "text_encoder", "config.json"), {"_class_name": "CLIPTextModel", "hidden_size": 32})
+    unet = UNetInpaint(32)
+    names = ["sample", "timestep", "encoder_hidden_states"]
+    export(unet, (torch.randn(2, 9, 8, 8), torch.tensor(999.0), torch.randn(2, SEQ, 32)),
+           os.path.join(folder, "unet", "model.onnx"), names, ["out_sample"], unet_axes(True, names, None),
+           external="model.onnx_data")
+    write_json(os.path.join(folder, "unet", "config.json"), unet_config(8, 32, in_channels=9))
+    scaling = 0.18215
+    export(BlockVaeDecoder(scaling), (torch.randn(1, 4, 8, 8),), os.path.join(folder, "vae_decoder", "model.onnx"),
+           ["latent_sample"], ["sample"], {"latent_sample": {0: "batch_size", 2: "latent_height", 3: "latent_width"},
+                                           "sample": {0: "batch_size", 2: "height", 3: "width"}})
+    export(BlockVaeEncoder(scaling), (torch.randn(1, 3, 64, 64),), os.path.join(folder, "vae_encoder", "model.onnx"),
+           ["sample"], ["latent_parameters"], {"sample": {0: "batch_size", 2: "height", 3: "width"},
+                                               "latent_parameters": {0: "batch_size", 2: "latent_height", 3: "latent_width"}})
+    vae_config = {"_class_name": "AutoencoderKL", "block_out_channels": [16, 16, 16, 32], "in_channels": 3,
+                  "latent_channels": 4, "out_channels": 3, "sample_size": 64, "scaling_factor": scaling}
+    write_json(os.path.join(folder, "vae_decoder", "config.json"), vae_config)
+    write_json(os.path.join(folder, "vae_encoder", "config.json"), vae_config)
+    write_json(os.path.join(folder, "scheduler", "scheduler_config.json"), {
+        "_class_name": "DDIMScheduler", "_diffusers_version": "0.6.0", **SCALED_LINEAR, "clip_sample": False,
+        "set_alpha_to_one": False, "skip_prk_steps": True, "steps_offset": 1})
+    write_json(os.path.join(folder, "model_index.json"), {
+        "_class_name": "ORTStableDiffusionInpaintPipeline", "_diffusers_version": "0.30.0",
+        "scheduler": ["diffusers", "DDIMScheduler"], "text_encoder": ["optimum", "ORTModelTextEncoder"],
+        "tokenizer": ["transformers", "CLIPTokenizer"], "unet": ["optimum", "ORTModelUnet"],
+        "vae_decoder": ["optimum", "ORTModelVaeDecoder"], "vae_encoder": ["optimum", "ORTModelVaeEncoder"]})
+
+
 def build(folder, maker, *args):
     """Builds into a temp dir next to the target and swaps it in, so a failed run leaves the old folder."""
     parent = os.path.dirname(os.path.abspath(folder))
@@ -607,6 +717,7 @@ def main():
     build(os.path.join(out, "sd2-v"), make_sd2v)
     build(os.path.join(out, "sdxl"), make_sdxl)
     build(os.path.join(out, "lcm"), make_lcm)
+    build(os.path.join(out, "sd1-inpaint"), make_sd1_inpaint)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@
  *   const pipe = await loadModel('models/tiny/sd1');
  *   const { images, timings } = await pipe.generate({ prompts: [{ text: 'a cat', weight: 1 }], width: 512,
  *     height: 512, steps: 20, cfgScale: 7.5, seed: 42, images: 1 });
+ *   // image-to-image / inpainting: add init: { image: { width, height, rgb }, strength: 0.6, mask?, maskBlur? }
  *   await pipe.dispose();
  *
  * onnxruntime-node's run() blocks the JS thread; services should use EngineThread (./thread/engine-thread.ts).
@@ -39,6 +40,10 @@ export { inspectModel } from './model/manifest.ts';
 export type { InspectOptions } from './model/manifest.ts';
 export { planSize } from './pipeline/plan-size.ts';
 export type { SizePlan } from './pipeline/plan-size.ts';
+export { denoisingSteps } from './pipeline/strength.ts';
+export { MAX_MASK_BLUR, maskFromAlpha, maskFromImage } from './pipeline/mask.ts';
+export type { PixelBuffer } from './pipeline/mask.ts';
+export { resizeLanczos } from './pipeline/resize.ts';
 export { StableDiffusionPipeline } from './pipeline/text2img.ts';
 export { MODEL_FAMILIES } from './model/types.ts';
 export type { ComponentManifest, ComponentName, ModelFamily, ModelInfo, ModelManifest } from './model/types.ts';

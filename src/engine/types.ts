@@ -39,6 +39,42 @@ export interface GenerateOptions {
   onProgress?: (progress: GenerationProgress) => void;
   /** Live previews of the image being denoised (see PreviewRequest). */
   preview?: PreviewRequest;
+  /**
+   * Image-to-image, or inpainting with `mask` (docs/models.md "Image-to-image and inpainting"). Needs a model with
+   * vae_encoder/model.onnx. Through EngineThread the image and mask buffers are transferred to the worker.
+   */
+  init?: InitImage;
+}
+
+/** An 8-bit RGB image, row-major HWC (`rgb.length` = width × height × 3). */
+export interface RgbImage {
+  width: number;
+  height: number;
+  rgb: Uint8Array;
+}
+
+/** A single-channel 8-bit mask, row-major: 255 = repaint, 0 = keep (values are binarised at 50 %). */
+export interface MaskImage {
+  width: number;
+  height: number;
+  data: Uint8Array;
+}
+
+export interface InitImage {
+  /** Any size: stretched to the request's width × height with Pillow's Lanczos filter, as diffusers does. */
+  image: RgbImage;
+  /**
+   * diffusers' strength in [0, 1]: how much of the schedule runs (int(steps × strength) steps, starting from the image
+   * noised to that level). Stability's `image_strength` is 1 − strength.
+   */
+  strength: number;
+  /** Inpainting: same size as `image`. 4-channel UNets blend the known region back in every step, 9-channel ones condition on it. */
+  mask?: MaskImage;
+  /**
+   * Gaussian σ in pixels (A1111's mask_blur, diffusers' blur_factor) applied to the mask before it is binarised;
+   * default 0, at most 64; ignored without a mask.
+   */
+  maskBlur?: number;
 }
 
 /**
@@ -70,6 +106,7 @@ export interface StageTimings {
   unetMs: number;
   /** Everything in the denoising loop that is not the UNet or previews: scheduler, guidance, copies. */
   loopOtherMs: number;
+  /** VAE decoding; with an init image also its resize, mask preparation and encoding. */
   vaeMs: number;
   /** Making previews (0 without a preview request). */
   previewMs: number;

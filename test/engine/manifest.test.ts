@@ -6,7 +6,7 @@ import { EngineError } from '../../src/engine/errors.ts';
 import { inspectModel, loadModel, onnxSessionsCreated, onnxSessionsOpen, type ModelManifest } from '../../src/engine/index.ts';
 import { copyTiny, tiny } from './pipeline-helpers.ts';
 
-const TINY = ['sd1', 'sd2-v', 'sdxl', 'lcm'] as const;
+const TINY = ['sd1', 'sd2-v', 'sdxl', 'lcm', 'sd1-inpaint'] as const;
 const ALL_BUT_LCM = ['euler', 'euler_a', 'ddim', 'dpmpp_2m', 'dpmpp_2m_karras', 'pndm', 'lms'];
 
 function editJson(path: string, change: (json: Record<string, unknown>) => void): void {
@@ -30,7 +30,7 @@ function fileBytes(dir: string, ...files: string[]): number {
   return files.reduce((a, f) => a + statSync(join(dir, f)).size, 0);
 }
 
-test('the manifest of each tiny model states its family, sizes, defaults and capabilities', async () => {
+test('the manifest of each tiny model states its family, sizes, defaults and capabilities, image-to-image included', async () => {
   const summary = (m: ModelManifest) => {
     const { components: _c, dir: _d, sizeBytes: _s, ...rest } = m;
     return rest;
@@ -86,6 +86,21 @@ test('the manifest of each tiny model states its family, sizes, defaults and cap
     defaultSteps: 4,
     defaultCfg: 8.5,
     previewModel: true,
+    vaeEncoder: 'latent_parameters',
+    originalInferenceSteps: 50,
+  });
+  assert.deepEqual(summary(await inspectModel(tiny('sd1-inpaint'))), {
+    ...common,
+    inpaintUnet: true,
+    family: 'sd1',
+    predictionType: 'epsilon',
+    nativeWidth: 64,
+    nativeHeight: 64,
+    samplers: ALL_BUT_LCM,
+    defaultSampler: 'ddim',
+    defaultSteps: 50,
+    defaultCfg: 7.5,
+    previewModel: false,
     vaeEncoder: 'latent_parameters',
   });
 });

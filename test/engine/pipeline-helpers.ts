@@ -8,7 +8,8 @@ import type { HostTensor } from '../../src/engine/runtime/tensor.ts';
 import { StableDiffusionPipeline } from '../../src/engine/pipeline/text2img.ts';
 
 export const TINY = join(import.meta.dirname, '..', '..', 'models', 'tiny');
-export const tiny = (name: 'sd1' | 'sd2-v' | 'sdxl' | 'lcm'): string => join(TINY, name);
+export type TinyModel = 'sd1' | 'sd2-v' | 'sdxl' | 'lcm' | 'sd1-inpaint';
+export const tiny = (name: TinyModel): string => join(TINY, name);
 
 /** One recorded run: which component, and exactly what was fed (dtype, dims, a copy of the data). */
 export interface RecordedRun {
@@ -59,7 +60,7 @@ export async function loadRecorded(dir: string): Promise<{ pipeline: StableDiffu
 }
 
 /** Copies a tiny model to a temp dir (to break it); returns the path and a cleanup function. */
-export function copyTiny(name: 'sd1' | 'sd2-v' | 'sdxl' | 'lcm'): { dir: string; cleanup: () => void } {
+export function copyTiny(name: TinyModel): { dir: string; cleanup: () => void } {
   const root = mkdtempSync(join(tmpdir(), 'sdapi-tiny-'));
   const dir = join(root, name);
   cpSync(tiny(name), dir, { recursive: true });

@@ -12,6 +12,7 @@ import { SAMPLER_NAMES, type PredictionType, type SamplerName, type SchedulerCon
 import { ClipTokenizer } from '../tokenizer/clip-tokenizer.ts';
 import { describePath, isDirectory, isFile, readJsonObject, requireFile } from './files.ts';
 import { checkDimensions, describeTextEncoder, describeUnet, findTensor, floatType, requireTensor, staticDim } from './inspect.ts';
+import { LCM_DEFAULTS } from '../schedulers/lcm.ts';
 import { readOnnxMetadata } from './onnx-metadata.ts';
 import { MODEL_FAMILIES, type ComponentManifest, type ComponentName, type ModelFamily, type ModelManifest } from './types.ts';
 
@@ -147,6 +148,10 @@ export async function inspectModelFolder(dirArg: string, options: InspectOptions
     sizeBytes: components.filter((c) => c.name !== 'vae_encoder').reduce((a, c) => a + c.bytes, 0),
     components,
   };
+  if (samplers.includes('lcm')) {
+    const original = schedulerConfig.original_inference_steps;
+    manifest.originalInferenceSteps = typeof original === 'number' && Number.isInteger(original) && original >= 1 ? original : LCM_DEFAULTS.original_inference_steps;
+  }
   const encoder = component('vae_encoder');
   if (encoder) manifest.vaeEncoder = vaeEncoderOutput(encoder.outputs);
   const approx = component('vae_approx');

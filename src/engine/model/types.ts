@@ -47,6 +47,11 @@ export interface ModelManifest {
   defaultSampler: SamplerName;
   defaultSteps: number;
   defaultCfg: number;
+  /**
+   * LCM models only: `original_inference_steps` of the scheduler config (default 50). Image-to-image picks its steps
+   * from the first int(originalInferenceSteps × strength) origin timesteps (see denoisingSteps()).
+   */
+  originalInferenceSteps?: number;
   /** Output convention of vae_encoder/model.onnx; absent when the folder has no VAE encoder. */
   vaeEncoder?: 'latent_sample' | 'latent_parameters';
   /** The UNet's `sample` input has 9 channels (latents, mask, masked-image latents): an inpainting model. */

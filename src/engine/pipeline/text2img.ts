@@ -1,20 +1,21 @@
 /**
- * Text-to-image exactly as diffusers runs it (docs/engine-reference.md §1 maps each stage to its section): encode
- * prompts, draw the initial latents per image from its own seeded generator, denoise (CFG as one batch-2 UNet call
- * [negative, positive] when cfgScale > 1; LCM's guidance embedding instead), decode with the VAE one image at a time.
+ * The Stable Diffusion pipeline: text-to-image, image-to-image and inpainting exactly as diffusers runs them
+ * (docs/engine-reference.md §1 maps each stage to its section): encode prompts, per image draw from its own seeded
+ * generator (the start latents; for image-to-image the encoded init image noised to the strength's first timestep),
+ * denoise (pipeline/denoise.ts: CFG as one batch-2 UNet call [negative, positive] when cfgScale > 1; LCM's guidance
+ * embedding instead), decode with the VAE one image at a time.
  */
 import { EngineError } from '../errors.ts';
 import type { LoadedModel, ModelInfo, ModelManifest } from '../model/types.ts';
 import type { ResolvedDevice } from '../runtime/ort.ts';
 import { createNoise } from '../noise/index.ts';
-import type { NoiseSource } from '../noise/types.ts';
 import type { HostTensor } from '../runtime/tensor.ts';
 import { createScheduler } from '../schedulers/index.ts';
-import type { Scheduler } from '../schedulers/types.ts';
 import type { GeneratedImage, GenerateOptions, GenerateResult, StageTimings } from '../types.ts';
 import { PromptEncoder, zeroEmbedding, type TextEmbedding } from './conditioning.ts';
-import { floatFeed, outputFloat32, timestepFeed } from './feeds.ts';
-import { applyCfg } from './guidance.ts';
+import { denoise, throwIfAborted, type StaticConditioning } from './denoise.ts';
+import { floatFeed } from './feeds.ts';
+import { prepareImageInput, startLatents, type ImageStart, type PreparedImageInput } from './image2image.ts';
 import { initialLatents, latentDims } from './latents.ts';
 import { lcmGuidanceEmbedding } from './lcm-guidance.ts';
 import { Previewer } from './preview.ts';
@@ -23,13 +24,6 @@ import { decodeLatents, toRgb } from './vae.ts';
 import { resolveSeed, validateOptions } from './validate.ts';
 
 export type { StageTimings } from '../types.ts';
-
-/** The UNet inputs that stay the same for every step of every image of one request. */
-interface StaticConditioning {
-  batch: number;
-  cfg: boolean;
-  feeds: Record<string, HostTensor>;
-}
 
 export class StableDiffusionPipeline {
   constructor(private readonly model: LoadedModel) {}
@@ -58,9 +52,14 @@ export class StableDiffusionPipeline {
     return this.model.textEncoders.map((e) => e.tokenizer.encode(text));
   }
 
+  /**
+   * Generates `options.images` images: text-to-image, or image-to-image / inpainting with `options.init`.
+   * @throws {EngineError} `invalid_argument` for a bad request (before any model work), `cancelled` when the signal
+   *   aborts, `model_invalid` / `runtime_error` for a model that misbehaves
+   */
   async generate(options: GenerateOptions): Promise<GenerateResult> {
     const manifest = this.model.manifest;
-    validateOptions(options, manifest);
+    const plan = validateOptions(options, manifest);
     const timings: StageTimings = { textMs: 0, unetMs: 0, loopOtherMs: 0, vaeMs: 0, previewMs: 0 };
     throwIfAborted(options.signal);
     const previewer = options.preview ? new Previewer(this.model, options.preview) : undefined;
@@ -70,15 +69,31 @@ export class StableDiffusionPipeline {
     const conditioning = await this.conditioning(options);
     timings.textMs = performance.now() - start;
 
+    const dims = latentDims(options.width, options.height, manifest.vaeScaleFactor);
+    const count = dims[1] * dims[2] * dims[3];
+    let prepared: PreparedImageInput | undefined;
+    if (options.init && plan) {
+      throwIfAborted(options.signal);
+      start = performance.now();
+      prepared = await prepareImageInput(this.model, options.init, options.width, options.height, plan);
+      timings.vaeMs += performance.now() - start;
+    }
+
     const images: GeneratedImage[] = [];
     for (let i = 0; i < options.images; i++) {
       // Image i uses its own generator seeded with seed + i, so it can be reproduced alone.
       const seed = (baseSeed + i) >>> 0;
       const noise = createNoise('torch', seed);
-      const latents = await this.denoise(options, conditioning, noise, i, timings, previewer);
+      start = performance.now();
+      const scheduler = createScheduler(options.sampler, this.model.schedulerConfig, options.steps, { strength: plan?.schedulerStrength });
+      const begin: ImageStart = prepared
+        ? startLatents(prepared, scheduler, noise, this.model.vae.scalingFactor, count)
+        : { latents: initialLatents(noise, count, scheduler.initNoiseSigma) };
+      timings.loopOtherMs += performance.now() - start;
+      const context = { unet: this.model.unet, options, conditioning, image: i, timings, previewer };
+      const latents = await denoise(context, { scheduler, beginIndex: plan?.beginIndex ?? 0, noise, dims, ...begin });
       throwIfAborted(options.signal);
       start = performance.now();
-      const dims = latentDims(options.width, options.height, manifest.vaeScaleFactor);
       const sample = await decodeLatents(this.model.vae, latents, dims);
       images.push({ width: options.width, height: options.height, rgb: toRgb(sample, options.width, options.height), seed });
       timings.vaeMs += performance.now() - start;
@@ -122,61 +137,6 @@ export class StableDiffusionPipeline {
     return { batch, cfg, feeds };
   }
 
-  private async denoise(
-    options: GenerateOptions,
-    conditioning: StaticConditioning,
-    noise: NoiseSource,
-    image: number,
-    timings: StageTimings,
-    previewer: Previewer | undefined,
-  ): Promise<Float32Array> {
-    const { unet } = this.model;
-    const loopStart = performance.now();
-    let unetMs = 0;
-    const previewMsBefore = previewer?.ms ?? 0;
-    const scheduler: Scheduler = createScheduler(options.sampler, this.model.schedulerConfig, options.steps, {});
-    const dims = latentDims(options.width, options.height, this.model.manifest.vaeScaleFactor);
-    const count = dims[1] * dims[2] * dims[3];
-    let latents = initialLatents(noise, count, scheduler.initNoiseSigma);
-    let denoised: Float32Array | undefined;
-
-    const { batch, cfg } = conditioning;
-    const sampleDims = [batch, dims[1], dims[2], dims[3]];
-    // Reused across steps: the batch input buffer (latents duplicated for CFG) and the static feeds.
-    const sampleBuffer = new Float32Array(batch * count);
-    const feeds: Record<string, HostTensor> = { ...conditioning.feeds };
-    const timesteps = scheduler.timesteps;
-
-    for (let index = 0; index < timesteps.length; index++) {
-      throwIfAborted(options.signal);
-      const input = scheduler.scaleModelInput(latents, index);
-      for (let b = 0; b < batch; b++) sampleBuffer.set(input, b * count);
-      feeds.sample = floatFeed(sampleBuffer, sampleDims, unet.sampleType);
-      feeds.timestep = timestepFeed(timesteps[index], unet.timestep);
-
-      const unetStart = performance.now();
-      const outputs = await unet.session.run(feeds, ['out_sample']);
-      unetMs += performance.now() - unetStart;
-      const prediction = outputFloat32(outputs, 'out_sample', 'unet/model.onnx');
-      if (prediction.length !== batch * count) {
-        throw new EngineError('model_invalid', `unet/model.onnx returned ${prediction.length} values, expected ${batch * count}`);
-      }
-      // A fresh array per step: multistep schedulers (PNDM, DPM++) keep earlier outputs.
-      const guided = cfg ? applyCfg(prediction, options.cfgScale, new Float32Array(count)) : prediction;
-      const result = scheduler.step(guided, index, latents, noise);
-      latents = result.prevSample;
-      denoised = result.denoised;
-      options.onProgress?.({ image, images: options.images, step: index + 1, steps: timesteps.length });
-      // The x0 prediction shows the picture long before the noisy latents do (what A1111/ComfyUI preview).
-      if (previewer?.due()) await previewer.emit(denoised ?? latents, dims, { image, step: index + 1, steps: timesteps.length });
-    }
-    timings.unetMs += unetMs;
-    timings.loopOtherMs += performance.now() - loopStart - unetMs - ((previewer?.ms ?? 0) - previewMsBefore);
-    // LCM decodes its final denoised prediction (diffusers' LCM pipeline), everything else the latents.
-    const sampler = options.sampler ?? this.model.manifest.defaultSampler;
-    return sampler === 'lcm' && denoised ? denoised : latents;
-  }
-
   dispose(): Promise<void> {
     return this.model.dispose();
   }
@@ -191,8 +151,4 @@ function concat(parts: readonly Float32Array[]): Float32Array {
     offset += p.length;
   }
   return out;
-}
-
-function throwIfAborted(signal: AbortSignal | undefined): void {
-  if (signal?.aborted) throw new EngineError('cancelled', 'Generation cancelled');
 }

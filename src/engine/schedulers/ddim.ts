@@ -7,7 +7,7 @@
 import type { NoiseSource } from '../noise/types.ts';
 import { EngineError } from '../errors.ts';
 import { resolveSchedulerConfig, TRAIN_DEFAULTS } from './config.ts';
-import { checkSameLength, drawNoise, StepTracker } from './common.ts';
+import { addNoiseScaled, alphaBarScales, checkNoiseIndex, checkSameLength, drawNoise, StepTracker } from './common.ts';
 import { spacedTimesteps, trainSchedule } from './schedule.ts';
 import type { PredictionType, Scheduler, SchedulerConfig, StepResult } from './types.ts';
 
@@ -115,5 +115,11 @@ export class DdimScheduler implements Scheduler {
       prevSample[i] = prev;
     }
     return { prevSample, denoised };
+  }
+
+  addNoise(original: Float32Array, noise: Float32Array, index: number): Float32Array {
+    checkNoiseIndex(DdimScheduler.className, index, this.timesteps.length);
+    checkSameLength(DdimScheduler.className, noise, original, 'noise');
+    return addNoiseScaled(original, noise, ...alphaBarScales(this.alphasCumprod[this.timesteps[index]]));
   }
 }

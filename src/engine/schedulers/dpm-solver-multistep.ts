@@ -11,7 +11,7 @@
 import type { NoiseSource } from '../noise/types.ts';
 import { EngineError } from '../errors.ts';
 import { checkOneOf, resolveSchedulerConfig, TRAIN_DEFAULTS } from './config.ts';
-import { checkSameLength, drawNoise, StepTracker } from './common.ts';
+import { addNoiseScaled, checkNoiseIndex, checkSameLength, drawNoise, StepTracker } from './common.ts';
 import { sigmaRampFromConfig } from './euler.ts';
 import {
   exponentialSigmas,
@@ -180,6 +180,13 @@ export class DpmSolverMultistepScheduler implements Scheduler {
     if (this.#lowerOrderNums < this.solverOrder) this.#lowerOrderNums++;
     // x0 stays in the history (its buffer is reused later), so the caller gets a copy.
     return { prevSample, denoised: x0.slice() };
+  }
+
+  addNoise(original: Float32Array, noise: Float32Array, index: number): Float32Array {
+    checkNoiseIndex(DpmSolverMultistepScheduler.className, index, this.timesteps.length);
+    checkSameLength(DpmSolverMultistepScheduler.className, noise, original, 'noise');
+    const { alpha, sigma } = alphaSigmaLambda(this.sigmas[index]);
+    return addNoiseScaled(original, noise, alpha, sigma);
   }
 
   /** The data prediction x0 (dpmsolver++ works in x0 space), written into `spare` when it fits. */

@@ -5,7 +5,7 @@
  */
 import type { NoiseSource } from '../noise/types.ts';
 import { resolveSchedulerConfig, TRAIN_DEFAULTS } from './config.ts';
-import { checkSameLength, drawNoise, scaleBySigma, StepTracker } from './common.ts';
+import { addNoiseSigma, checkNoiseIndex, checkSameLength, drawNoise, scaleBySigma, StepTracker } from './common.ts';
 import { sigmaToX0, vCoefficients } from './euler.ts';
 import { sigmaSamplerSchedule, trainSchedule } from './schedule.ts';
 import type { PredictionType, Scheduler, SchedulerConfig, StepResult } from './types.ts';
@@ -72,5 +72,11 @@ export class EulerAncestralDiscreteScheduler implements Scheduler {
       prevSample[i] = f32(x + f32(derivative * dt)) + f32(eps[i] * sigmaUp);
     }
     return { prevSample, denoised };
+  }
+
+  addNoise(original: Float32Array, noise: Float32Array, index: number): Float32Array {
+    checkNoiseIndex(EulerAncestralDiscreteScheduler.className, index, this.timesteps.length);
+    checkSameLength(EulerAncestralDiscreteScheduler.className, noise, original, 'noise');
+    return addNoiseSigma(original, noise, this.sigmas[index]);
   }
 }

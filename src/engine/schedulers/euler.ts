@@ -7,7 +7,7 @@
 import type { NoiseSource } from '../noise/types.ts';
 import { EngineError } from '../errors.ts';
 import { checkOneOf, resolveSchedulerConfig, TRAIN_DEFAULTS } from './config.ts';
-import { checkSameLength, scaleBySigma, StepTracker } from './common.ts';
+import { addNoiseSigma, checkNoiseIndex, checkSameLength, scaleBySigma, StepTracker } from './common.ts';
 import { sigmaSamplerSchedule, trainSchedule, type SigmaRamp } from './schedule.ts';
 import type { PredictionType, Scheduler, SchedulerConfig, StepResult } from './types.ts';
 
@@ -129,5 +129,11 @@ export class EulerDiscreteScheduler implements Scheduler {
       prevSample[i] = x + f32(derivative * dt);
     }
     return { prevSample, denoised };
+  }
+
+  addNoise(original: Float32Array, noise: Float32Array, index: number): Float32Array {
+    checkNoiseIndex(EulerDiscreteScheduler.className, index, this.timesteps.length);
+    checkSameLength(EulerDiscreteScheduler.className, noise, original, 'noise');
+    return addNoiseSigma(original, noise, this.sigmas[index]);
   }
 }

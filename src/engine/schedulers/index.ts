@@ -18,7 +18,7 @@ export { DdimScheduler } from './ddim.ts';
 export { DpmSolverMultistepScheduler } from './dpm-solver-multistep.ts';
 export { EulerAncestralDiscreteScheduler } from './euler-ancestral.ts';
 export { EulerDiscreteScheduler } from './euler.ts';
-export { LcmScheduler } from './lcm.ts';
+export { LcmScheduler, lcmOriginCount } from './lcm.ts';
 export { LmsDiscreteScheduler } from './lms.ts';
 export { PndmScheduler } from './pndm.ts';
 
@@ -72,7 +72,8 @@ export function samplerFromConfig(config: SchedulerConfig): SamplerName {
  * @param config the model's scheduler_config.json; when `name` picks another class, only the keys that class accepts
  *   are used and missing keys take that class's defaults (e.g. Euler on the SD1.5 PNDM config uses `linspace`)
  * @param steps number of denoising steps (PNDM evaluates the model steps+1 times: use `scheduler.timesteps.length`)
- * @param options `eta` for DDIM (default 0)
+ * @param options `eta` for DDIM (default 0); `strength` for LCM's image-to-image schedule (default 1, see LcmScheduler;
+ *   the other samplers take image-to-image as a begin index into their full schedule, pipeline/strength.ts)
  * @throws {EngineError} `invalid_argument` for an unknown sampler or class name, steps < 1 or > num_train_timesteps,
  *   or an unsupported config value
  * @example
@@ -83,7 +84,7 @@ export function createScheduler(
   name: SamplerName | undefined,
   config: SchedulerConfig,
   steps: number,
-  options: { eta?: number } = {},
+  options: { eta?: number; strength?: number } = {},
 ): Scheduler {
   if (config === null || typeof config !== 'object') {
     throw new EngineError('invalid_argument', `Cannot build a scheduler: config must be an object: current value is ${JSON.stringify(config)}`);
@@ -104,7 +105,7 @@ export function createScheduler(
         steps,
       );
     case 'lcm':
-      return new LcmScheduler(config, steps);
+      return new LcmScheduler(config, steps, { strength: options.strength });
     case 'pndm':
       return new PndmScheduler(config, steps);
     case 'lms':

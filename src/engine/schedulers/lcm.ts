@@ -7,7 +7,7 @@
 import type { NoiseSource } from '../noise/types.ts';
 import { EngineError } from '../errors.ts';
 import { resolveSchedulerConfig } from './config.ts';
-import { checkSameLength, drawNoise, StepTracker } from './common.ts';
+import { addNoiseScaled, alphaBarScales, checkNoiseIndex, checkSameLength, drawNoise, StepTracker } from './common.ts';
 import { trainSchedule } from './schedule.ts';
 import type { PredictionType, Scheduler, SchedulerConfig, StepResult } from './types.ts';
 
@@ -34,6 +34,14 @@ export const LCM_DEFAULTS = {
   rescale_betas_zero_snr: false,
 } as const;
 
+/**
+ * How many origin timesteps an LCM schedule picks from: int(original_inference_steps × strength), with Python's
+ * float product and truncation (e.g. 50 × 0.3 = 15.000000000000002 → 15).
+ */
+export function lcmOriginCount(originalInferenceSteps: number, strength: number): number {
+  return Math.trunc(originalInferenceSteps * strength);
+}
+
 /** σ_data of the consistency boundary condition. */
 const SIGMA_DATA = 0.5;
 
@@ -48,8 +56,13 @@ export class LcmScheduler implements Scheduler {
   readonly #clipRange: number | undefined;
   readonly #tracker: StepTracker;
 
-  /** @throws {EngineError} `invalid_argument` for an invalid step count or config value */
-  constructor(config: SchedulerConfig, steps: number) {
+  /**
+   * @param options.strength image-to-image strength in (0, 1]: the schedule is taken from the first
+   *   int(original_inference_steps × strength) origin timesteps, as `LCMScheduler.set_timesteps(..., strength)` does for
+   *   diffusers' LatentConsistencyModelImg2ImgPipeline (default 1: text-to-image; docs/engine-reference.md §4.9)
+   * @throws {EngineError} `invalid_argument` for an invalid step count, strength or config value
+   */
+  constructor(config: SchedulerConfig, steps: number, options: { strength?: number } = {}) {
     const name = LcmScheduler.className;
     const c = resolveSchedulerConfig(name, LCM_DEFAULTS, config, steps);
     const T = c.num_train_timesteps;
@@ -69,13 +82,25 @@ export class LcmScheduler implements Scheduler {
         `Cannot schedule ${name}: steps must not exceed original_inference_steps (${original}): current value is ${steps}`,
       );
     }
+    const strength = options.strength ?? 1;
+    if (!(strength > 0 && strength <= 1)) {
+      throw new EngineError('invalid_argument', `Cannot schedule ${name}: strength must be in (0, 1]: current value is ${strength}`);
+    }
+    // int(original_steps × strength) origin timesteps; fewer than `steps` leaves no schedule (diffusers raises too).
+    const originCount = lcmOriginCount(original, strength);
+    if (originCount < steps) {
+      throw new EngineError(
+        'invalid_argument',
+        `Cannot schedule ${name}: int(original_inference_steps × strength) = int(${original} × ${strength}) = ${originCount} must be at least steps: current value is ${steps}`,
+      );
+    }
     const train = trainSchedule({ ...c, terminal_alpha_floor: false });
     this.alphasCumprod = train.alphasCumprod;
     this.finalAlphaCumprod = c.set_alpha_to_one ? 1 : train.alphasCumprod[0];
-    // Origin schedule k·[1..original] − 1, reversed; pick floor(linspace(0, len, N, endpoint=False)).
+    // Origin schedule k·[1..int(original·strength)] − 1, reversed; pick floor(linspace(0, len, N, endpoint=False)).
     const k = Math.floor(T / original);
     const origin: number[] = [];
-    for (let i = original; i >= 1; i--) origin.push(i * k - 1);
+    for (let i = originCount; i >= 1; i--) origin.push(i * k - 1);
     const stride = origin.length / steps;
     this.timesteps = Array.from({ length: steps }, (_, i) => origin[Math.floor(i * stride)]);
     this.predictionType = c.prediction_type;
@@ -131,5 +156,11 @@ export class LcmScheduler implements Scheduler {
     const prevSample = new Float32Array(n);
     for (let i = 0; i < n; i++) prevSample[i] = f32(sqrtAlphaPrev * denoised[i]) + f32(sqrtBetaPrev * eps[i]);
     return { prevSample, denoised };
+  }
+
+  addNoise(original: Float32Array, noise: Float32Array, index: number): Float32Array {
+    checkNoiseIndex(LcmScheduler.className, index, this.timesteps.length);
+    checkSameLength(LcmScheduler.className, noise, original, 'noise');
+    return addNoiseScaled(original, noise, ...alphaBarScales(this.alphasCumprod[this.timesteps[index]]));
   }
 }

@@ -6,7 +6,7 @@
  */
 import type { NoiseSource } from '../noise/types.ts';
 import { resolveSchedulerConfig, TRAIN_DEFAULTS } from './config.ts';
-import { checkSameLength, scaleBySigma, StepTracker } from './common.ts';
+import { addNoiseSigma, checkNoiseIndex, checkSameLength, scaleBySigma, StepTracker } from './common.ts';
 import { sigmaRampFromConfig, sigmaToX0, vCoefficients } from './euler.ts';
 import { sigmaSamplerSchedule, trainSchedule } from './schedule.ts';
 import type { PredictionType, Scheduler, SchedulerConfig, StepResult } from './types.ts';
@@ -108,5 +108,11 @@ export class LmsDiscreteScheduler implements Scheduler {
       prevSample[i] = sample[i] + acc;
     }
     return { prevSample, denoised };
+  }
+
+  addNoise(original: Float32Array, noise: Float32Array, index: number): Float32Array {
+    checkNoiseIndex(LmsDiscreteScheduler.className, index, this.timesteps.length);
+    checkSameLength(LmsDiscreteScheduler.className, noise, original, 'noise');
+    return addNoiseSigma(original, noise, this.sigmas[index]);
   }
 }

@@ -8,7 +8,7 @@
 import type { NoiseSource } from '../noise/types.ts';
 import { EngineError } from '../errors.ts';
 import { resolveSchedulerConfig, TRAIN_DEFAULTS } from './config.ts';
-import { checkSameLength, StepTracker } from './common.ts';
+import { addNoiseScaled, alphaBarScales, checkNoiseIndex, checkSameLength, StepTracker } from './common.ts';
 import { spacedTimesteps, trainSchedule } from './schedule.ts';
 import type { PredictionType, Scheduler, SchedulerConfig, StepResult } from './types.ts';
 
@@ -97,6 +97,12 @@ export class PndmScheduler implements Scheduler {
     const prevSample = this.#counter < this.prkCount ? this.#stepPrk(modelOutput, t, sample) : this.#stepPlms(modelOutput, t, sample);
     this.#counter += 1;
     return { prevSample, denoised: this.#predictOriginal(modelOutput, t, sample) };
+  }
+
+  addNoise(original: Float32Array, noise: Float32Array, index: number): Float32Array {
+    checkNoiseIndex(PndmScheduler.className, index, this.timesteps.length);
+    checkSameLength(PndmScheduler.className, noise, original, 'noise');
+    return addNoiseScaled(original, noise, ...alphaBarScales(this.alphasCumprod[this.timesteps[index]]));
   }
 
   /** x0 from this step's model output alone (PNDM itself never forms it; previews use it). */

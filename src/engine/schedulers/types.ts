@@ -46,6 +46,12 @@ export interface Scheduler {
    * `denoised` (which the pipeline decodes for LCM; for the others it only feeds previews).
    */
   step(modelOutput: Float32Array, index: number, sample: Float32Array, noise: NoiseSource): StepResult;
+  /**
+   * diffusers' `add_noise`: `original` noised to the level of `timesteps[index]` (image-to-image start latents, and
+   * the known region of 4-channel inpainting). σ samplers add n·σ_index; the others scale by √ᾱ and √(1 − ᾱ) (or
+   * DPM-Solver's α_t, σ_t). Returns a new array (docs/engine-reference.md §4.9).
+   */
+  addNoise(original: Float32Array, noise: Float32Array, index: number): Float32Array;
 }
 
 export interface StepResult {

@@ -1,7 +1,8 @@
 /**
  * EngineThread: runs pipelines in a worker_threads Worker, because onnxruntime-node's run() blocks the thread
- * it is called on. Progress, previews and cancellation cross the boundary; images and previews come back with
- * their pixel buffers transferred (not copied). Errors keep their EngineError code.
+ * it is called on. Progress, previews and cancellation cross the boundary; an init image and mask go to the worker,
+ * and images and previews come back, with their pixel buffers transferred (not copied). Errors keep their
+ * EngineError code.
  */
 import { Worker } from 'node:worker_threads';
 import { EngineError } from '../errors.ts';
@@ -86,6 +87,11 @@ export class EngineThread {
     return reply.modelDirs;
   }
 
+  /**
+   * Generates in the worker. An init image's and mask's buffers are transferred to it when each array spans its
+   * whole ArrayBuffer (the caller's arrays are then detached: length 0); views into a larger buffer (e.g. pooled
+   * Node Buffers) are copied instead. Pass copies to keep using the originals.
+   */
   async generate(modelDir: string, options: ThreadGenerateOptions, controls: ThreadRunControls = {}): Promise<GenerateResult> {
     const { signal, onProgress, preview } = controls;
     if (signal?.aborted) throw new EngineError('cancelled', 'Generation cancelled');
@@ -96,7 +102,7 @@ export class EngineThread {
     signal?.addEventListener('abort', cancel, { once: true });
     try {
       const message: ToWorker = { type: 'generate', id: this.nextId++, modelDir, options, cancelFlag, previewIntervalMs: preview?.intervalMs };
-      const reply = await this.request(message, { onProgress, onPreview: preview && ((p) => preview.onPreview(p)) });
+      const reply = await this.request(message, { onProgress, onPreview: preview && ((p) => preview.onPreview(p)) }, initTransfers(options));
       if (reply.type !== 'result') throw unexpected(reply);
       return { images: reply.images, timings: reply.timings };
     } finally {
@@ -116,12 +122,19 @@ export class EngineThread {
     await this.worker.terminate();
   }
 
-  private request(message: ToWorker, callbacks: Pick<Pending, 'onProgress' | 'onPreview'> = {}): Promise<FromWorker> {
+  private request(message: ToWorker, callbacks: Pick<Pending, 'onProgress' | 'onPreview'> = {}, transfer: ArrayBuffer[] = []): Promise<FromWorker> {
     if (this.exited) return Promise.reject(this.exited);
     return new Promise<FromWorker>((resolve, reject) => {
       if (this.pending.size === 0) this.worker.ref();
       this.pending.set(message.id, { resolve, reject, ...callbacks });
-      this.worker.postMessage(message);
+      try {
+        this.worker.postMessage(message, transfer);
+      } catch (err) {
+        // E.g. a detached buffer (one already transferred) or one Node marked untransferable.
+        this.settle(message.id);
+        const reason = err instanceof Error ? err.message : String(err);
+        reject(new EngineError('invalid_argument', `Cannot send the request to the engine thread: ${reason}`, { cause: err }));
+      }
     });
   }
 
@@ -155,6 +168,19 @@ export class EngineThread {
     this.exited ??= err;
     for (const id of [...this.pending.keys()]) this.settle(id)?.reject(err);
   }
+}
+
+/** The init image's and mask's buffers that can move to the worker: plain ArrayBuffers the arrays span entirely. */
+function initTransfers(options: ThreadGenerateOptions): ArrayBuffer[] {
+  const init = options.init;
+  if (!init) return [];
+  const buffers = new Set<ArrayBuffer>();
+  for (const array of [init.image?.rgb, init.mask?.data]) {
+    if (array instanceof Uint8Array && array.buffer instanceof ArrayBuffer && array.byteOffset === 0 && array.byteLength === array.buffer.byteLength) {
+      buffers.add(array.buffer);
+    }
+  }
+  return [...buffers];
 }
 
 function unexpected(reply: FromWorker): EngineError {

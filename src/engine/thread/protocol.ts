@@ -4,7 +4,10 @@ import type { EngineErrorCode } from '../errors.ts';
 import type { Device } from '../runtime/ort.ts';
 import type { GeneratedImage, GenerateOptions, GenerationProgress, PreviewImage, StageTimings } from '../types.ts';
 
-/** The serialisable part of GenerateOptions (signal, onProgress and preview cross the boundary separately). */
+/**
+ * The serialisable part of GenerateOptions (signal, onProgress and preview cross the boundary separately). An init
+ * image's and mask's buffers are transferred with the message where possible (EngineThread.generate).
+ */
 export type ThreadGenerateOptions = Omit<GenerateOptions, 'signal' | 'onProgress' | 'preview'>;
 
 export interface WorkerConfig {
