@@ -4,7 +4,7 @@
  * constructs a service; tests swap parts through RuntimeOverrides instead of switches in production code.
  */
 import { resolve } from 'node:path';
-import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import { buildApp, type AppDeps } from '../api/app.ts';
 import type { Config } from '../config/load-config.ts';
 import { systemClock, type Clock } from '../domain/clock.ts';
@@ -143,7 +143,7 @@ export function createWorker(runtime: Runtime, options: JobWorkerOptions = {}): 
 }
 
 /** The HTTP app over the runtime's services (each route gets its own few). */
-export function buildHttpApp(runtime: Runtime, options: Omit<AppDeps, 'config' | 'services'> & { logger?: FastifyBaseLogger } = {}): Promise<FastifyInstance> {
+export function buildHttpApp(runtime: Runtime, options: Omit<AppDeps, 'config' | 'services'> = {}): Promise<FastifyInstance> {
   const { services } = runtime;
   return buildApp({
     ...options,
