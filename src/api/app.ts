@@ -1,30 +1,54 @@
 /**
- * Builds the Fastify app (no listening socket: server.ts listens, tests use inject()).
+ * Builds the Fastify app (no listening socket: the composition root listens, tests use inject()).
  * Registration order: body parsers → OpenAPI → error handlers → /api/v1 routes → public files.
- * Add a route module with one `api.register(...)` line below.
+ * Every route plugin gets only the services it uses; add one with one `register(...)` line below.
  */
 import cookie from '@fastify/cookie';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
-import Fastify, { type FastifyInstance, type FastifyServerOptions, type RouteOptions } from 'fastify';
-import type { Services } from '../services/index.ts';
-import { authHook, type SessionAuthenticator } from './auth.ts';
-import { decodeMultipart, registerBodyParsers } from './body-parsers.ts';
-import { frameworkErrors, installErrorHandlers, rejectNonFinite } from './errors.ts';
-import { accountRoutes } from './routes/account.ts';
-import { authRoutes } from './routes/auth-routes.ts';
-import { engineRoutes } from './routes/engines.ts';
-import { entryRoutes } from './routes/entries.ts';
-import { storageRoutes } from './routes/storage.ts';
-import { threadRoutes } from './routes/threads.ts';
-import { webUiRoutes } from './web-ui.ts';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type RouteOptions } from 'fastify';
+import type { FileStorage } from '../storage/file-storage.ts';
+import type { CreditService } from '../services/credits/credit-service.ts';
+import type { EntryService } from '../services/entries/entry-service.ts';
+import type { EngineCatalog } from '../services/generation/engine-catalog.ts';
+import type { ApplicationService } from '../services/identity/applications.ts';
+import type { UserService } from '../services/identity/users.ts';
+import type { ThreadService } from '../services/threads/thread-service.ts';
+import type { AccountService } from '../services/web/accounts.ts';
+import type { SessionService } from '../services/web/sessions.ts';
+import { apiRequestHook } from './auth.ts';
+import { registerBodyParsers } from './body-parsers.ts';
+import { frameworkErrors, installErrorHandlers, rejectNonFiniteOnRoute } from './errors.ts';
+import { RequestLogController } from './request-log-controller.ts';
+import { accountRoutes } from './routes/account.routes.ts';
+import { authRoutes } from './routes/auth.routes.ts';
+import { engineRoutes } from './routes/engines.routes.ts';
+import { entryRoutes } from './routes/entries.routes.ts';
+import { storageRoutes } from './routes/storage.routes.ts';
+import { threadRoutes } from './routes/threads.routes.ts';
+import { webUiRoutes } from './routes/web-ui.routes.ts';
+import { createSessionAuthenticator } from './session-auth.ts';
+
+/** The services the HTTP surface uses; each route plugin receives its own few. */
+export interface ApiServices {
+  threads: ThreadService;
+  entries: EntryService;
+  engines: EngineCatalog;
+  credits: CreditService;
+  users: UserService;
+  applications: ApplicationService;
+  accounts: AccountService;
+  sessions: SessionService;
+  storage: FileStorage;
+}
 
 export interface AppDeps {
-  services: Services;
-  /** Browser-session authentication (issue 4); bearer tokens always work. */
-  sessionAuthenticator?: SessionAuthenticator;
-  /** Fastify logger option; defaults to off (the server passes its pino options). */
-  logger?: FastifyServerOptions['logger'];
+  config: { bodyLimit: number; trustProxy: boolean | string; publicUrl: string };
+  services: ApiServices;
+  /** Accept browser sessions (cookie + X-CSRF-Token) besides bearer tokens (default true). */
+  sessions?: boolean;
+  /** The process logger (pino); none by default. */
+  logger?: FastifyBaseLogger;
   /** Called for every route as it is registered (tests enumerate the routes with it). */
   onRoute?: (route: RouteOptions & { routePath: string; path: string; prefix: string }) => void;
 }
@@ -33,10 +57,12 @@ export const API_PREFIX = '/api/v1';
 export const MAX_PARAM_LENGTH = 100;
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
-  const { services } = deps;
-  const config = services.config;
+  const { config, services } = deps;
   const app = Fastify({
-    logger: deps.logger ?? false,
+    ...(deps.logger ? { loggerInstance: deps.logger } : { logger: false }),
+    // One line per request (RequestLogController), and no per-request child logger: the id is logged explicitly.
+    logController: new RequestLogController(),
+    childLoggerFactory: (logger) => logger,
     bodyLimit: config.bodyLimit,
     trustProxy: config.trustProxy,
     return503OnClosing: true,
@@ -48,7 +74,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.decorateRequest('auth', null);
   if (deps.onRoute) app.addHook('onRoute', deps.onRoute);
 
-  await app.register(cookie);
+  // Cookies are parsed on demand by the session authenticator, not for every request.
+  await app.register(cookie, { hook: false });
   await registerBodyParsers(app, config.bodyLimit);
   await app.register(swagger, {
     openapi: {
@@ -66,22 +93,22 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
   await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { docExpansion: 'list' } });
   installErrorHandlers(app);
-  app.addHook('preHandler', rejectNonFinite);
+  app.addHook('onRoute', rejectNonFiniteOnRoute);
 
+  const sessionAuthenticator = deps.sessions === false ? undefined : createSessionAuthenticator(services.sessions);
   await app.register(
     async (api) => {
-      api.addHook('preValidation', decodeMultipart);
-      api.addHook('preValidation', authHook(services.applications, deps.sessionAuthenticator));
+      api.addHook('preValidation', apiRequestHook(services.applications, sessionAuthenticator));
       api.get('/openapi.json', { schema: { hide: true }, config: { public: true } }, async () => app.swagger());
-      await api.register(threadRoutes(services));
-      await api.register(entryRoutes(services));
-      await api.register(engineRoutes(services));
-      await api.register(authRoutes(services));
-      await api.register(accountRoutes(services));
+      await api.register(threadRoutes({ threads: services.threads }));
+      await api.register(entryRoutes({ entries: services.entries }));
+      await api.register(engineRoutes({ engines: services.engines }));
+      await api.register(authRoutes({ accounts: services.accounts, sessions: services.sessions, users: services.users, publicUrl: config.publicUrl }));
+      await api.register(accountRoutes({ applications: services.applications, credits: services.credits }));
     },
     { prefix: API_PREFIX },
   );
-  await app.register(storageRoutes(services.storage));
-  await app.register(webUiRoutes, { publicUrl: config.publicUrl });
+  await app.register(storageRoutes({ storage: services.storage }));
+  await app.register(webUiRoutes({ publicUrl: config.publicUrl }));
   return app;
 }

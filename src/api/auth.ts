@@ -6,7 +6,8 @@
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { ApplicationService } from '../services/identity/applications.ts';
-import { AppError } from '../services/errors.ts';
+import { decodeMultipart } from './body-parsers.ts';
+import { AppError } from '../domain/errors.ts';
 
 export interface AuthContext {
   userId: string;
@@ -28,6 +29,7 @@ declare module 'fastify' {
   }
 }
 
+/** The bearer token of the Authorization header; '' when the header is there but is not a bearer token. */
 export function bearerToken(request: FastifyRequest): string | undefined {
   const header = request.headers.authorization;
   if (!header) return undefined;
@@ -49,9 +51,13 @@ export async function resolveAuth(
   return sessionAuthenticator ? sessionAuthenticator(request) : null;
 }
 
-/** The preValidation hook for an API scope. */
-export function authHook(applications: ApplicationService, sessionAuthenticator?: SessionAuthenticator) {
-  return async function authenticate(request: FastifyRequest, _reply: FastifyReply): Promise<void> {
+/**
+ * The preValidation hook of the API scope: decodes a multipart body (so CSRF form fields are there), then
+ * authenticates. One hook for both, since every hook costs every request.
+ */
+export function apiRequestHook(applications: ApplicationService, sessionAuthenticator?: SessionAuthenticator) {
+  return async function prepareApiRequest(request: FastifyRequest, _reply: FastifyReply): Promise<void> {
+    if (request.isMultipart()) await decodeMultipart(request);
     request.auth = await resolveAuth(request, applications, sessionAuthenticator);
     if (!request.auth && !request.routeOptions.config?.public) throw new AppError('unauthenticated', 'Unauthenticated.');
   };

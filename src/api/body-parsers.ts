@@ -10,7 +10,7 @@
 import multipart from '@fastify/multipart';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import qs from 'qs';
-import { AppError } from '../services/errors.ts';
+import { AppError } from '../domain/errors.ts';
 
 /** Form bodies: enough for every field of every route (10 prompts × 2 fields + 10 scalars) with room to spare. */
 export const FORM_LIMITS = { depth: 4, arrayLimit: 50, parameterLimit: 500, fieldNameLength: 200 } as const;
@@ -91,7 +91,7 @@ export async function registerBodyParsers(app: FastifyInstance, bodyLimit: numbe
   });
 }
 
-/** preValidation: turns a multipart body into the same object a form body gives. */
+/** Turns a multipart body into the same object a form body gives (the API scope's preValidation hook calls it). */
 export async function decodeMultipart(request: FastifyRequest): Promise<void> {
   if (!request.isMultipart()) return;
   const params = new URLSearchParams();

@@ -1,6 +1,6 @@
 /** One error handler: stable JSON bodies, 422 with field names, never a stack trace. */
-import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { AppError, isAppError, type FieldErrors } from '../services/errors.ts';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify';
+import { AppError, isAppError, type FieldErrors } from '../domain/errors.ts';
 
 interface AjvError {
   instancePath?: string;
@@ -61,7 +61,7 @@ export function installErrorHandlers(app: FastifyInstance): void {
     if (isAppError(error)) {
       if (error.status === 401) return reply.status(401).send({ message: 'Unauthenticated.' });
       if (error.status === 422) return reply.status(422).send(validationBody(error.fields ?? {}));
-      if (error.status >= 500) request.log.error({ err: error }, 'request failed');
+      if (error.status >= 500) request.log.error({ err: error, reqId: request.id }, 'request failed');
       return reply.status(error.status).send({ message: error.message, code: error.code });
     }
     const fe = error as FastifyError & { validation?: AjvError[]; validationContext?: string };
@@ -77,7 +77,7 @@ export function installErrorHandlers(app: FastifyInstance): void {
       const message = fe.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || error instanceof SyntaxError ? 'The request body is not valid JSON.' : publicMessage(fe);
       return reply.status(status).send({ message, code: 'bad_request' });
     }
-    request.log.error({ err: error }, 'unexpected error');
+    request.log.error({ err: error, reqId: request.id }, 'unexpected error');
     return reply.status(500).send({ message: 'Server Error.' });
   });
 
@@ -102,17 +102,16 @@ export function frameworkErrors(error: FastifyError, request: FastifyRequest, re
   } else if (error.code === 'FST_ERR_BAD_URL') {
     reply.status(400).send({ message: 'The URL is not valid: it contains a malformed percent-encoding.', code: 'bad_request' });
   } else {
-    request.log.error({ err: error }, 'framework error');
+    request.log.error({ err: error, reqId: request.id }, 'framework error');
     reply.status(500).send({ message: 'Server Error.' });
   }
 }
 
 /**
- * preHandler: refuses a non-finite number anywhere in the validated input. Ajv coerces the strings
- * "Infinity" and "1e999" (form fields, query strings) to Infinity and then skips minimum/maximum for it,
- * so without this an unbounded value reaches the handler.
+ * Non-finite numbers anywhere in the validated input. Ajv coerces the strings "Infinity" and "1e999" (form fields,
+ * query strings) to Infinity and then skips minimum/maximum for it, so without this an unbounded value gets through.
  */
-export async function rejectNonFinite(request: FastifyRequest): Promise<void> {
+export function nonFiniteFields(request: FastifyRequest): FieldErrors {
   const fields: FieldErrors = {};
   const walk = (value: unknown, path: string, depth: number) => {
     if (typeof value === 'number' && !Number.isFinite(value)) {
@@ -125,7 +124,45 @@ export async function rejectNonFinite(request: FastifyRequest): Promise<void> {
   walk(request.query, '', 0);
   walk(request.params, '', 0);
   walk(request.body, '', 0);
-  if (Object.keys(fields).length > 0) throw AppError.validation(fields);
+  return fields;
+}
+
+/**
+ * preHandler of the routes that read a body or a query string (rejectNonFiniteOnRoute adds it): refuses non-finite
+ * numbers with a 422. Routes with `attachValidation` report them with their other field errors (schemaErrorsOf).
+ */
+export function rejectNonFinite(request: FastifyRequest, _reply: FastifyReply, done: (err?: Error) => void): void {
+  if (request.body === undefined && isEmpty(request.query)) return done();
+  const fields = nonFiniteFields(request);
+  done(Object.keys(fields).length > 0 ? AppError.validation(fields) : undefined);
+}
+
+/**
+ * onRoute hook: adds rejectNonFinite to the routes where Ajv coerces strings to numbers (a body or a query string)
+ * and that do not report their own field errors; other routes (most reads, the polling path) skip the hook.
+ */
+export function rejectNonFiniteOnRoute(route: RouteOptions): void {
+  if (route.attachValidation || !(route.schema?.body || route.schema?.querystring)) return;
+  const existing = route.preHandler === undefined ? [] : Array.isArray(route.preHandler) ? route.preHandler : [route.preHandler];
+  route.preHandler = [...existing, rejectNonFinite];
+}
+
+/**
+ * For routes with `attachValidation`: everything the route's schema (and the non-finite check) found wrong, as
+ * field errors, so the handler can add the rules only the service knows and answer one 422 naming every bad field.
+ */
+export function schemaErrorsOf(request: FastifyRequest): FieldErrors {
+  const fields: FieldErrors = request.validationError ? fieldErrors(request.validationError.validation, request.validationError.validationContext) : {};
+  for (const [path, messages] of Object.entries(nonFiniteFields(request))) {
+    for (const m of messages) if (!(fields[path] ??= []).includes(m)) fields[path].push(m);
+  }
+  return fields;
+}
+
+function isEmpty(value: unknown): boolean {
+  if (value === undefined || value === null) return true;
+  for (const _ in value) return false;
+  return true;
 }
 
 function publicMessage(error: FastifyError): string {

@@ -1,7 +1,8 @@
 /** TypeBox schemas: request validation, response serialization and the OpenAPI document, from one source. */
 import { Type, type TSchema } from '@sinclair/typebox';
-import { IMAGES_MAX, PROMPT_TEXT_MAX, PROMPT_WEIGHT_MAX, PROMPTS_MAX, SEED_MAX, STEPS_MAX } from '../services/entries/entry-service.ts';
-import { STYLE_PRESETS } from '../services/generation/catalog.ts';
+import { ENTRY_STATUSES, ImageItemSchema, ProgressSchema } from '../domain/entry.ts';
+
+export { ImageItemSchema, ProgressSchema };
 
 export const Nullable = <T extends TSchema>(schema: T) => Type.Unsafe<T['static'] | null>({ ...schema, nullable: true });
 
@@ -27,8 +28,6 @@ export const PageQuery = Type.Object({
 
 /** Single-line text typed by a person (names, emails): no control characters (PostgreSQL cannot store NUL). */
 export const NO_CONTROL_CHARS = '^[^\\u0000-\\u001f\\u007f]*$';
-/** Multi-line text (prompts): anything but NUL. */
-export const NO_NUL = '^[^\\u0000]*$';
 
 export const PageMeta = Type.Object({ current_page: Type.Integer(), per_page: Type.Integer(), total: Type.Integer(), last_page: Type.Integer() });
 
@@ -47,40 +46,6 @@ export const CreateThreadBody = Type.Object({
   ai_version_code: Type.String({ maxLength: 100, description: 'The AI version of the thread', examples: ['stablediffusion_text2img'] }),
 });
 
-export const PromptSchema = Type.Object({
-  text: Type.String({ maxLength: PROMPT_TEXT_MAX, pattern: NO_NUL, description: 'Prompt text' }),
-  weight: Type.Optional(
-    Type.Number({ minimum: -PROMPT_WEIGHT_MAX, maximum: PROMPT_WEIGHT_MAX, description: 'Positive: what to see; negative: what to avoid. Default 1.' }),
-  ),
-});
-
-export const CreateEntryBody = Type.Object(
-  {
-    type: Type.Optional(Type.String({ enum: ['request'], description: 'Always "request" (default)' })),
-    engine: Type.String({ maxLength: 100, description: 'Engine id, see GET /engines', examples: ['stable-diffusion-xl-1024-v0-9'] }),
-    resolution: Type.String({ maxLength: 20, description: "WIDTHxHEIGHT, one of the engine's resolutions", examples: ['1024x1024'] }),
-    prompts: Type.Array(PromptSchema, { minItems: 1, maxItems: PROMPTS_MAX, description: 'At least one prompt with a positive weight' }),
-    images: Type.Optional(Type.Integer({ minimum: 1, maximum: IMAGES_MAX, description: 'Number of images (default 1)' })),
-    steps: Type.Optional(Type.Integer({ minimum: 1, maximum: STEPS_MAX, description: "Within the engine's step range (10–150)", examples: [45] })),
-    style: Type.Optional(Type.String({ enum: [...STYLE_PRESETS] })),
-    seed: Type.Optional(Type.Integer({ minimum: 0, maximum: SEED_MAX, description: '0 or absent: random; the seed used is reported per image' })),
-    cfg_scale: Type.Optional(Type.Number({ minimum: 0, maximum: 35, description: 'Prompt strength (default 7)' })),
-    sampler: Type.Optional(Type.String({ maxLength: 50, description: 'One of the engine samplers (Stability names K_EULER, K_EULER_ANCESTRAL, DDIM, K_DPMPP_2M are accepted)' })),
-  },
-  { description: 'Send as application/x-www-form-urlencoded (bracket keys: prompts[0][text]), multipart/form-data or JSON.' },
-);
-
-export const ImageItemSchema = Type.Object({
-  url: Type.String(),
-  thumbnail_url: Type.String(),
-  dimensions: Type.String({ examples: ['1024x1024'] }),
-  filesize: Type.Integer(),
-  seed: Type.Integer(),
-  finish_reason: Type.String({ examples: ['SUCCESS'] }),
-});
-
-export const ProgressSchema = Type.Object({ step: Type.Integer(), steps: Type.Integer(), image: Type.Integer(), images: Type.Integer() });
-
 export const EntrySchema = Type.Object(
   {
     guid: Type.String({ format: 'uuid' }),
@@ -91,7 +56,7 @@ export const EntrySchema = Type.Object(
     waiting_response: Type.Boolean(),
     credits: Type.Integer(),
     created_at: Timestamp,
-    status: Type.String({ enum: ['queued', 'running', 'done', 'failed', 'cancelled'] }),
+    status: Type.String({ enum: [...ENTRY_STATUSES] }),
     progress: Nullable(ProgressSchema),
     request_guid: Type.Optional(Type.String({ description: 'response entries: the request they answer' })),
   },

@@ -6,7 +6,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { CookieSerializeOptions } from '@fastify/cookie';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { AppError } from '../services/errors.ts';
+import { AppError } from '../domain/errors.ts';
 import type { SessionService } from '../services/web/sessions.ts';
 import type { AuthContext, SessionAuthenticator } from './auth.ts';
 
@@ -26,7 +26,9 @@ function sameSecret(given: string, expected: string): boolean {
  */
 export function createSessionAuthenticator(sessions: SessionService): SessionAuthenticator {
   return async function sessionAuthenticator(request: FastifyRequest): Promise<AuthContext | null> {
-    const secret = request.cookies[SESSION_COOKIE];
+    // Cookies are parsed here, on demand: a bearer-token request (most API traffic) never pays for it.
+    const header = request.headers.cookie;
+    const secret = header ? request.server.parseCookie(header)[SESSION_COOKIE] : undefined;
     if (!secret) return null;
     const session = await sessions.authenticate(secret);
     if (!session) return null;

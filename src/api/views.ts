@@ -1,9 +1,9 @@
 /** Domain objects → the published JSON shapes (snake_case, Laravel-style timestamps). */
-import type { EngineView } from '../services/generation/catalog.ts';
-import type { Entry } from '../services/entries/entry-service.ts';
-import type { Thread } from '../services/threads/thread-service.ts';
-import type { Paged } from '../services/pagination.ts';
+import type { Entry } from '../domain/entry.ts';
+import type { Paged } from '../domain/pagination.ts';
+import type { EngineView } from '../services/generation/engine-catalog.ts';
 import { planSize } from '../services/generation/sizing.ts';
+import type { Thread } from '../services/threads/thread-service.ts';
 
 /** `2023-07-13T19:56:25.000000Z`, as the tutorial shows. */
 export function timestamp(iso: string): string {

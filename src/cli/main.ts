@@ -1,68 +1,116 @@
 /**
- * CLI dispatcher (bin/sdapi.js imports it). Bad input prints one line on stderr and exits 2.
- *   sdapi serve [--workers N]
- *   sdapi worker [--concurrency N]                      (generation workers only, for scale-out)
- *   sdapi users create --email E --password P [--credits N]
- *   sdapi users credits --email E --add N
- *   sdapi tokens create --email E --application NAME   (prints only the token on stdout)
- *   sdapi generate … | sdapi tokenize …                 (the engine, see engine-commands.ts; loaded on demand)
+ * The sdapi command line (bin/sdapi.js runs it). Every command and subcommand has --help; `sdapi --version` prints
+ * the version. Errors are one line on stderr, `sdapi <command>: <message>`: exit code 2 for bad input (options,
+ * values, configuration), 1 for failures.
  */
-import { isAppError } from '../services/errors.ts';
-import { tokensCreate, usersCreate, type Io } from './account-commands.ts';
-import { serve } from './serve-command.ts';
-import { runUsers } from './users-commands.ts';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Command, CommanderError } from 'commander';
+import type { RuntimeOverrides } from '../composition/runtime.ts';
+import { ConfigError } from '../config/config-error.ts';
+import type { EnvSource } from '../config/env-schema.ts';
+import { projectRoot } from '../config/project-root.ts';
+import { isAppError } from '../domain/errors.ts';
+import type { CliContext } from './cli-context.ts';
+import { UsageError } from './cli-error.ts';
+import { generateCommand, tokenizeCommand } from './commands/engine.commands.ts';
+import { serveCommand } from './commands/serve.command.ts';
+import { tokensCommand } from './commands/tokens.command.ts';
+import { usersCommand } from './commands/users.command.ts';
+import { workerCommand } from './commands/worker.command.ts';
+import { processIo, type Io } from './io.ts';
 
-const USAGE = [
-  'usage: sdapi <command> [options]',
-  '  serve [--workers N]                                   run the API and N generation workers (0 = API only)',
-  '  worker [--concurrency N]                              run generation workers only (shared database/queue)',
-  '  users create --email E --password P [--credits N]     create an account',
-  '  users credits --email E --add N                       grant or remove credits',
-  '  tokens create --email E --application NAME            print a new bearer token',
-  '  generate --model DIR --prompt TEXT …                  generate images without the server',
-  '  tokenize --model DIR TEXT                             show CLIP token ids',
-].join('\n');
+export const EXIT_FAILURE = 1;
+export const EXIT_USAGE = 2;
 
-const stdio: Io = {
-  out: (line) => process.stdout.write(`${line}\n`),
-  err: (line) => process.stderr.write(`${line}\n`),
-};
+export interface CliOptions {
+  io?: Io;
+  env?: EnvSource;
+  /** Test entry scripts only (test/helpers/sdapi-test.ts): parts of the runtime to replace. */
+  overrides?: RuntimeOverrides;
+}
 
-export async function main(argv: string[], io: Io = stdio): Promise<number> {
-  const [command, sub, ...rest] = argv;
+export async function main(argv: string[], options: CliOptions = {}): Promise<number> {
+  const ctx: CliContext = { io: options.io ?? processIo, env: options.env ?? process.env, overrides: options.overrides };
+  const program = buildProgram(ctx);
+  let running = 'sdapi';
+  program.hook('preAction', (_root, action) => void (running = commandPath(action)));
   try {
-    switch (command) {
-      case 'serve':
-        return await serve(argv.slice(1));
-      case 'worker':
-        return await (await import('./worker-command.ts')).runWorker(argv.slice(1));
-      case 'generate':
-        return await (await import('./engine-commands.ts')).runGenerate(argv.slice(1));
-      case 'tokenize':
-        return await (await import('./engine-commands.ts')).runTokenize(argv.slice(1));
-      case 'users':
-        if (sub === 'create') return await usersCreate(rest, io);
-        return await runUsers(argv.slice(1));
-      case 'tokens':
-        if (sub === 'create') return await tokensCreate(rest, io);
-        io.err(`sdapi tokens: unknown command "${sub ?? ''}" (usage: sdapi tokens create --email E --application NAME)`);
-        return 2;
-      case undefined:
-      case 'help':
-      case '--help':
-        io.err(USAGE);
-        return command ? 0 : 2;
-      default:
-        io.err(`sdapi: unknown command "${command}"\n${USAGE}`);
-        return 2;
+    if (argv.length === 0) {
+      ctx.io.err(program.helpInformation().trimEnd());
+      return EXIT_USAGE;
     }
+    await program.parseAsync(argv, { from: 'user' });
+    return 0;
   } catch (err) {
-    if (isAppError(err) && err.status < 500) {
-      const detail = err.fields ? Object.values(err.fields).flat()[0] : undefined;
-      io.err(`sdapi ${command}: ${detail && detail !== err.message ? `${err.message} ${detail}` : err.message}`);
-      return 2;
-    }
-    io.err(`sdapi ${command}: ${err instanceof Error ? err.message : String(err)}`);
-    return 1;
+    return report(ctx.io, running, err);
   }
+}
+
+export function buildProgram(ctx: CliContext): Command {
+  const program = new Command('sdapi')
+    .description('Self-hosted, multi-tenant Stable Diffusion image generation')
+    .version(packageVersion(), '-V, --version', 'print the version')
+    .addCommand(serveCommand(ctx))
+    .addCommand(workerCommand(ctx))
+    .addCommand(usersCommand(ctx))
+    .addCommand(tokensCommand(ctx))
+    .addCommand(generateCommand(ctx))
+    .addCommand(tokenizeCommand(ctx));
+  configure(program, ctx.io);
+  return program;
+}
+
+/** Every command: no process.exit (errors come back to main), help and parse errors in our one-line style. */
+function configure(command: Command, io: Io): void {
+  const name = commandPath(command);
+  command
+    .exitOverride()
+    .showSuggestionAfterError(true)
+    .configureOutput({
+      writeOut: (text) => io.out(text.trimEnd()),
+      writeErr: (text) => io.err(text.trimEnd()),
+      outputError: (text) => io.err(`${name}: ${oneLine(text.replace(/^error: /, ''))}`),
+    });
+  for (const sub of command.commands) configure(sub, io);
+}
+
+function commandPath(command: Command): string {
+  const names: string[] = [];
+  for (let c: Command | null = command; c; c = c.parent) names.unshift(c.name());
+  return names.join(' ');
+}
+
+function report(io: Io, command: string, err: unknown): number {
+  if (err instanceof CommanderError) {
+    // Help and version were printed on request; a parse error was printed by outputError above.
+    if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version') return 0;
+    return EXIT_USAGE;
+  }
+  if (err instanceof UsageError || err instanceof ConfigError) {
+    io.err(`${command}: ${oneLine(err.message)}`);
+    return EXIT_USAGE;
+  }
+  if (isAppError(err)) {
+    const detail = err.fields ? Object.values(err.fields).flat()[0] : undefined;
+    io.err(`${command}: ${oneLine(detail && detail !== err.message ? `${err.message} ${detail}` : err.message)}`);
+    return err.status < 500 ? EXIT_USAGE : EXIT_FAILURE;
+  }
+  if (err instanceof Error && err.name === 'EngineError') {
+    io.err(`${command}: ${oneLine(err.message)}`);
+    // Everything but a failure while running is the caller's input (a wrong folder, option or value).
+    return Reflect.get(err, 'code') === 'runtime_error' ? EXIT_FAILURE : EXIT_USAGE;
+  }
+  io.err(`${command}: ${oneLine(err instanceof Error ? err.message : String(err))}`);
+  return EXIT_FAILURE;
+}
+
+function oneLine(text: string): string {
+  return text.split('\n')[0].trim();
+}
+
+function packageVersion(): string {
+  const pkg: unknown = JSON.parse(readFileSync(join(projectRoot, 'package.json'), 'utf8'));
+  const version = typeof pkg === 'object' && pkg !== null ? Reflect.get(pkg, 'version') : undefined;
+  return typeof version === 'string' ? version : '0.0.0';
 }

@@ -1,26 +1,17 @@
 /**
- * The job queue contract. Jobs are durable: enqueue writes inside the caller's transaction, so a job
- * exists exactly when the rows that need it do. A Redis- or PG-backed queue implements the same interface.
+ * The job queue contract. Jobs are durable rows: enqueue writes inside the caller's transaction, so a job exists
+ * exactly when the rows that need it do. Payloads are typed per kind (src/domain/jobs.ts) and checked against
+ * their schema when claimed.
  */
-import type { Kysely } from 'kysely';
-import type { Database } from '../store/schema.ts';
+import type { JobDefinitions, PayloadOf, JOB_DEFINITIONS } from '../domain/jobs.ts';
+import type { Repositories } from '../store/repositories/repositories.ts';
 
-/** Kysely handle or an open transaction (a Transaction is a Kysely). */
-export type Executor = Kysely<Database>;
-
-export interface JobSpec {
-  kind: string;
-  payload: unknown;
-  /** The request entry this job answers; at most one job per entry. */
-  entryId?: string;
-  userId?: string;
-  maxAttempts?: number;
-}
-
-export interface ClaimedJob {
+/** A job this queue holds a lease on, before its payload is trusted. */
+export interface LeasedJob {
   id: string;
   kind: string;
-  payload: unknown;
+  version: number;
+  /** The request entry this job answers, when there is one (at most one job per entry). */
   entryId: string | null;
   userId: string | null;
   /** Including the current one. */
@@ -31,34 +22,47 @@ export interface ClaimedJob {
   startedAt: string;
 }
 
+/** A leased job whose payload passed its kind's schema: `kind` tells the payload's type. */
+export type ClaimedJob<D extends JobDefinitions = typeof JOB_DEFINITIONS, K extends keyof D & string = keyof D & string> = {
+  [P in K]: LeasedJob & { kind: P; payload: PayloadOf<D[P]> };
+}[K];
+
+/** What claim() hands out: a typed job, or a leased job whose stored payload is unreadable (`invalid` says why). */
+export type Claim<D extends JobDefinitions = typeof JOB_DEFINITIONS> = { job: ClaimedJob<D>; invalid?: undefined } | { job: LeasedJob; invalid: string };
+
+export interface NewJob<D extends JobDefinitions, K extends keyof D & string> {
+  kind: K;
+  payload: PayloadOf<D[K]>;
+  entryId?: string;
+  userId?: string;
+}
+
 export type FinalJobStatus = 'done' | 'failed' | 'cancelled';
 
-export interface JobQueue {
-  /** This process's lease-owner id. */
+export interface JobQueue<D extends JobDefinitions = typeof JOB_DEFINITIONS> {
+  /** This queue's lease-owner id (see lease-owner.ts). */
   readonly owner: string;
-  /** Adds a pending job using `executor` (pass the transaction that writes the job's rows). Call `wake()` after commit. */
-  enqueue(executor: Executor, spec: JobSpec): Promise<string>;
-  /** Wakes idle workers of this process at once (no polling delay). */
+  readonly definitions: D;
+  /** Adds a pending job through `tx` (the transaction that writes the job's rows). Call wake() after the commit. */
+  enqueue<K extends keyof D & string>(tx: Repositories, job: NewJob<D, K>): Promise<string>;
+  /** Wakes idle workers (of this process, or of all processes with a shared notifier) at once. */
   wake(): void;
-  /** Atomically takes the oldest pending job and leases it to this process, or returns undefined. */
-  claim(): Promise<ClaimedJob | undefined>;
+  /** Leases the oldest pending job of these kinds (all by default) in a payload version this queue knows. */
+  claim(kinds?: readonly (keyof D & string)[]): Promise<Claim<D> | undefined>;
   /** Resolves on wake(), after `timeoutMs`, or when `signal` aborts. */
   waitForWork(timeoutMs: number, signal?: AbortSignal): Promise<void>;
   /** Extends the lease; false when the job is no longer ours (cancelled, recovered by someone else). */
-  heartbeat(job: ClaimedJob): Promise<boolean>;
-  /** Marks the job final inside `executor`'s transaction; false (and nothing written) when it is no longer ours. */
-  finish(executor: Executor, job: ClaimedJob, status: FinalJobStatus, error?: string): Promise<boolean>;
-  /**
-   * Puts a job we hold back to pending for another attempt. `countAttempt: false` (a graceful shutdown)
-   * does not use up one of the job's attempts.
-   */
-  release(job: ClaimedJob, error?: string, options?: { countAttempt?: boolean }): Promise<void>;
-  /** Cancels pending/running jobs of these entries inside `executor`; returns the ones cancelled. */
-  cancelForEntries(executor: Executor, entryIds: string[]): Promise<{ id: string; entryId: string | null; payload: unknown }[]>;
-  /** Returns jobs left running by dead processes or expired leases to pending; returns how many. */
+  heartbeat(job: LeasedJob): Promise<boolean>;
+  /** Marks the job final inside `tx`; false (and nothing written) when it is no longer ours. */
+  finish(tx: Repositories, job: LeasedJob, outcome: { status: FinalJobStatus; error?: string }): Promise<boolean>;
+  /** Puts a job we hold back to pending. `countAttempt: false` (a graceful shutdown) gives the attempt back. */
+  release(job: LeasedJob, options?: { error?: string; countAttempt?: boolean }): Promise<void>;
+  /** Cancels the user's pending/running jobs of these entries inside `tx`; returns the cancelled jobs' entry ids. */
+  cancelForEntries(tx: Repositories, userId: string, entryIds: string[]): Promise<string[]>;
+  /** Returns jobs of dead processes or with expired leases to pending; returns how many. */
   recoverStale(): Promise<number>;
-  /** Releases connections the queue holds (the Redis queue); the store is closed by whoever opened it. */
-  close?(): Promise<void>;
-  /** Time of the job's status, for diagnostics and benches. */
-  get(id: string): Promise<{ status: string; attempts: number; createdAt: string; startedAt: string | null } | undefined>;
+  /** Status and times of a job, for diagnostics. */
+  get(jobId: string): Promise<{ status: string; attempts: number; createdAt: string; startedAt: string | null } | undefined>;
+  /** Releases the notifier's connections; the store is closed by whoever opened it. */
+  close(): Promise<void>;
 }

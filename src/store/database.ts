@@ -1,30 +1,46 @@
 /**
  * Opens the store. SQLite (better-sqlite3, WAL) is the embedded default; a postgres:// URL selects
- * PostgreSQL. Everything above this module talks to Kysely, so the dialect is invisible to services.
+ * PostgreSQL. Services see only the repositories (src/store/repositories), so the dialect is invisible to them.
  */
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import SQLite from 'better-sqlite3';
 import { Kysely, Migrator, PostgresAdapter, PostgresDialect, SqliteDialect } from 'kysely';
-import pg from 'pg';
+import type pg from 'pg';
 import { migrationProvider } from './migrations/index.ts';
+import { createRepositories, type Repositories } from './repositories/repositories.ts';
 import type { Database } from './schema.ts';
+import type { Dialect } from './dialect.ts';
+import type { DirectSqlite } from './prepared-query.ts';
 import { withStatementCache } from './statement-cache.ts';
 
-export type Dialect = 'sqlite' | 'postgres';
+export type { Dialect } from './dialect.ts';
 
-export interface Store {
+/** What services get: repositories for single statements, and transactions over a fresh set of them. */
+export interface DataStore {
+  readonly repos: Repositories;
+  /** Runs `work` in one transaction: everything it writes through `tx` commits together or not at all. */
+  transaction<T>(work: (tx: Repositories) => Promise<T>): Promise<T>;
+}
+
+export interface Store extends DataStore {
+  /** The Kysely handle, for migrations, tests and diagnostics; services and routes use the repositories. */
   readonly db: Kysely<Database>;
   readonly dialect: Dialect;
   close(): Promise<void>;
+}
+
+export interface StoreOptions {
+  /** PostgreSQL connections in the pool (default 10). */
+  poolSize?: number;
 }
 
 export function isPostgresUrl(url: string): boolean {
   return url.startsWith('postgres://') || url.startsWith('postgresql://');
 }
 
-export async function openStore(url: string): Promise<Store> {
-  const store = isPostgresUrl(url) ? openPostgres(url) : openSqlite(url);
+export async function openStore(url: string, options: StoreOptions = {}): Promise<Store> {
+  const store = isPostgresUrl(url) ? await openPostgres(url, options.poolSize ?? 10) : openSqlite(url);
   try {
     await migrate(store.db).catch(async (err) => {
       if (store.dialect !== 'postgres') throw err;
@@ -41,7 +57,7 @@ export async function openStore(url: string): Promise<Store> {
 }
 
 /** The dialect behind a Kysely handle (or transaction), for the few queries that differ. */
-export function dialectOf(db: Kysely<any>): Dialect {
+export function dialectOf<DB>(db: Kysely<DB>): Dialect {
   return db.getExecutor().adapter instanceof PostgresAdapter ? 'postgres' : 'sqlite';
 }
 
@@ -55,27 +71,43 @@ function openSqlite(url: string): Store {
   sqlite.pragma('synchronous = NORMAL');
   sqlite.pragma('foreign_keys = ON');
   sqlite.pragma('busy_timeout = 5000');
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) });
-  return { db, dialect: 'sqlite', close: () => db.destroy() };
+  const connection = withStatementCache(sqlite);
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: connection }) });
+  return storeOver(db, 'sqlite', connection);
 }
 
 /**
  * pg returns int8 (bigint: `seq`, COUNT(*)) and numeric as strings; every value this schema stores fits a
  * double, so parse them as numbers like better-sqlite3 does. Scoped to this pool (pg.types stays untouched).
  */
-const pgTypes = {
-  getTypeParser(oid: number, format?: 'text' | 'binary') {
-    if (oid === pg.types.builtins.INT8 || oid === pg.types.builtins.NUMERIC) return (value: string) => Number(value);
-    return pg.types.getTypeParser(oid, format as 'text');
-  },
-} as pg.CustomTypesConfig;
+function numericTypes(types: typeof pg.types): pg.CustomTypesConfig {
+  return {
+    getTypeParser: ((oid: number, format?: 'text' | 'binary') => {
+      if (oid === types.builtins.INT8 || oid === types.builtins.NUMERIC) return (value: string) => Number(value);
+      return types.getTypeParser(oid, format === 'binary' ? 'binary' : 'text');
+    }) as pg.CustomTypesConfig['getTypeParser'],
+  };
+}
 
-function openPostgres(url: string): Store {
-  const pool = new pg.Pool({ connectionString: url, max: Number(process.env.SDAPI_DATABASE_POOL) || 10, types: pgTypes });
+/** pg is loaded only for a postgres:// URL, so the embedded default does not pay for it. */
+async function openPostgres(url: string, poolSize: number): Promise<Store> {
+  const { default: driver } = await import('pg');
+  const pool = new driver.Pool({ connectionString: url, max: poolSize, types: numericTypes(driver.types) });
   // An idle client losing its connection (server restart) must not crash the process; the pool replaces it.
   pool.on('error', () => undefined);
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
-  return { db, dialect: 'postgres', close: () => db.destroy() };
+  return storeOver(db, 'postgres');
+}
+
+/** `direct`: the SQLite connection, for the prepared hot-path reads of the repositories outside transactions. */
+function storeOver(db: Kysely<Database>, dialect: Dialect, direct?: DirectSqlite): Store {
+  return {
+    db,
+    dialect,
+    repos: createRepositories(db, dialect, { direct }),
+    transaction: (work) => db.transaction().execute((trx) => work(createRepositories(trx, dialect))),
+    close: () => db.destroy(),
+  };
 }
 
 async function migrate(db: Kysely<Database>): Promise<void> {

@@ -3,12 +3,13 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createApiContext, TUTORIAL_JSON, type ApiContext } from '../helpers/api-context.ts';
+import { HeldGenerator } from '../helpers/held-generator.ts';
 
 describe('deleting a thread while its request is running', () => {
   let ctx: ApiContext;
   before(async () => {
-    // The worker pauses 10 minutes once the job is running, so the delete lands mid-job; heartbeats notice the cancel.
-    ctx = await createApiContext({ worker: { debugJobDelayMs: 600_000, heartbeatMs: 50 } });
+    // Generations are held once the job is running, so the delete lands mid-job; heartbeats notice the cancel.
+    ctx = await createApiContext({ worker: { heartbeatMs: 50 }, overrides: { wrapGenerator: (generator) => new HeldGenerator(generator) } });
   });
   after(() => ctx.close());
 
@@ -23,7 +24,7 @@ describe('deleting a thread while its request is running', () => {
     }
     assert.equal((await ctx.request(user.token, { method: 'DELETE', url: `/api/v1/threads/${thread}` })).statusCode, 204);
     assert.equal((await ctx.request(user.token, { method: 'GET', url: '/api/v1/account' })).json().data.credits, 30);
-    const job = await ctx.services.store.db.selectFrom('jobs').select('status').where('entry_id', '=', entry.guid).executeTakeFirstOrThrow();
+    const job = await ctx.store.db.selectFrom('jobs').select('status').where('entry_id', '=', entry.guid).executeTakeFirstOrThrow();
     assert.equal(job.status, 'cancelled');
     const ledger = (await ctx.services.credits.listLedger(user.id)).items.filter((l) => l.entryId === entry.guid).map((l) => l.kind);
     assert.deepEqual(ledger.sort(), ['refund', 'reserve']);
@@ -32,7 +33,7 @@ describe('deleting a thread while its request is running', () => {
     const next = (await ctx.request(user.token, { method: 'POST', url: '/api/v1/threads', payload: { ai_version_code: 'stablediffusion_text2img' } })).json().data.guid;
     const second = (await ctx.request(user.token, { method: 'POST', url: `/api/v1/threads/${next}/entry`, payload: { ...TUTORIAL_JSON, images: 1, steps: 10 } })).json().data;
     for (;;) {
-      const row = await ctx.services.store.db.selectFrom('jobs').select('status').where('entry_id', '=', second.guid).executeTakeFirstOrThrow();
+      const row = await ctx.store.db.selectFrom('jobs').select('status').where('entry_id', '=', second.guid).executeTakeFirstOrThrow();
       if (row.status === 'running') break;
       await new Promise((r) => setTimeout(r, 20));
     }

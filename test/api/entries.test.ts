@@ -137,14 +137,22 @@ describe('POST /threads/{guid}/entry', () => {
     });
   }
 
-  it('names every bad field at once', async () => {
-    const res = await post({ engine: 'nope', resolution: '1x1', prompts: [{ text: 'x', weight: -1 }], images: 99, steps: 1, style: 'zzz' });
+  it('names every bad field at once: shape errors and engine rules in one 422, in all three encodings', async () => {
+    const body = { engine: 'nope', resolution: '1x1', prompts: [{ text: 'x', weight: -1 }], images: 99, steps: 1, style: 'zzz', cfg_scale: 99 };
+    const res = await post(body);
     assert.equal(res.statusCode, 422);
-    const errors = res.json().errors;
-    for (const field of ['images', 'style']) assert.ok(errors[field], `${field} in ${res.body}`);
-    const res2 = await post({ engine: 'nope', resolution: '1x1', prompts: [{ text: 'x', weight: -1 }], images: 2, steps: 1, style: 'anime' });
-    assert.equal(res2.statusCode, 422);
-    for (const field of ['engine', 'resolution', 'prompts']) assert.ok(res2.json().errors[field], `${field} in ${res2.body}`);
+    const expected = ['engine', 'resolution', 'prompts', 'images', 'style', 'cfg_scale'];
+    assert.deepEqual(Object.keys(res.json().errors).sort(), [...expected].sort(), res.body);
+    const form = toForm(body)!;
+    for (const encoded of [await postForm(form), await postMultipart(form)]) {
+      assert.equal(encoded.statusCode, 422);
+      assert.deepEqual(Object.keys(encoded.json().errors).sort(), [...expected].sort(), encoded.body);
+    }
+    // A known engine: its step range and resolutions are checked in the same pass as a bad image count.
+    const ruled = await post({ ...TUTORIAL_JSON, images: 0, steps: 151, resolution: '512x512', sampler: 'warp' });
+    assert.equal(ruled.statusCode, 422);
+    assert.deepEqual(Object.keys(ruled.json().errors).sort(), ['images', 'resolution', 'sampler', 'steps']);
+    assert.match(ruled.json().errors.steps[0], /between 10 and 150/);
   });
 
   it('malformed bodies are 4xx JSON, never 500', async () => {

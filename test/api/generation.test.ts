@@ -91,7 +91,7 @@ describe('generation end to end (in-process worker, real engine)', () => {
       ['charge', 0, 10],
       ['reserve', -10, 10],
     ]);
-    const jobs = await ctx.services.store.db.selectFrom('jobs').select(['status', 'attempts']).where('entry_id', '=', request.guid).execute();
+    const jobs = await ctx.store.db.selectFrom('jobs').select(['status', 'attempts']).where('entry_id', '=', request.guid).execute();
     assert.deepEqual(jobs, [{ status: 'done', attempts: 1 }]);
 
     // Deleting the thread deletes the image files.

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { createApiContext, formBody, TUTORIAL_JSON, type ApiContext } from '../helpers/api-context.ts';
+import { steppingClock } from '../helpers/clock.ts';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 const STAMP = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/;
@@ -11,7 +12,8 @@ describe('threads API', () => {
   let bob: { id: string; token: string };
 
   before(async () => {
-    ctx = await createApiContext();
+    // Every reading of the clock is 1 ms later: threads created one after another have distinct, ordered times.
+    ctx = await createApiContext({ overrides: { clock: steppingClock() } });
     alice = await ctx.user('alice@example.com', 1000);
     bob = await ctx.user('bob@example.com', 1000);
   });
@@ -65,7 +67,6 @@ describe('threads API', () => {
     for (let i = 0; i < 3; i++) {
       const res = await ctx.request(fresh.token, { method: 'POST', url: '/api/v1/threads', payload: { ai_version_code: 'stablediffusion_text2img' } });
       guids.push(res.json().data.guid);
-      await new Promise((r) => setTimeout(r, 5));
     }
     const all = await ctx.request(fresh.token, { method: 'GET', url: '/api/v1/threads' });
     assert.equal(all.statusCode, 200);
@@ -128,10 +129,10 @@ describe('threads API', () => {
     assert.equal((await ctx.request(user.token, { method: 'GET', url: `/api/v1/threads/${thread.guid}` })).statusCode, 404);
     assert.equal((await ctx.request(user.token, { method: 'GET', url: `/api/v1/threads/${thread.guid}/entries` })).statusCode, 404);
     assert.equal((await ctx.request(user.token, { method: 'DELETE', url: `/api/v1/threads/${thread.guid}` })).statusCode, 404);
-    const rows = await ctx.services.store.db.selectFrom('entries').select('id').where('thread_id', '=', thread.guid).execute();
+    const rows = await ctx.store.db.selectFrom('entries').select('id').where('thread_id', '=', thread.guid).execute();
     assert.equal(rows.length, 0);
     assert.equal((await ctx.request(user.token, { method: 'GET', url: '/api/v1/account' })).json().data.credits, 50);
-    const jobs = await ctx.services.store.db.selectFrom('jobs').select('status').where('user_id', '=', user.id).execute();
+    const jobs = await ctx.store.db.selectFrom('jobs').select('status').where('user_id', '=', user.id).execute();
     assert.deepEqual(jobs.map((j) => j.status), ['cancelled']);
   });
 });

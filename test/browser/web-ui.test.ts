@@ -104,8 +104,6 @@ describe('web UI in chromium', { skip }, () => {
       SDAPI_DATA_DIR: dataDir,
       SDAPI_SIGNUP_CREDITS: '1000',
       LOG_LEVEL: 'warn',
-      // Hold each job a moment before it runs, so the live status is on screen long enough to see and assert.
-      SDAPI_DEBUG_JOB_DELAY_MS: '1500',
     };
     delete env.SDAPI_DATABASE_URL;
     delete env.DATABASE_URL;
@@ -116,7 +114,8 @@ describe('web UI in chromium', { skip }, () => {
     } else {
       console.log(`# model: ${process.env.SDAPI_MODEL_DIR ?? 'the default (models/demo)'}`);
     }
-    server = spawn(process.execPath, ['bin/sdapi.js', 'serve'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    // The test entry script holds each generation a moment, so the live status is on screen long enough to assert.
+    server = spawn(process.execPath, ['--import', 'tsx', 'test/helpers/sdapi-test.ts', '--delay-generation', '1500', 'serve'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
     server.stdout?.on('data', (d) => (serverLog += d));
     server.stderr?.on('data', (d) => (serverLog += d));
     await waitForServer(`${base}/`, server, () => serverLog);

@@ -4,7 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { loadConfig } from '../../src/config.ts';
+import { loadConfig } from '../../src/config/load-config.ts';
 import { openStore } from '../../src/store/database.ts';
 import { api, cli, e2eModelEnv, freePort, startServe, type ServerProcess } from '../helpers/e2e.ts';
 
@@ -27,8 +27,8 @@ describe('restart after kill -9', () => {
     const token = (await cli(['tokens', 'create', '--email', 'r@example.com', '--application', 'restart'], env)).stdout.trim();
     const port = await freePort();
 
-    // First life: the worker holds the job in `running` (debug pause before generating) until we kill it.
-    const first = await startServe({ ...env, SDAPI_DEBUG_JOB_DELAY_MS: '600000' }, port);
+    // First life: the test entry script holds every generation, so the job stays `running` until we kill it.
+    const first = await startServe(env, port, { holdGeneration: true });
     servers.push(first);
     const thread = (await api(first.url, token, 'POST', '/threads', { ai_version_code: 'stablediffusion_text2img' })).json.data.guid;
     const created = await api(first.url, token, 'POST', `/threads/${thread}/entry`, {
@@ -86,7 +86,7 @@ describe('restart after kill -9', () => {
       assert.equal((await cli(['users', 'create', '--email', 's@example.com', '--password', 'correct horse battery', '--credits', '50'], env2)).code, 0);
       const token = (await cli(['tokens', 'create', '--email', 's@example.com', '--application', 'sigterm'], env2)).stdout.trim();
       const port = await freePort();
-      const first = await startServe({ ...env2, SDAPI_DEBUG_JOB_DELAY_MS: '600000' }, port);
+      const first = await startServe(env2, port, { holdGeneration: true });
       servers.push(first);
       const thread = (await api(first.url, token, 'POST', '/threads', { ai_version_code: 'stablediffusion_text2img' })).json.data.guid;
       const created = await api(first.url, token, 'POST', `/threads/${thread}/entry`, { engine: 'stable-diffusion-xl-1024-v0-9', resolution: '1024x1024', prompts: [{ text: 'x', weight: 1 }], steps: 10 });

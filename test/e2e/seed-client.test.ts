@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import sharp from 'sharp';
-import { projectRoot } from '../../src/config.ts';
+import { projectRoot } from '../../src/config/project-root.ts';
 import { readTextChunks } from '../../src/services/generation/png-text.ts';
 import { api, cli, e2eModelEnv, freePort, run, startServe, type ServerProcess } from '../helpers/e2e.ts';
 

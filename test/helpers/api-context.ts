@@ -1,31 +1,38 @@
 /**
- * A complete in-process service for API tests: temp data dir, SQLite store (or PostgreSQL/Redis, see scale-out.ts), real services with the
- * real engine (tiny model), the Fastify app (inject(), no port) and optionally the worker loop.
+ * A complete in-process service for API tests, built by the composition root: temp data dir, SQLite store (or
+ * PostgreSQL/Redis, see scale-out.ts), the real services with the real engine (tiny model) unless overridden,
+ * the Fastify app (inject(), no port) and optionally the worker loop.
  */
+import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
-import { buildApp, type AppDeps } from '../../src/api/app.ts';
-import { createSessionAuthenticator } from '../../src/api/session-auth.ts';
-import { loadConfig, projectRoot, type Config } from '../../src/config.ts';
-import { createServices, type ServiceOverrides, type Services } from '../../src/services/index.ts';
-import { defaultEngines } from '../../src/services/generation/catalog.ts';
-import { openStore } from '../../src/store/database.ts';
-import { GenerationWorker, type GenerationWorkerOptions } from '../../src/worker/generation-worker.ts';
+import type { AppDeps } from '../../src/api/app.ts';
+import { buildHttpApp, createWorker, openRuntime, type Runtime, type RuntimeOverrides, type Services } from '../../src/composition/runtime.ts';
+import { loadConfig, projectRoot, type Config } from '../../src/config/load-config.ts';
+import { defaultEngines } from '../../src/services/generation/engine-catalog.ts';
+import { hashPassword } from '../../src/services/identity/passwords.ts';
+import type { Store } from '../../src/store/database.ts';
+import type { JobWorker, JobWorkerOptions } from '../../src/worker/job-worker.ts';
 import { testServiceEnv } from './scale-out.ts';
 
 /** The model the tests generate with: SDAPI_TEST_MODEL_DIR, else the tiny SD1 fixture (64×64 native). */
 export const TEST_MODEL_DIR = resolve(process.env.SDAPI_TEST_MODEL_DIR || join(projectRoot, 'models/tiny/sd1'));
 export const PUBLIC_URL = 'http://sdapi.test';
+export const TEST_PASSWORD = 'correct horse battery';
+/** scrypt is slow on purpose: test accounts share one hash of TEST_PASSWORD, computed once per process. */
+let testPasswordHash: Promise<string> | undefined;
 
 export interface ApiContext {
   app: FastifyInstance;
+  runtime: Runtime;
   services: Services;
+  store: Store;
   config: Config;
   dataDir: string;
-  worker?: GenerationWorker;
-  /** Creates an account with `credits` and returns a bearer token for it. */
+  worker?: JobWorker;
+  /** Creates an account (password TEST_PASSWORD) with `credits` and returns a bearer token for it. */
   user(email: string, credits?: number): Promise<{ id: string; token: string }>;
   request(token: string | null, options: InjectOptions): Promise<LightMyRequestResponse>;
   close(): Promise<void>;
@@ -33,10 +40,10 @@ export interface ApiContext {
 
 export async function createApiContext(
   options: {
-    worker?: boolean | GenerationWorkerOptions;
-    overrides?: ServiceOverrides;
+    worker?: boolean | JobWorkerOptions;
+    overrides?: RuntimeOverrides;
     env?: NodeJS.ProcessEnv;
-    /** Also accept browser sessions (cookie + X-CSRF-Token), as the server does. */
+    /** Accept browser sessions (cookie + X-CSRF-Token), as the server does (default true). */
     sessions?: boolean;
     onRoute?: AppDeps['onRoute'];
   } = {},
@@ -45,8 +52,7 @@ export async function createApiContext(
   // SQLite in dataDir by default; SDAPI_TEST_DIALECT=postgres / SDAPI_TEST_QUEUE=redis switch to a fresh database / key prefix.
   const scaleOut = await testServiceEnv('api');
   const config = loadConfig({ SDAPI_DATA_DIR: dataDir, SDAPI_MODEL_DIR: TEST_MODEL_DIR, SDAPI_PUBLIC_URL: PUBLIC_URL, PORT: '0', ...scaleOut.env, ...options.env });
-  const store = await openStore(config.databaseUrl);
-  const services = createServices(store, config, {
+  const runtime = await openRuntime(config, {
     engines: [
       ...defaultEngines(TEST_MODEL_DIR),
       {
@@ -65,25 +71,25 @@ export async function createApiContext(
     ],
     ...options.overrides,
   });
-  const app = await buildApp({
-    services,
-    sessionAuthenticator: options.sessions ? createSessionAuthenticator(services.sessions) : undefined,
-    onRoute: options.onRoute,
-  });
-  let worker: GenerationWorker | undefined;
+  const app = await buildHttpApp(runtime, { sessions: options.sessions, onRoute: options.onRoute });
+  let worker: JobWorker | undefined;
   if (options.worker) {
     const extra = typeof options.worker === 'object' ? options.worker : {};
-    worker = new GenerationWorker({ jobs: services.jobs, generation: services.generation }, { concurrency: 1, idleMs: 1000, ...extra });
+    worker = createWorker(runtime, { concurrency: 1, idleMs: 1000, ...extra });
     await worker.start();
   }
-  const ctx: ApiContext = {
+  const { services } = runtime;
+  return {
     app,
+    runtime,
     services,
+    store: runtime.store,
     config,
     dataDir,
     worker,
     async user(email, credits = 100) {
-      const user = await services.users.create(email, 'correct horse battery');
+      const user = { id: randomUUID(), email: email.toLowerCase() };
+      await runtime.store.repos.users.insert({ ...user, password_hash: await (testPasswordHash ??= hashPassword(TEST_PASSWORD)), credits: 0, created_at: new Date().toISOString() });
       if (credits > 0) await services.credits.grant(user.id, credits, 'test');
       const application = await services.applications.create(user.id, 'tests');
       const token = await services.applications.createToken(user.id, application.id);
@@ -96,13 +102,11 @@ export async function createApiContext(
     async close() {
       await worker?.stop();
       await app.close();
-      await services.close();
-      await store.close();
+      await runtime.close();
       await scaleOut.cleanup();
       await rm(dataDir, { recursive: true, force: true });
     },
   };
-  return ctx;
 }
 
 /** Polls the thread's entries until the response entry for `requestGuid` exists. */
@@ -131,7 +135,7 @@ export const TUTORIAL_FORM = {
 };
 
 export const TUTORIAL_JSON = {
-  type: 'request',
+  type: 'request' as const,
   engine: 'stable-diffusion-xl-1024-v0-9',
   resolution: '1024x1024',
   prompts: [

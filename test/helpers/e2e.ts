@@ -1,11 +1,26 @@
-/** Helpers for tests that run the real program: CLI invocations and a `sdapi serve` child process on loopback. */
+/**
+ * Helpers for tests that run the real program: CLI invocations and `sdapi serve` / `sdapi worker` child processes
+ * on loopback. `{ holdGeneration: true }` starts them through the test-only entry script (test/helpers/sdapi-test.ts),
+ * whose generations wait until the job is aborted or the process dies.
+ */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { projectRoot } from '../../src/config.ts';
+import { projectRoot } from '../../src/config/project-root.ts';
 
 export const BIN = join(projectRoot, 'bin/sdapi.js');
+export const TEST_ENTRY = join(projectRoot, 'test/helpers/sdapi-test.ts');
+
+export interface ProcessOptions {
+  /** Run through the test entry script with every generation held (the job stays `running`). */
+  holdGeneration?: boolean;
+}
+
+/** The node arguments that start `sdapi <args>`: the real binary, or the test entry script with held generations. */
+function sdapiArgs(args: string[], options: ProcessOptions): string[] {
+  return options.holdGeneration ? ['--import', 'tsx', TEST_ENTRY, '--hold-generation', ...args] : [BIN, ...args];
+}
 
 /** The default model when it has been built, else the tiny fixture (SDAPI_TEST_MODEL_DIR overrides both). */
 export function e2eModelEnv(): NodeJS.ProcessEnv {
@@ -73,8 +88,8 @@ function stoppers(child: ChildProcess, exited: Promise<void>): { stop(): Promise
   };
 }
 
-export async function startServe(env: NodeJS.ProcessEnv, port: number): Promise<ServerProcess> {
-  const child = spawn(process.execPath, [BIN, 'serve'], {
+export async function startServe(env: NodeJS.ProcessEnv, port: number, options: ProcessOptions = {}): Promise<ServerProcess> {
+  const child = spawn(process.execPath, sdapiArgs(['serve'], options), {
     cwd: projectRoot,
     env: { ...process.env, HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -127,8 +142,8 @@ export interface WorkerProcess {
 }
 
 /** Starts `sdapi worker` and waits until its loops run (the "sdapi worker is running" log line). */
-export async function startWorker(env: NodeJS.ProcessEnv, args: string[] = []): Promise<WorkerProcess> {
-  const child = spawn(process.execPath, [BIN, 'worker', ...args], {
+export async function startWorker(env: NodeJS.ProcessEnv, args: string[] = [], options: ProcessOptions = {}): Promise<WorkerProcess> {
+  const child = spawn(process.execPath, sdapiArgs(['worker', ...args], options), {
     cwd: projectRoot,
     env: { ...process.env, LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

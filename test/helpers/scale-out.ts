@@ -116,8 +116,7 @@ export async function openTestStore(label = 'store'): Promise<Store> {
     throw err;
   }
   return {
-    db: store.db,
-    dialect: store.dialect,
+    ...store,
     async close() {
       try {
         await store.close();

@@ -7,14 +7,19 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
-import { projectRoot } from '../../src/config.ts';
+import { Type } from '@sinclair/typebox';
+import type { JobDefinitions } from '../../src/domain/jobs.ts';
+import { projectRoot } from '../../src/config/project-root.ts';
 import { UserService } from '../../src/services/identity/users.ts';
 import { CreditService } from '../../src/services/credits/credit-service.ts';
 import { dialectOf, openStore, type Store } from '../../src/store/database.ts';
 import { isUniqueViolation } from '../../src/store/errors.ts';
-import { EmbeddedJobQueue } from '../../src/queue/embedded-queue.ts';
+import { DatabaseJobQueue } from '../../src/queue/database-job-queue.ts';
+import { InProcessNotifier } from '../../src/queue/in-process-notifier.ts';
 import { createApiContext } from '../helpers/api-context.ts';
 import { createTestDatabase, postgresUnavailable, redisUnavailable, type TestDatabase } from '../helpers/scale-out.ts';
+
+const ECHO = { echo: { version: 1, schema: Type.Object({ n: Type.Integer() }), maxAttempts: 3 } } as const satisfies JobDefinitions;
 
 const pgDown = await postgresUnavailable();
 const redisDown = await redisUnavailable();
@@ -37,7 +42,7 @@ function runSuites(env: NodeJS.ProcessEnv, filters: string[]) {
 }
 
 describe('PostgreSQL parity', { skip: pgDown ? `skipped: ${pgDown}` : false }, () => {
-  it('queue, service, API and web-service suites pass on PostgreSQL (embedded queue)', () => {
+  it('queue, service, API and web-service suites pass on PostgreSQL (in-process wake-ups)', () => {
     const r = runSuites({ SDAPI_TEST_DIALECT: 'postgres' }, ['test/queue/', 'test/services/', 'test/api/', 'test/web/web-services']);
     assert.equal(r.status, 0, r.out.slice(-20_000));
     assert.match(r.summary, /ℹ fail 0/);
@@ -64,9 +69,9 @@ describe('PostgreSQL parity', { skip: pgDown ? `skipped: ${pgDown}` : false }, (
     it('is detected as postgres; counts, bigint and integer columns come back as numbers', async () => {
       assert.equal(store.dialect, 'postgres');
       assert.equal(dialectOf(store.db), 'postgres');
-      const users = new UserService(store.db);
+      const users = new UserService(store);
       const u = await users.create('count@example.com', 'correct horse battery');
-      const credits = new CreditService(store.db);
+      const credits = new CreditService(store);
       assert.equal(await credits.grant(u.id, 7, 'test'), 7);
       const page = await credits.listLedger(u.id);
       assert.equal(page.total, 1);
@@ -76,7 +81,7 @@ describe('PostgreSQL parity', { skip: pgDown ? `skipped: ${pgDown}` : false }, (
     });
 
     it('maps a concurrent duplicate sign-up (unique violation 23505) to a conflict', async () => {
-      const users = new UserService(store.db);
+      const users = new UserService(store);
       const results = await Promise.allSettled([0, 1, 2, 3].map(() => users.create('race@example.com', 'correct horse battery')));
       assert.equal(results.filter((r) => r.status === 'fulfilled').length, 1);
       for (const r of results.filter((r) => r.status === 'rejected')) assert.equal((r as PromiseRejectedResult).reason.code, 'conflict');
@@ -91,13 +96,13 @@ describe('PostgreSQL parity', { skip: pgDown ? `skipped: ${pgDown}` : false }, (
       const db2 = await createTestDatabase('seq');
       const ctx = await createApiContext({ env: { SDAPI_DATABASE_URL: db2.url } });
       try {
-        assert.equal(ctx.services.store.dialect, 'postgres');
+        assert.equal(ctx.store.dialect, 'postgres');
         const { token } = await ctx.user('seq@example.com', 100);
         const thread = (await ctx.request(token, { method: 'POST', url: '/api/v1/threads', payload: { ai_version_code: 'stablediffusion_text2img' } })).json().data.guid;
         const body = { engine: 'stable-diffusion-v1-6', resolution: '512x512', prompts: [{ text: 'x', weight: 1 }], steps: 10 };
         const posted = await Promise.all([...Array(8)].map(() => ctx.request(token, { method: 'POST', url: `/api/v1/threads/${thread}/entry`, payload: body })));
         assert.deepEqual(posted.map((r) => r.statusCode), Array(8).fill(201));
-        const seqs = (await ctx.services.store.db.selectFrom('entries').select('seq').where('thread_id', '=', thread).execute()).map((r) => r.seq);
+        const seqs = (await ctx.store.db.selectFrom('entries').select('seq').where('thread_id', '=', thread).execute()).map((r) => r.seq);
         assert.equal(new Set(seqs).size, 8, `duplicate seq: ${seqs}`);
         assert.equal(await ctx.services.credits.balance((await ctx.services.users.findByEmail('seq@example.com'))!.id), 92);
       } finally {
@@ -118,11 +123,11 @@ describe('PostgreSQL parity', { skip: pgDown ? `skipped: ${pgDown}` : false }, (
     });
 
     it('claims with FOR UPDATE SKIP LOCKED: many concurrent claimers, every job once', async () => {
-      const queues = [0, 1, 2, 3].map((i) => new EmbeddedJobQueue(store.db, { owner: `parity:${i}` }));
+      const queues = [0, 1, 2, 3].map((i) => new DatabaseJobQueue({ jobs: store.repos.jobs, notifier: new InProcessNotifier(), owner: `parity:${i}`, definitions: ECHO }));
       const ids = new Set<string>();
-      for (let i = 0; i < 12; i++) ids.add(await queues[0].enqueue(store.db, { kind: 'generate', payload: i }));
+      for (let i = 0; i < 12; i++) ids.add(await store.transaction((tx) => queues[0].enqueue(tx, { kind: 'echo', payload: { n: i } })));
       const claims = await Promise.all([...Array(20)].map((_, i) => queues[i % 4].claim()));
-      const got = claims.filter((c) => c !== undefined).map((c) => c.id);
+      const got = claims.flatMap((c) => (c ? [c.job.id] : []));
       assert.equal(got.length, 12, 'SKIP LOCKED: a claimer that meets a locked row takes the next one instead of coming back empty');
       assert.deepEqual(new Set(got), ids);
     });

@@ -1,31 +1,43 @@
 /**
- * The Redis queue contract: jobs are rows in the database (PostgreSQL when reachable, else a shared SQLite
- * file), Redis only wakes workers. Each RedisJobQueue instance stands for one process. Skips when Redis is down.
+ * The queue with Redis wake-ups: jobs are rows in the database (PostgreSQL when reachable, else a shared SQLite
+ * file), Redis only wakes workers. Each queue instance (DatabaseJobQueue + its own RedisNotifier) stands for one
+ * process. Skips when Redis is down.
  */
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
+import { Type } from '@sinclair/typebox';
 import { Redis } from 'ioredis';
-import { RedisJobQueue } from '../../src/queue/redis-queue.ts';
+import type { JobDefinitions } from '../../src/domain/jobs.ts';
+import { DatabaseJobQueue } from '../../src/queue/database-job-queue.ts';
+import { RedisNotifier } from '../../src/queue/redis-notifier.ts';
 import { openStore, type Store } from '../../src/store/database.ts';
+import { steppingClock } from '../helpers/clock.ts';
 import { createTestDatabase, postgresUnavailable, REDIS_URL, redisPrefix, redisUnavailable, removeRedisKeys, type TestDatabase } from '../helpers/scale-out.ts';
+
+const ECHO = { echo: { version: 1, schema: Type.Object({ n: Type.Integer() }), maxAttempts: 3 } } as const satisfies JobDefinitions;
+type EchoQueue = DatabaseJobQueue<typeof ECHO> & { notifier: RedisNotifier };
 
 const redisDown = await redisUnavailable();
 if (redisDown) console.log(`# skipping the Redis queue tests: ${redisDown}`);
 
-describe('RedisJobQueue', { skip: redisDown ? `skipped: ${redisDown}` : false }, () => {
+describe('job queue with Redis wake-ups', { skip: redisDown ? `skipped: ${redisDown}` : false }, () => {
   let store: Store;
   let database: TestDatabase | undefined;
   let dir: string | undefined;
   let prefix: string;
-  const queues: RedisJobQueue[] = [];
-  const queue = (options: { leaseMs?: number; owner?: string; url?: string } = {}) => {
-    const q = new RedisJobQueue(store.db, { url: REDIS_URL, prefix, leaseMs: 60_000, ...options });
+  const clock = steppingClock();
+  const queues: EchoQueue[] = [];
+  const queue = (options: { leaseMs?: number; owner?: string; url?: string } = {}): EchoQueue => {
+    const notifier = new RedisNotifier({ url: options.url ?? REDIS_URL, prefix });
+    const q = Object.assign(new DatabaseJobQueue({ jobs: store.repos.jobs, notifier, definitions: ECHO, leaseMs: options.leaseMs ?? 60_000, owner: options.owner, clock }), { notifier });
     queues.push(q);
     return q;
   };
+  const enqueue = (q: EchoQueue, n: number) => store.transaction((tx) => q.enqueue(tx, { kind: 'echo', payload: { n } }));
+  const finish = (q: EchoQueue, job: Parameters<EchoQueue['finish']>[1]) => store.transaction((tx) => q.finish(tx, job, { status: 'done' }));
 
   before(async () => {
     if (!(await postgresUnavailable())) {
@@ -57,20 +69,18 @@ describe('RedisJobQueue', { skip: redisDown ? `skipped: ${redisDown}` : false },
     const woke: number[] = [];
     const loops = workers.map(async (w, i) => {
       while (!stop.signal.aborted) {
-        const job = await w.claim();
-        if (job) {
-          claimed.push(`${i}:${job.id}`);
-          assert.equal(await w.finish(store.db, job, 'done'), true);
+        const claim = await w.claim();
+        if (claim) {
+          claimed.push(`${i}:${claim.job.id}`);
+          assert.equal(await finish(w, claim.job), true);
           continue;
         }
         await w.waitForWork(60_000, stop.signal);
         if (!stop.signal.aborted) woke.push(Date.now());
       }
     });
-    await new Promise((r) => setTimeout(r, 200)); // both blocked in BLPOP
-
     const t0 = Date.now();
-    const id = await api.enqueue(store.db, { kind: 'generate', payload: { n: 1 } });
+    const id = await enqueue(api, 1);
     api.wake();
     for (const deadline = Date.now() + 10_000; claimed.length === 0; ) {
       assert.ok(Date.now() < deadline, 'no worker picked the job up');
@@ -81,7 +91,7 @@ describe('RedisJobQueue', { skip: redisDown ? `skipped: ${redisDown}` : false },
     // A burst: every job claimed once, by whichever worker took the token.
     const ids = new Set([id]);
     for (let i = 0; i < 20; i++) {
-      ids.add(await api.enqueue(store.db, { kind: 'generate', payload: { n: i } }));
+      ids.add(await enqueue(api, i));
       api.wake();
     }
     for (const deadline = Date.now() + 20_000; claimed.length < ids.size; ) {
@@ -101,37 +111,37 @@ describe('RedisJobQueue', { skip: redisDown ? `skipped: ${redisDown}` : false },
   it('concurrent claims from two processes never hand out the same job twice', async () => {
     const [a, b] = [queue(), queue()];
     const ids = new Set<string>();
-    for (let i = 0; i < 6; i++) ids.add(await a.enqueue(store.db, { kind: 'generate', payload: i }));
+    for (let i = 0; i < 6; i++) ids.add(await enqueue(a, i));
     const claims = await Promise.all([...Array(10)].map((_, i) => (i % 2 ? a : b).claim()));
-    const got = claims.filter((c) => c !== undefined).map((c) => c.id);
+    const got = claims.flatMap((c) => (c ? [c.job.id] : []));
     assert.equal(got.length, 6);
     assert.deepEqual(new Set(got), ids);
   });
 
   it('a job left running by a vanished worker is re-queued after its lease expires, and finished once by another', async () => {
-    const dead = queue({ leaseMs: 300, owner: 'other-host:4242:dead' }); // another host: only the lease can tell
+    const dead = queue({ leaseMs: 300, owner: 'other-host:4242:dead:1' }); // another host: only the lease can tell
     const live = queue({ leaseMs: 60_000 });
-    await dead.enqueue(store.db, { kind: 'generate', payload: null });
-    const lost = (await dead.claim())!;
+    await enqueue(dead, 1);
+    const lost = (await dead.claim())!.job;
     assert.equal(lost.attempts, 1);
     assert.equal(await live.recoverStale(), 0, 'not before the lease expires');
 
-    // An idle worker blocked in Redis is woken by the recovery (recoverStale pushes a token).
+    // An idle worker waiting on Redis is woken by the recovery (recoverStale pushes a token).
     const waiting = queue();
     let woken = false;
     const wait = waiting.waitForWork(60_000).then(() => (woken = true));
-    await new Promise((r) => setTimeout(r, 400));
+    clock.advance(400);
     assert.equal(await live.recoverStale(), 1);
     await wait;
     assert.equal(woken, true);
 
-    const again = (await waiting.claim())!;
+    const again = (await waiting.claim())!.job;
     assert.equal(again.id, lost.id);
     assert.equal(again.attempts, 2);
     assert.equal(await dead.heartbeat(lost), false, 'the old lease is gone');
-    assert.equal(await dead.finish(store.db, lost, 'done'), false, 'the vanished worker cannot complete it');
-    assert.equal(await waiting.finish(store.db, again, 'done'), true);
-    assert.equal(await waiting.finish(store.db, again, 'done'), false, 'exactly once');
+    assert.equal(await finish(dead, lost), false, 'the vanished worker cannot complete it');
+    assert.equal(await finish(waiting, again), true);
+    assert.equal(await finish(waiting, again), false, 'exactly once');
   });
 
   it('abort ends a blocked wait at once; a spare token only costs an empty claim', async () => {
@@ -152,10 +162,11 @@ describe('RedisJobQueue', { skip: redisDown ? `skipped: ${redisDown}` : false },
     q.wake();
     const redis = new Redis(REDIS_URL);
     try {
-      for (let i = 0; i < 50 && (await redis.exists(q.wakeKey)) === 0; i++) await new Promise((r) => setTimeout(r, 10));
-      assert.equal(await redis.exists(q.wakeKey), 1);
-      assert.ok(q.wakeKey.startsWith(`${prefix}:`));
-      assert.ok((await redis.pttl(q.wakeKey)) > 0, 'the token list expires');
+      const key = q.notifier.wakeKey;
+      for (let i = 0; i < 50 && (await redis.exists(key)) === 0; i++) await new Promise((r) => setTimeout(r, 10));
+      assert.equal(await redis.exists(key), 1);
+      assert.ok(key.startsWith(`${prefix}:`));
+      assert.ok((await redis.pttl(key)) > 0, 'the token list expires');
     } finally {
       redis.disconnect();
     }
@@ -164,9 +175,9 @@ describe('RedisJobQueue', { skip: redisDown ? `skipped: ${redisDown}` : false },
 
   it('with Redis unreachable, jobs still flow through the database (workers fall back to polling)', async () => {
     const q = queue({ url: 'redis://127.0.0.1:1' });
-    const id = await q.enqueue(store.db, { kind: 'generate', payload: null });
+    const id = await enqueue(q, 1);
     q.wake(); // must not throw
     await q.waitForWork(300); // resolves after the idle interval instead of throwing
-    assert.equal((await q.claim())?.id, id);
+    assert.equal((await q.claim())?.job.id, id);
   });
 });

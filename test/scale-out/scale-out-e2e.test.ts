@@ -108,8 +108,8 @@ describe('scale-out: API process + separate worker processes on PostgreSQL and R
     await workers[0].stop();
     assert.equal(workers[0].child.exitCode, 0, workers[0].output());
 
-    // A worker that holds the job in `running` (debug pause) is killed with -9 …
-    const doomed = await startWorker({ ...env, SDAPI_DEBUG_JOB_DELAY_MS: '600000' });
+    // A worker that holds the job in `running` (the test entry script holds its generations) is killed with -9 …
+    const doomed = await startWorker(env, [], { holdGeneration: true });
     workers.push(doomed);
     const third = await api(server.url, token, 'POST', `/threads/${thread}/entry`, REQUEST);
     assert.equal(third.status, 201);

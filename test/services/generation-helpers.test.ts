@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import sharp from 'sharp';
 import { requestCost } from '../../src/services/credits/pricing.ts';
-import { fileId } from '../../src/services/generation/generation-service.ts';
+import { fileId } from '../../src/services/generation/image-producer.ts';
 import { encodeImage } from '../../src/services/generation/image-encoder.ts';
 import { insertTextChunk, parametersText, readTextChunks } from '../../src/services/generation/png-text.ts';
 import { planSize } from '../../src/services/generation/sizing.ts';

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { parseRange, storageRoutes } from '../../src/api/routes/storage.ts';
+import { parseRange, storageRoutes } from '../../src/api/routes/storage.routes.ts';
 import type { FileStorage } from '../../src/storage/file-storage.ts';
 import { LocalFileStorage } from '../../src/storage/local-storage.ts';
 import { startS3Server, type TestS3Server } from '../helpers/s3-server.ts';
@@ -26,7 +26,7 @@ interface Harness {
 async function appFor(storage: FileStorage): Promise<Harness> {
   const logs: string[] = [];
   const app = Fastify({ logger: { level: 'warn', stream: { write: (line: string) => void logs.push(line) } } });
-  await app.register(storageRoutes(storage));
+  await app.register(storageRoutes({ storage }));
   await app.ready();
   return { app, logs };
 }

@@ -367,9 +367,8 @@ describe('account API: login throttling', () => {
   });
 
   it('the throttle lives in the database, so it survives a new app on the same store', async () => {
-    const { buildApp } = await import('../../src/api/app.ts');
-    const { createSessionAuthenticator } = await import('../../src/api/session-auth.ts');
-    const second = await buildApp({ services: h.services, sessionAuthenticator: createSessionAuthenticator(h.services.sessions) });
+    const { buildHttpApp } = await import('../../src/composition/runtime.ts');
+    const second = await buildHttpApp(h.runtime);
     try {
       const res = await new Browser(second, '10.2.0.99').login('target@example.com', 'right-password');
       assert.equal(res.statusCode, 429);

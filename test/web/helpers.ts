@@ -1,14 +1,13 @@
-/** Builds the real app (inject only, no socket) on an in-memory SQLite store with a stub image generator. */
+/** Builds the real app through the composition root (inject only, no socket) on an in-memory SQLite store with a stub image generator. */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
-import { buildApp } from '../../src/api/app.ts';
-import { createSessionAuthenticator, SESSION_COOKIE } from '../../src/api/session-auth.ts';
-import { loadConfig } from '../../src/config.ts';
+import { SESSION_COOKIE } from '../../src/api/session-auth.ts';
+import { buildHttpApp, openRuntime, type Runtime, type Services } from '../../src/composition/runtime.ts';
+import { loadConfig } from '../../src/config/load-config.ts';
 import type { ImageGenerator } from '../../src/services/generation/image-generator.ts';
-import { createServices, type Services } from '../../src/services/index.ts';
-import { openStore, type Store } from '../../src/store/database.ts';
+import type { Store } from '../../src/store/database.ts';
 
 export const stubGenerator: ImageGenerator = {
   describe: async () => ({ name: 'stub', family: 'sd1', nativeWidth: 512, nativeHeight: 512, defaultSampler: 'euler', samplers: ['euler', 'ddim'] }),
@@ -20,6 +19,7 @@ export const stubGenerator: ImageGenerator = {
 
 export interface Harness {
   app: FastifyInstance;
+  runtime: Runtime;
   services: Services;
   store: Store;
   close(): Promise<void>;
@@ -28,28 +28,26 @@ export interface Harness {
 export async function buildHarness(env: Record<string, string> = {}): Promise<Harness> {
   const dataDir = mkdtempSync(join(tmpdir(), 'sdapi-web-'));
   const config = loadConfig({ SDAPI_DATA_DIR: dataDir, SDAPI_DATABASE_URL: 'sqlite::memory:', SDAPI_WORKERS: '0', SDAPI_SIGNUP_CREDITS: '100', ...env });
-  let store: Store | undefined;
-  let services: Services | undefined;
+  let runtime: Runtime | undefined;
   let app: FastifyInstance;
   try {
-    store = await openStore(config.databaseUrl);
-    services = createServices(store, config, { generator: stubGenerator });
-    app = await buildApp({ services, sessionAuthenticator: createSessionAuthenticator(services.sessions) });
+    runtime = await openRuntime(config, { generator: stubGenerator });
+    app = await buildHttpApp(runtime);
     await app.ready();
   } catch (err) {
-    await services?.close();
-    await store?.close();
+    await runtime?.close();
     rmSync(dataDir, { recursive: true, force: true });
     throw err;
   }
+  const ready = runtime;
   return {
     app,
-    services,
-    store,
+    runtime: ready,
+    services: ready.services,
+    store: ready.store,
     close: async () => {
       await app.close();
-      await services.close();
-      await store.close();
+      await ready.close();
       rmSync(dataDir, { recursive: true, force: true });
     },
   };

@@ -4,16 +4,15 @@ import type { Store } from '../../src/store/database.ts';
 import { openTestStore } from '../helpers/scale-out.ts';
 import { hashSecret } from '../../src/services/identity/secrets.ts';
 import { UserService } from '../../src/services/identity/users.ts';
+import { steppingClock } from '../helpers/clock.ts';
 import { AccountService, LoginThrottledError } from '../../src/services/web/accounts.ts';
 import { LoginThrottle } from '../../src/services/web/login-throttle.ts';
 import { SessionService } from '../../src/services/web/sessions.ts';
 
-class Clock {
-  constructor(public t = Date.parse('2026-01-01T00:00:00Z')) {}
-  now = () => new Date(this.t);
-  advance(ms: number) {
-    this.t += ms;
-  }
+/** A clock that moves only when told to (stepping 0 ms per reading). */
+function fixedClock() {
+  const clock = steppingClock(Date.parse('2026-01-01T00:00:00Z'), 0);
+  return { now: clock, advance: clock.advance };
 }
 
 describe('web services', () => {
@@ -21,13 +20,13 @@ describe('web services', () => {
   let users: UserService;
   before(async () => {
     store = await openTestStore('web');
-    users = new UserService(store.db);
+    users = new UserService(store);
   });
   after(() => store.close());
 
   it('SessionService stores only a hash of the cookie secret and resolves it to the user', async () => {
     const user = await users.create('s1@example.com', 'password-1');
-    const sessions = new SessionService(store.db);
+    const sessions = new SessionService(store);
     const session = await sessions.create(user.id, 'test-agent');
     const row = await store.db.selectFrom('sessions').selectAll().where('user_id', '=', user.id).executeTakeFirstOrThrow();
     assert.equal(row.id, hashSecret(session.secret));
@@ -43,8 +42,8 @@ describe('web services', () => {
 
   it('SessionService slides the idle expiry while used, caps it at the absolute lifetime, and expires idle sessions', async () => {
     const user = await users.create('s2@example.com', 'password-1');
-    const clock = new Clock();
-    const sessions = new SessionService(store.db, { idleMs: 60 * 60_000, absoluteMs: 3 * 60 * 60_000, touchIntervalMs: 60_000 }, clock.now);
+    const clock = fixedClock();
+    const sessions = new SessionService(store, { idleMs: 60 * 60_000, absoluteMs: 3 * 60 * 60_000, touchIntervalMs: 60_000 }, clock.now);
     const session = await sessions.create(user.id);
     // Used every 50 minutes: stays alive past the 1 h idle limit...
     for (let i = 0; i < 3; i++) {
@@ -64,15 +63,15 @@ describe('web services', () => {
 
   it('SessionService.destroy ends a session at once', async () => {
     const user = await users.create('s3@example.com', 'password-1');
-    const sessions = new SessionService(store.db);
+    const sessions = new SessionService(store);
     const session = await sessions.create(user.id);
     await sessions.destroy(session.sessionId);
     assert.equal(await sessions.authenticate(session.secret), undefined);
   });
 
   it('LoginThrottle refuses an account after 5 failures and an address after 20, until the window passes', async () => {
-    const clock = new Clock();
-    const throttle = new LoginThrottle(store.db, { accountLimit: 5, addressLimit: 20, windowMs: 15 * 60_000 }, clock.now);
+    const clock = fixedClock();
+    const throttle = new LoginThrottle(store, { accountLimit: 5, addressLimit: 20, windowMs: 15 * 60_000 }, clock.now);
     for (let i = 0; i < 5; i++) {
       assert.deepEqual(await throttle.check('Victim@Example.com', '10.0.0.1'), { allowed: true });
       await throttle.recordFailure('Victim@Example.com', '10.0.0.1');
@@ -95,11 +94,11 @@ describe('web services', () => {
 
   it('AccountService grants sign-up credits, throttles failed logins and clears the account count on success', async () => {
     const granted: [string, number, string][] = [];
-    const clock = new Clock();
+    const clock = fixedClock();
     const accounts = new AccountService({
       users,
-      sessions: new SessionService(store.db, undefined, clock.now),
-      throttle: new LoginThrottle(store.db, { accountLimit: 3, addressLimit: 100, windowMs: 60_000 }, clock.now),
+      sessions: new SessionService(store, undefined, clock.now),
+      throttle: new LoginThrottle(store, { accountLimit: 3, addressLimit: 100, windowMs: 60_000 }, clock.now),
       credits: { grant: async (userId, amount, reason) => void granted.push([userId, amount, reason]) },
       signupCredits: 25,
     });

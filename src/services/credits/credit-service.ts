@@ -1,15 +1,16 @@
 /**
- * Credits: `users.credits` is the spendable balance (reservations already subtracted) and can never go
- * negative; every movement also writes a `credit_ledger` row in the same transaction.
- * reserve (−cost) when a request is accepted → charge (0, settles the hold) when its images are
- * delivered, or refund (+cost) when generation fails or the thread is deleted first.
+ * Credits: `users.credits` is the spendable balance (reservations already subtracted) and can never go negative;
+ * every movement also writes a `credit_ledger` row in the same transaction.
+ * reserve (−cost) when a request is accepted → charge (0, settles the hold) when its images are delivered, or
+ * refund (+cost) when generation fails or the thread is deleted first.
  */
 import { randomUUID } from 'node:crypto';
-import { sql, type Kysely } from 'kysely';
-import type { Database } from '../../store/schema.ts';
+import { systemClock, type Clock } from '../../domain/clock.ts';
+import { AppError } from '../../domain/errors.ts';
+import { pageWindow, type Page, type Paged } from '../../domain/pagination.ts';
+import type { DataStore } from '../../store/database.ts';
+import type { Repositories } from '../../store/repositories/repositories.ts';
 import type { LedgerKind } from '../../store/tables/generation.ts';
-import { AppError } from '../errors.ts';
-import { pageWindow, type Page, type Paged } from '../pagination.ts';
 
 export interface LedgerItem {
   id: string;
@@ -22,14 +23,16 @@ export interface LedgerItem {
   createdAt: string;
 }
 
-
 export class CreditService {
-  constructor(private readonly db: Kysely<Database>) {}
+  constructor(
+    private readonly store: DataStore,
+    private readonly clock: Clock = systemClock,
+  ) {}
 
   async balance(userId: string): Promise<number> {
-    const row = await this.db.selectFrom('users').select('credits').where('id', '=', userId).executeTakeFirst();
-    if (!row) throw new AppError('not_found', 'User not found.');
-    return Number(row.credits);
+    const balance = await this.store.repos.users.balance(userId);
+    if (balance === undefined) throw new AppError('not_found', 'User not found.');
+    return balance;
   }
 
   /** Adds (amount > 0) or removes (amount < 0, never below zero) credits; returns the new balance. */
@@ -37,89 +40,64 @@ export class CreditService {
     if (!Number.isSafeInteger(amount) || amount === 0) {
       throw AppError.validation({ amount: ['The amount must be a non-zero integer.'] });
     }
-    return this.db.transaction().execute(async (trx) => {
-      const row = await trx
-        .updateTable('users')
-        .set({ credits: sql<number>`credits + ${amount}` })
-        .where('id', '=', userId)
-        .where('credits', '>=', Math.max(0, -amount))
-        .returning('credits')
-        .executeTakeFirst();
-      if (!row) {
-        const exists = await trx.selectFrom('users').select('id').where('id', '=', userId).executeTakeFirst();
-        if (!exists) throw new AppError('not_found', 'User not found.');
+    return this.store.transaction(async (tx) => {
+      const balance = await tx.users.changeBalance(userId, amount, { floor: 0 });
+      if (balance === undefined) {
+        if ((await tx.users.balance(userId)) === undefined) throw new AppError('not_found', 'User not found.');
         throw new AppError('insufficient_credits', `Cannot remove ${-amount} credits: the balance is lower.`);
       }
-      await this.writeLedger(trx, { userId, kind: 'grant', amount, billed: 0, balanceAfter: Number(row.credits), entryId: null, reason });
-      return Number(row.credits);
+      await this.#record(tx, { userId, kind: 'grant', amount, billed: 0, balanceAfter: balance, entryId: null, reason });
+      return balance;
     });
   }
 
-  /** Holds `cost` credits for an entry inside `trx`; 402 when the balance is too low. */
-  async reserve(trx: Kysely<Database>, userId: string, cost: number, entryId: string): Promise<number> {
-    const row = await trx
-      .updateTable('users')
-      .set({ credits: sql<number>`credits - ${cost}` })
-      .where('id', '=', userId)
-      .where('credits', '>=', cost)
-      .returning('credits')
-      .executeTakeFirst();
-    if (!row) {
-      const balance = await trx.selectFrom('users').select('credits').where('id', '=', userId).executeTakeFirst();
-      throw new AppError('insufficient_credits', `Insufficient credits: this request costs ${cost} and the balance is ${Number(balance?.credits ?? 0)}.`);
+  /** Holds `cost` credits for an entry inside `tx`; 402 when the balance is too low. */
+  async reserve(tx: Repositories, hold: { userId: string; cost: number; entryId: string }): Promise<number> {
+    const balance = await tx.users.changeBalance(hold.userId, -hold.cost, { floor: 0 });
+    if (balance === undefined) {
+      const current = (await tx.users.balance(hold.userId)) ?? 0;
+      throw new AppError('insufficient_credits', `Insufficient credits: this request costs ${hold.cost} and the balance is ${current}.`);
     }
-    await this.writeLedger(trx, {
-      userId,
+    await this.#record(tx, {
+      userId: hold.userId,
       kind: 'reserve',
-      amount: -cost,
-      billed: cost,
-      balanceAfter: Number(row.credits),
-      entryId,
-      reason: `Reserved ${cost} credits for a generation request.`,
+      amount: -hold.cost,
+      billed: hold.cost,
+      balanceAfter: balance,
+      entryId: hold.entryId,
+      reason: `Reserved ${hold.cost} credits for a generation request.`,
     });
-    return Number(row.credits);
+    return balance;
   }
 
   /** Settles a reservation as spent (balance unchanged: it was subtracted at reserve time). */
-  async charge(trx: Kysely<Database>, userId: string, cost: number, entryId: string): Promise<void> {
-    const row = await trx.selectFrom('users').select('credits').where('id', '=', userId).executeTakeFirstOrThrow();
-    await this.writeLedger(trx, {
-      userId,
+  async charge(tx: Repositories, hold: { userId: string; cost: number; entryId: string }): Promise<void> {
+    const balance = await tx.users.balance(hold.userId);
+    if (balance === undefined) return; // the account is gone
+    await this.#record(tx, {
+      userId: hold.userId,
       kind: 'charge',
       amount: 0,
-      billed: cost,
-      balanceAfter: Number(row.credits),
-      entryId,
-      reason: `Charged ${cost} credits for delivered images.`,
+      billed: hold.cost,
+      balanceAfter: balance,
+      entryId: hold.entryId,
+      reason: `Charged ${hold.cost} credits for delivered images.`,
     });
   }
 
-  /** Gives a reservation back. */
-  async refund(trx: Kysely<Database>, userId: string, cost: number, entryId: string, reason: string): Promise<void> {
-    const row = await trx
-      .updateTable('users')
-      .set({ credits: sql<number>`credits + ${cost}` })
-      .where('id', '=', userId)
-      .returning('credits')
-      .executeTakeFirst();
-    if (!row) return; // the account is gone
-    await this.writeLedger(trx, { userId, kind: 'refund', amount: cost, billed: 0, balanceAfter: Number(row.credits), entryId, reason });
+  /** Gives back what is still held for an entry (its reservation, unless already refunded or charged). */
+  async refundHeld(tx: Repositories, hold: { userId: string; entryId: string; reason: string }): Promise<number> {
+    const held = await tx.ledger.heldFor(hold.userId, hold.entryId);
+    if (held <= 0) return 0;
+    const balance = await tx.users.changeBalance(hold.userId, held);
+    if (balance === undefined) return 0; // the account is gone
+    await this.#record(tx, { userId: hold.userId, kind: 'refund', amount: held, billed: 0, balanceAfter: balance, entryId: hold.entryId, reason: hold.reason });
+    return held;
   }
 
   async listLedger(userId: string, page: Page = { page: 1, perPage: 50 }): Promise<Paged<LedgerItem>> {
     const { page: current, perPage, offset } = pageWindow(page, 200);
-    const [rows, count] = await Promise.all([
-      this.db
-        .selectFrom('credit_ledger')
-        .selectAll()
-        .where('user_id', '=', userId)
-        .orderBy('created_at', 'desc')
-        .orderBy('id', 'desc')
-        .limit(perPage)
-        .offset(offset)
-        .execute(),
-      this.db.selectFrom('credit_ledger').select((eb) => eb.fn.countAll<number>().as('n')).where('user_id', '=', userId).executeTakeFirstOrThrow(),
-    ]);
+    const [rows, total] = await Promise.all([this.store.repos.ledger.list(userId, { limit: perPage, offset }), this.store.repos.ledger.count(userId)]);
     return {
       items: rows.map((r) => ({
         id: r.id,
@@ -131,29 +109,23 @@ export class CreditService {
         reason: r.reason,
         createdAt: r.created_at,
       })),
-      total: Number(count.n),
+      total,
       page: current,
       perPage,
     };
   }
 
-  private async writeLedger(
-    trx: Kysely<Database>,
-    item: { userId: string; kind: LedgerKind; amount: number; billed: number; balanceAfter: number; entryId: string | null; reason: string },
-  ): Promise<void> {
-    await trx
-      .insertInto('credit_ledger')
-      .values({
-        id: randomUUID(),
-        user_id: item.userId,
-        kind: item.kind,
-        amount: item.amount,
-        billed: item.billed,
-        balance_after: item.balanceAfter,
-        entry_id: item.entryId,
-        reason: item.reason,
-        created_at: new Date().toISOString(),
-      })
-      .execute();
+  async #record(tx: Repositories, item: { userId: string; kind: LedgerKind; amount: number; billed: number; balanceAfter: number; entryId: string | null; reason: string }): Promise<void> {
+    await tx.ledger.insert({
+      id: randomUUID(),
+      user_id: item.userId,
+      kind: item.kind,
+      amount: item.amount,
+      billed: item.billed,
+      balance_after: item.balanceAfter,
+      entry_id: item.entryId,
+      reason: item.reason,
+      created_at: this.clock().toISOString(),
+    });
   }
 }

@@ -1,210 +1,70 @@
 /**
- * Thread entries. A request entry is validated against its engine, priced, paid for (reservation)
- * and queued in one transaction; the worker later writes exactly one response entry for it.
+ * Thread entries, and every state change of a request entry in one place (lifecycle events will be emitted
+ * here): accepted (queued: checked, priced, paid for and queued in one transaction) → running → done (response
+ * entry + charge) | failed (error response + refund) | cancelled (thread deleted: job cancelled + refund).
  */
 import { randomInt, randomUUID } from 'node:crypto';
-import type { Kysely } from 'kysely';
-import type { Database } from '../../store/schema.ts';
-import type { EntriesTable, EntryStatus, EntryType } from '../../store/tables/generation.ts';
-import type { JobQueue } from '../../queue/job-queue.ts';
-import { lockThread } from '../../store/locks.ts';
-import { prepareQuery } from '../../store/prepared-query.ts';
+import { systemClock, type Clock } from '../../domain/clock.ts';
+import type { Entry, ImageItem, Progress } from '../../domain/entry.ts';
+import { AppError } from '../../domain/errors.ts';
+import { parseResolution, SEED_MAX, type GenerationRequest } from '../../domain/generation-request.ts';
+import { isUuid } from '../../domain/ids.ts';
+import type { JOB_DEFINITIONS } from '../../domain/jobs.ts';
+import type { ClaimedJob, FinalJobStatus, JobQueue, LeasedJob } from '../../queue/job-queue.ts';
+import type { DataStore } from '../../store/database.ts';
+import type { EntryListRow } from '../../store/repositories/entries.repo.ts';
+import type { Repositories } from '../../store/repositories/repositories.ts';
 import type { CreditService } from '../credits/credit-service.ts';
 import { requestCost } from '../credits/pricing.ts';
-import { AppError, type FieldErrors } from '../errors.ts';
-import { SAMPLER_ALIASES, STYLE_PRESETS, type EngineCatalog } from '../generation/catalog.ts';
-import { GENERATE_JOB, type GenerationPayload } from '../generation/payload.ts';
-import { parseResolution } from '../generation/sizing.ts';
-import { isUuid, type ThreadService } from '../threads/thread-service.ts';
+import type { EngineCatalog } from '../generation/engine-catalog.ts';
+import type { GenerationProgress } from '../generation/image-generator.ts';
+import { checkGenerationRequest, type RequestSubmission } from './request-check.ts';
 
-export const PROMPTS_MAX = 10;
-export const PROMPT_TEXT_MAX = 2000;
-export const IMAGES_MAX = 10;
-export const SEED_MAX = 4294967295;
-/** Bounds every engine's step range must lie within (the engine's own range is checked too). */
-export const STEPS_MAX = 1000;
-/** Only the sign of a weight matters today; the bound keeps the stored value finite and sane. */
-export const PROMPT_WEIGHT_MAX = 100;
+export type GenerateJob = ClaimedJob<typeof JOB_DEFINITIONS, 'generate'>;
 
-/** The request body after decoding (any of the three encodings); fields may be missing or of the wrong type. */
-export interface EntryInput {
-  type?: unknown;
-  engine?: unknown;
-  resolution?: unknown;
-  prompts?: unknown;
-  images?: unknown;
-  steps?: unknown;
-  style?: unknown;
-  seed?: unknown;
-  cfg_scale?: unknown;
-  sampler?: unknown;
+export interface EntryServiceDeps {
+  store: DataStore;
+  queue: JobQueue;
+  credits: CreditService;
+  engines: EngineCatalog;
+  clock?: Clock;
+  /** Minimum time between two progress writes. */
+  progressIntervalMs?: number;
 }
 
-export interface RequestContent {
-  prompts: { text: string; weight: number }[];
-  engine: string;
-  style: string | null;
-  images: number;
-  steps: number;
-  resolution: string;
-  seed?: number;
-  cfg_scale?: number;
-  sampler?: string;
-}
-
-export interface ImageItem {
-  url: string;
-  thumbnail_url: string;
-  dimensions: string;
-  filesize: number;
-  seed: number;
-  finish_reason: string;
-}
-
-export interface Progress {
-  step: number;
-  steps: number;
-  image: number;
-  images: number;
-}
-
-export interface Entry {
-  id: string;
-  threadId: string;
-  type: EntryType;
-  requestId: string | null;
-  content: RequestContent | ImageItem[];
-  error: string | null;
-  waitingResponse: boolean;
-  credits: number;
-  status: EntryStatus;
-  progress: Progress | null;
-  createdAt: string;
-  updatedAt: string;
-}
+/** Thrown inside a final transaction when the job's lease is gone, to roll the transaction back. */
+class LeaseLost extends Error {}
 
 export class EntryService {
-  readonly #listQuery: ReturnType<typeof threadEntriesQuery>;
+  readonly #clock: Clock;
 
-  constructor(
-    private readonly db: Kysely<Database>,
-    private readonly deps: { threads: ThreadService; catalog: EngineCatalog; credits: CreditService; queue: JobQueue },
-  ) {
-    this.#listQuery = threadEntriesQuery(db);
+  constructor(private readonly deps: EntryServiceDeps) {
+    this.#clock = deps.clock ?? systemClock;
   }
 
-  /** Checks every rule and returns the normalized request; throws one 422 naming every bad field. */
-  async validate(input: EntryInput): Promise<{ content: RequestContent; payload: Omit<GenerationPayload, 'entryId' | 'threadId' | 'userId' | 'aiVersionCode'> }> {
-    const errors: FieldErrors = {};
-    const fail = (field: string, message: string) => (errors[field] ??= []).push(message);
-
-    if (input.type !== undefined && input.type !== 'request') fail('type', 'The type must be "request".');
-
-    const engine = typeof input.engine === 'string' ? this.deps.catalog.find(input.engine) : undefined;
-    if (input.engine === undefined || input.engine === '') fail('engine', 'The engine field is required.');
-    else if (!engine) fail('engine', `The selected engine is invalid. Valid: ${this.deps.catalog.ids().join(', ')}.`);
-
-    let size: { width: number; height: number } | undefined;
-    if (input.resolution === undefined || input.resolution === '') fail('resolution', 'The resolution field is required.');
-    else if (typeof input.resolution !== 'string' || !(size = parseResolution(input.resolution))) fail('resolution', 'The resolution must look like WIDTHxHEIGHT, e.g. 1024x1024.');
-    else if (engine && !engine.resolutions.includes(input.resolution)) fail('resolution', `The resolution must be one of: ${engine.resolutions.join(', ')}.`);
-
-    const prompts: { text: string; weight: number }[] = [];
-    if (input.prompts === undefined) fail('prompts', 'The prompts field is required.');
-    else if (!Array.isArray(input.prompts)) fail('prompts', 'The prompts must be a list.');
-    else if (input.prompts.length < 1 || input.prompts.length > PROMPTS_MAX) fail('prompts', `The prompts must have between 1 and ${PROMPTS_MAX} items.`);
-    else {
-      input.prompts.forEach((p: unknown, i: number) => {
-        const item = (p ?? {}) as { text?: unknown; weight?: unknown };
-        if (typeof p !== 'object' || p === null) return fail(`prompts.${i}`, 'Each prompt must be an object with text and weight.');
-        if (typeof item.text !== 'string' || item.text.trim() === '') fail(`prompts.${i}.text`, 'The prompt text is required.');
-        else if (item.text.length > PROMPT_TEXT_MAX) fail(`prompts.${i}.text`, `The prompt text may not be greater than ${PROMPT_TEXT_MAX} characters.`);
-        const weight = item.weight === undefined ? 1 : item.weight;
-        if (typeof weight !== 'number' || !Number.isFinite(weight)) fail(`prompts.${i}.weight`, 'The prompt weight must be a number.');
-        else if (Math.abs(weight) > PROMPT_WEIGHT_MAX) fail(`prompts.${i}.weight`, `The prompt weight must be between -${PROMPT_WEIGHT_MAX} and ${PROMPT_WEIGHT_MAX}.`);
-        if (typeof item.text === 'string' && typeof weight === 'number') prompts.push({ text: item.text, weight });
-      });
-      if (prompts.length === input.prompts.length && !prompts.some((p) => p.weight > 0)) fail('prompts', 'At least one prompt must have a positive weight.');
-    }
-
-    const images = input.images === undefined ? 1 : input.images;
-    if (!isInt(images) || images < 1 || images > IMAGES_MAX) fail('images', `The images must be an integer between 1 and ${IMAGES_MAX}.`);
-
-    const steps = input.steps === undefined ? (engine?.stepsDefault ?? 50) : input.steps;
-    if (!isInt(steps)) fail('steps', 'The steps must be an integer.');
-    else if (engine && (steps < engine.stepsMin || steps > engine.stepsMax)) fail('steps', `The steps must be between ${engine.stepsMin} and ${engine.stepsMax}.`);
-
-    const style = input.style === undefined || input.style === '' || input.style === null ? null : input.style;
-    if (style !== null && !(STYLE_PRESETS as readonly unknown[]).includes(style)) fail('style', `The style must be one of: ${STYLE_PRESETS.join(', ')}.`);
-
-    if (input.seed !== undefined && (!isInt(input.seed) || input.seed < 0 || input.seed > SEED_MAX)) fail('seed', `The seed must be an integer between 0 and ${SEED_MAX}.`);
-
-    const cfg = input.cfg_scale === undefined ? (engine?.cfgDefault ?? 7) : input.cfg_scale;
-    if (typeof cfg !== 'number' || !Number.isFinite(cfg)) fail('cfg_scale', 'The cfg_scale must be a number.');
-    else if (engine && (cfg < engine.cfgMin || cfg > engine.cfgMax)) fail('cfg_scale', `The cfg_scale must be between ${engine.cfgMin} and ${engine.cfgMax}.`);
-
-    let sampler: string | null = null;
-    if (input.sampler !== undefined && input.sampler !== '') {
-      const name = typeof input.sampler === 'string' ? (SAMPLER_ALIASES[input.sampler] ?? input.sampler) : '';
-      const allowed = engine ? (await this.deps.catalog.view(engine)).samplers : [];
-      if (!name || (engine && !allowed.includes(name))) fail('sampler', `The sampler must be one of: ${allowed.join(', ')}.`);
-      else sampler = name;
-    }
-
-    if (Object.keys(errors).length > 0 || !engine || !size) throw AppError.validation(errors);
-
-    const seed = isInt(input.seed) && input.seed > 0 ? input.seed : randomInt(1, 2 ** 32 - 1);
-    const content: RequestContent = {
-      prompts,
-      engine: engine.id,
-      style: style as string | null,
-      images: images as number,
-      steps: steps as number,
-      resolution: `${size.width}x${size.height}`,
-    };
-    if (input.seed !== undefined) content.seed = input.seed as number;
-    if (input.cfg_scale !== undefined) content.cfg_scale = cfg as number;
-    if (sampler) content.sampler = sampler;
-    const cost = requestCost({ images: content.images, steps: content.steps, width: size.width, height: size.height });
-    return {
-      content,
-      payload: {
-        engine: engine.id,
-        modelDir: engine.modelDir,
-        prompts,
-        width: size.width,
-        height: size.height,
-        steps: content.steps,
-        cfgScale: cfg as number,
-        sampler,
-        seed,
-        images: content.images,
-        style: content.style,
-        cost,
-      },
-    };
-  }
-
-  /** Validates, reserves the credits and queues the generation; returns the request entry. */
-  async createRequest(userId: string, threadId: string, input: EntryInput): Promise<Entry> {
-    const thread = await this.deps.threads.get(userId, threadId);
-    const { content, payload } = await this.validate(input);
-    const now = new Date().toISOString();
+  /** Checks the request (one 422 naming every bad field), reserves its credits and queues it; returns the request entry. */
+  async createRequest(userId: string, submission: RequestSubmission & { threadId: string }): Promise<Entry> {
+    const request = await checkGenerationRequest(submission, this.deps.engines);
+    const thread = isUuid(submission.threadId) ? await this.deps.store.repos.threads.find(userId, submission.threadId) : undefined;
+    if (!thread) throw new AppError('not_found', 'Thread not found.');
+    const size = parseResolution(request.resolution) ?? { width: 0, height: 0 };
+    const cost = requestCost({ images: request.images, steps: request.steps, width: size.width, height: size.height });
+    // The seed is decided once, here: absent or 0 means random. The entry keeps what the caller asked for.
+    const seed = request.seed ? request.seed : randomInt(1, SEED_MAX);
+    const now = this.#clock().toISOString();
     const id = randomUUID();
-    const row = await this.db.transaction().execute(async (trx) => {
-      // The thread may have been deleted since it was read above (DELETE /threads/{guid} racing this request):
-      // re-read it under its lock, so the request is a 404 rather than an entry (and a reservation) in a deleted thread.
-      await lockThread(trx, thread.id);
-      const live = await trx.selectFrom('threads').select('id').where('id', '=', thread.id).where('user_id', '=', userId).executeTakeFirst();
-      if (!live) throw new AppError('not_found', 'Thread not found.');
-      // The entry first: insertEntry locks the thread row on PostgreSQL, and every writer locks the thread before the user.
-      const inserted = await insertEntry(trx, {
+    const row = await this.deps.store.transaction(async (tx) => {
+      // The thread may have been deleted since it was read (DELETE racing this request): re-read it under its lock,
+      // so the request is a 404 rather than an entry (and a reservation) in a deleted thread.
+      await tx.threads.lock(thread.id);
+      if (!(await tx.threads.find(userId, thread.id))) throw new AppError('not_found', 'Thread not found.');
+      const inserted = await tx.entries.insert({
         id,
         thread_id: thread.id,
         user_id: userId,
         type: 'request',
         request_id: null,
-        content: JSON.stringify(content),
+        content: JSON.stringify(request),
         error: null,
         waiting_response: 1,
         credits: 0,
@@ -214,10 +74,14 @@ export class EntryService {
         created_at: now,
         updated_at: now,
       });
-      await this.deps.credits.reserve(trx, userId, payload.cost, id);
-      const full: GenerationPayload = { ...payload, entryId: id, threadId: thread.id, userId, aiVersionCode: thread.aiVersionCode };
-      await this.deps.queue.enqueue(trx, { kind: GENERATE_JOB, payload: full, entryId: id, userId });
-      await trx.updateTable('threads').set({ updated_at: now }).where('id', '=', thread.id).execute();
+      await this.deps.credits.reserve(tx, { userId, cost, entryId: id });
+      await this.deps.queue.enqueue(tx, {
+        kind: 'generate',
+        payload: { entryId: id, threadId: thread.id, userId, aiVersionCode: thread.ai_version_code, request, seed, cost },
+        entryId: id,
+        userId,
+      });
+      await tx.threads.entriesChanged(userId, thread.id, { updatedAt: now });
       return inserted;
     });
     this.deps.queue.wake();
@@ -226,43 +90,176 @@ export class EntryService {
 
   /** Request and response entries of a thread, in the order they were written. */
   async list(userId: string, threadId: string): Promise<Entry[]> {
-    if (!isUuid(threadId)) throw new AppError('not_found', 'Thread not found.');
-    const rows = await this.#listQuery(threadId, userId);
-    if (rows.length === 0) throw new AppError('not_found', 'Thread not found.');
-    return rows.filter((r) => r.id !== null).map((r) => toEntry(r as EntriesTable));
+    return (await this.listVersioned(userId, threadId)).entries;
   }
 
+  /** The entries with the thread's entries version: the list is at least as new as that version (see version()). */
+  async listVersioned(userId: string, threadId: string): Promise<{ version: number; entries: Entry[] }> {
+    const found = isUuid(threadId) ? await this.deps.store.repos.entries.listForThread(userId, threadId) : undefined;
+    if (!found) throw new AppError('not_found', 'Thread not found.');
+    return { version: found.version, entries: found.rows.map(toEntry) };
+  }
+
+  /**
+   * A number that grows with every change to the thread's entries (new entry, status, progress): a list read at
+   * version v is still current while this returns v. One primary-key read; 404 for a thread the user does not have.
+   */
+  async version(userId: string, threadId: string): Promise<number> {
+    const version = isUuid(threadId) ? await this.deps.store.repos.threads.entriesVersion(userId, threadId) : undefined;
+    if (version === undefined) throw new AppError('not_found', 'Thread not found.');
+    return version;
+  }
+
+  /** queued → running; false when the request is gone (its thread was deleted) or already final. */
+  async start(job: GenerateJob): Promise<boolean> {
+    const { userId, entryId, threadId } = job.payload;
+    const started = await this.deps.store.repos.entries.markRunning(userId, entryId, this.#clock().toISOString());
+    if (started) await this.deps.store.repos.threads.entriesChanged(userId, threadId);
+    return started;
+  }
+
+  /**
+   * Writes progress to the request entry at most every `progressIntervalMs`, one write at a time. Steps are
+   * reported on the request's scale (some samplers make one model call more than the steps asked).
+   */
+  progressReporter(job: GenerateJob): (progress: GenerationProgress) => void {
+    const { userId, entryId, threadId, request } = job.payload;
+    const interval = this.deps.progressIntervalMs ?? 250;
+    let last = 0;
+    let writing = false;
+    return (p) => {
+      const now = this.#clock().getTime();
+      const final = p.step === p.steps && p.image === p.images - 1;
+      if (writing || (!final && now - last < interval)) return;
+      last = now;
+      writing = true;
+      const step = p.steps === request.steps ? p.step : Math.min(request.steps, Math.round((p.step / p.steps) * request.steps));
+      const progress: Progress = { step, steps: request.steps, image: p.image, images: p.images };
+      this.deps.store.repos.entries
+        .setProgress(userId, entryId, JSON.stringify(progress))
+        .then(() => this.deps.store.repos.threads.entriesChanged(userId, threadId))
+        .catch(() => undefined)
+        .finally(() => {
+          writing = false;
+        });
+    };
+  }
+
+  /** running → done: the response entry with the images, and the charge, exactly once (guarded by the job lease). */
+  async complete(job: GenerateJob, produced: { items: ImageItem[]; files: string[] }): Promise<'done' | 'lost'> {
+    const { userId, entryId, cost } = job.payload;
+    const finished = await this.#finish(job, { threadId: job.payload.threadId, userId, status: 'done' }, async (tx, now) => {
+      await this.#respond(tx, job.payload, { content: produced.items, error: null, credits: cost, files: produced.files, status: 'done', now });
+      await this.deps.credits.charge(tx, { userId, cost, entryId });
+    });
+    return finished ? 'done' : 'lost';
+  }
+
+  /** running → failed: an error response entry and the refund, exactly once. */
+  async fail(job: GenerateJob, message: string): Promise<'failed' | 'lost'> {
+    const { userId, entryId } = job.payload;
+    const finished = await this.#finish(job, { threadId: job.payload.threadId, userId, status: 'failed', error: message }, async (tx, now) => {
+      await this.#respond(tx, job.payload, { content: [], error: message, credits: 0, files: [], status: 'failed', now });
+      await this.deps.credits.refundHeld(tx, { userId, entryId, reason: 'Refunded: image generation failed.' });
+    });
+    return finished ? 'failed' : 'lost';
+  }
+
+  /** The request entry is gone (its thread was deleted): the job has nothing left to answer. */
+  async abandon(job: GenerateJob): Promise<'lost'> {
+    await this.deps.store.transaction((tx) => this.deps.queue.finish(tx, job, { status: 'cancelled', error: 'The request entry no longer exists.' }));
+    return 'lost';
+  }
+
+  /**
+   * A generate job whose stored payload this worker cannot read: fail it from what the job row itself knows (its
+   * entry and user), with an error response and a refund of whatever is still held. `reason` goes to the logs only.
+   */
+  async failUnreadable(job: LeasedJob, reason: string): Promise<void> {
+    const request = job.userId && job.entryId ? await this.deps.store.repos.entries.findRequest(job.userId, job.entryId) : undefined;
+    const message = 'Image generation failed: the request could not be read.';
+    await this.#finish(job, { threadId: request?.thread_id, userId: job.userId ?? '', status: 'failed', error: reason }, async (tx, now) => {
+      if (!request || !job.userId) return;
+      const target = { entryId: request.id, threadId: request.thread_id, userId: job.userId };
+      await this.#respond(tx, target, { content: [], error: message, credits: 0, files: [], status: 'failed', now });
+      await this.deps.credits.refundHeld(tx, { userId: job.userId, entryId: request.id, reason: 'Refunded: image generation failed.' });
+    });
+  }
+
+  /**
+   * Inside the thread's deletion: cancels the unfinished jobs of its entries, refunds what they hold and deletes the
+   * entries; returns the storage keys of their files (deleted once the transaction committed).
+   */
+  async removeForThread(tx: Repositories, userId: string, threadId: string): Promise<string[]> {
+    const entries = await tx.entries.filesForThread(userId, threadId);
+    const cancelled = await this.deps.queue.cancelForEntries(
+      tx,
+      userId,
+      entries.map((e) => e.id),
+    );
+    for (const entryId of cancelled) {
+      await this.deps.credits.refundHeld(tx, { userId, entryId, reason: 'Refunded: the thread was deleted before the images were delivered.' });
+    }
+    await tx.entries.deleteForThread(userId, threadId);
+    return entries.flatMap((e) => parseFiles(e.files));
+  }
+
+  /** Runs `write` in one transaction with the job's final state; false (nothing written) when the lease is gone. */
+  async #finish(
+    job: LeasedJob,
+    target: { threadId: string | undefined; userId: string; status: FinalJobStatus; error?: string },
+    write: (tx: Repositories, now: string) => Promise<void>,
+  ): Promise<boolean> {
+    try {
+      await this.deps.store.transaction(async (tx) => {
+        if (target.threadId) await tx.threads.lock(target.threadId); // thread → job → user, the lock order of every writer
+        if (!(await this.deps.queue.finish(tx, job, { status: target.status, error: target.error }))) throw new LeaseLost();
+        await write(tx, this.#clock().toISOString());
+      });
+      return true;
+    } catch (err) {
+      if (err instanceof LeaseLost) return false;
+      throw err;
+    }
+  }
+
+  /** Writes the response entry of a request and settles the request. */
+  async #respond(
+    tx: Repositories,
+    target: { entryId: string; threadId: string; userId: string },
+    response: { content: ImageItem[]; error: string | null; credits: number; files: string[]; status: 'done' | 'failed'; now: string },
+  ): Promise<void> {
+    await tx.entries.insert({
+      id: randomUUID(),
+      thread_id: target.threadId,
+      user_id: target.userId,
+      type: 'response',
+      request_id: target.entryId,
+      content: JSON.stringify(response.content),
+      error: response.error,
+      waiting_response: 0,
+      credits: response.credits,
+      status: response.status,
+      progress: null,
+      files: JSON.stringify(response.files),
+      created_at: response.now,
+      updated_at: response.now,
+    });
+    await tx.entries.settle(target.userId, target.entryId, { status: response.status, updatedAt: response.now });
+    await tx.threads.entriesChanged(target.userId, target.threadId, { updatedAt: response.now });
+  }
 }
 
-/** One prepared query for the hot polling path: the thread row proves ownership, the joined rows are its entries. */
-function threadEntriesQuery(db: Kysely<Database>) {
-  return prepareQuery(db, 2, (threadId: string, userId: string) =>
-    db
-      .selectFrom('threads')
-      .leftJoin('entries', 'entries.thread_id', 'threads.id')
-      .selectAll('entries')
-      .select('threads.id as owned_thread_id')
-      .where('threads.id', '=', threadId)
-      .where('threads.user_id', '=', userId)
-      .orderBy('entries.seq'),
-  );
+function parseFiles(text: string): string[] {
+  const files: unknown = JSON.parse(text);
+  return Array.isArray(files) ? files.filter((f): f is string => typeof f === 'string') : [];
 }
 
-export async function insertEntry(trx: Kysely<Database>, row: Omit<EntriesTable, 'seq'>): Promise<EntriesTable> {
-  await lockThread(trx, row.thread_id);
-  const last = await trx.selectFrom('entries').select((eb) => eb.fn.max('seq').as('seq')).where('thread_id', '=', row.thread_id).executeTakeFirst();
-  const full: EntriesTable = { ...row, seq: Number(last?.seq ?? 0) + 1 };
-  await trx.insertInto('entries').values(full).execute();
-  return full;
-}
-
-export function toEntry(row: EntriesTable): Entry {
-  return {
+/** A stored row as the domain sees it; `content` is JSON the service itself wrote (a request, or the response's images). */
+export function toEntry(row: EntryListRow): Entry {
+  const common = {
     id: row.id,
     threadId: row.thread_id,
-    type: row.type,
-    requestId: row.request_id,
-    content: JSON.parse(row.content) as RequestContent | ImageItem[],
     error: row.error,
     waitingResponse: Number(row.waiting_response) === 1,
     credits: Number(row.credits),
@@ -271,8 +268,6 @@ export function toEntry(row: EntriesTable): Entry {
     createdAt: row.created_at,
     updatedAt: row.updated_at,
   };
-}
-
-function isInt(value: unknown): value is number {
-  return typeof value === 'number' && Number.isSafeInteger(value);
+  if (row.type === 'request') return { ...common, type: 'request', requestId: null, content: JSON.parse(row.content) as GenerationRequest };
+  return { ...common, type: 'response', requestId: row.request_id ?? '', content: JSON.parse(row.content) as ImageItem[] };
 }

@@ -4,7 +4,7 @@
  */
 import { basename } from 'node:path';
 import { EngineThread, type EngineThreadOptions } from '../../engine/thread/engine-thread.ts';
-import type { GeneratedImage } from '../../engine/types.ts';
+import type { GeneratedImage } from '../../engine/index.ts';
 import type { GenerateControl, GenerateRequest, ImageGenerator, ModelSummary } from './image-generator.ts';
 
 export class EngineThreadGenerator implements ImageGenerator {

@@ -1,8 +1,17 @@
 /** The only sharp user: raw RGB → (upscaled) PNG with a parameters chunk + 256 px JPEG thumbnail. */
-import sharp from 'sharp';
+import type { Sharp, SharpOptions } from 'sharp';
 import { insertTextChunk } from './png-text.ts';
 
-sharp.cache(false);
+type SharpFactory = (input: Buffer, options: SharpOptions) => Sharp;
+let loading: Promise<SharpFactory> | undefined;
+
+/** sharp (libvips) is loaded when the first image is encoded: an API-only process never needs it. */
+function loadSharp(): Promise<SharpFactory> {
+  return (loading ??= import('sharp').then(({ default: sharp }) => {
+    sharp.cache(false);
+    return sharp;
+  }));
+}
 
 export const THUMBNAIL_SIZE = 256;
 
@@ -18,6 +27,7 @@ export async function encodeImage(
   target: { width: number; height: number },
   parameters: string,
 ): Promise<EncodedImage> {
+  const sharp = await loadSharp();
   const raw = { raw: { width: image.width, height: image.height, channels: 3 as const } };
   let pixels: { data: Buffer; width: number; height: number } = { data: Buffer.from(image.rgb.buffer, image.rgb.byteOffset, image.rgb.byteLength), width: image.width, height: image.height };
   if (image.width !== target.width || image.height !== target.height) {

@@ -2,7 +2,7 @@
  * What the service needs from an image engine. The real implementation runs the ONNX engine in a
  * worker thread (engine-generator.ts); the API, queue and tests depend only on this interface.
  */
-import type { GeneratedImage, GenerationProgress, SamplerName, WeightedPrompt } from '../../engine/types.ts';
+import type { GeneratedImage, GenerationProgress, SamplerName, WeightedPrompt } from '../../engine/index.ts';
 
 export type { GeneratedImage, GenerationProgress, SamplerName, WeightedPrompt };
 

@@ -26,8 +26,3 @@ export function planSize(target: { width: number; height: number }, native: { wi
 function roundTo8(value: number): number {
   return Math.max(8, Math.round(value / 8) * 8);
 }
-
-export function parseResolution(text: string): { width: number; height: number } | undefined {
-  const m = /^(\d{2,5})x(\d{2,5})$/.exec(text);
-  return m ? { width: Number(m[1]), height: Number(m[2]) } : undefined;
-}

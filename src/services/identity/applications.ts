@@ -3,12 +3,13 @@
  * account's application looks exactly like a missing one (404).
  */
 import { randomUUID } from 'node:crypto';
-import type { Kysely } from 'kysely';
-import type { Database } from '../../store/schema.ts';
-import { AppError } from '../errors.ts';
+import { systemClock, type Clock } from '../../domain/clock.ts';
+import { AppError } from '../../domain/errors.ts';
+import { isUuid } from '../../domain/ids.ts';
+import type { DataStore } from '../../store/database.ts';
+import type { ApplicationRow } from '../../store/repositories/applications.repo.ts';
+import type { TokenRow } from '../../store/repositories/tokens.repo.ts';
 import { hashSecret, newBearerToken } from './secrets.ts';
-
-const ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export interface Application {
   id: string;
@@ -47,54 +48,33 @@ function checkName(name: string, field = 'name'): string {
 }
 
 export class ApplicationService {
-  constructor(private readonly db: Kysely<Database>) {}
+  constructor(
+    protected readonly store: DataStore,
+    protected readonly clock: Clock = systemClock,
+  ) {}
 
   async list(userId: string): Promise<Application[]> {
-    const rows = await this.db
-      .selectFrom('applications')
-      .selectAll()
-      .where('user_id', '=', userId)
-      .orderBy('created_at', 'asc')
-      .orderBy('id', 'asc')
-      .execute();
-    return rows.map(toApplication);
+    return (await this.store.repos.applications.list(userId)).map(toApplication);
   }
 
   async create(userId: string, name: string): Promise<Application> {
     const clean = checkName(name);
-    const count = await this.db
-      .selectFrom('applications')
-      .select((eb) => eb.fn.countAll<number>().as('n'))
-      .where('user_id', '=', userId)
-      .executeTakeFirstOrThrow();
-    if (Number(count.n) >= APPLICATIONS_PER_USER_MAX) {
+    if ((await this.store.repos.applications.count(userId)) >= APPLICATIONS_PER_USER_MAX) {
       throw AppError.validation({ name: [`An account can have at most ${APPLICATIONS_PER_USER_MAX} applications.`] });
     }
-    const now = new Date().toISOString();
-    const row = { id: randomUUID(), user_id: userId, name: clean, created_at: now, updated_at: now };
-    await this.db.insertInto('applications').values(row).execute();
+    const now = this.clock().toISOString();
+    const row: ApplicationRow = { id: randomUUID(), user_id: userId, name: clean, created_at: now, updated_at: now };
+    await this.store.repos.applications.insert(row);
     return toApplication(row);
   }
 
   async findByName(userId: string, name: string): Promise<Application | undefined> {
-    const row = await this.db
-      .selectFrom('applications')
-      .selectAll()
-      .where('user_id', '=', userId)
-      .where('name', '=', name.trim())
-      .executeTakeFirst();
+    const row = await this.store.repos.applications.findByName(userId, name.trim());
     return row && toApplication(row);
   }
 
   async get(userId: string, id: string): Promise<Application> {
-    // Ids are UUIDs: anything else is missing without a query (PostgreSQL refuses NUL bytes in text).
-    if (!ID.test(id)) throw new AppError('not_found', 'Application not found.');
-    const row = await this.db
-      .selectFrom('applications')
-      .selectAll()
-      .where('user_id', '=', userId)
-      .where('id', '=', id)
-      .executeTakeFirst();
+    const row = isUuid(id) ? await this.store.repos.applications.find(userId, id) : undefined;
     if (!row) throw new AppError('not_found', 'Application not found.');
     return toApplication(row);
   }
@@ -102,21 +82,16 @@ export class ApplicationService {
   async rename(userId: string, id: string, name: string): Promise<Application> {
     const clean = checkName(name);
     await this.get(userId, id);
-    await this.db
-      .updateTable('applications')
-      .set({ name: clean, updated_at: new Date().toISOString() })
-      .where('user_id', '=', userId)
-      .where('id', '=', id)
-      .execute();
+    await this.store.repos.applications.rename(userId, id, { name: clean, updatedAt: this.clock().toISOString() });
     return this.get(userId, id);
   }
 
   /** Deleting an application deletes (and so revokes) its tokens in the same transaction. */
   async delete(userId: string, id: string): Promise<void> {
     await this.get(userId, id);
-    await this.db.transaction().execute(async (trx) => {
-      await trx.deleteFrom('api_tokens').where('application_id', '=', id).where('user_id', '=', userId).execute();
-      await trx.deleteFrom('applications').where('id', '=', id).where('user_id', '=', userId).execute();
+    await this.store.transaction(async (tx) => {
+      await tx.tokens.deleteForApplication(userId, id);
+      await tx.applications.delete(userId, id);
     });
   }
 
@@ -124,82 +99,55 @@ export class ApplicationService {
   async createToken(userId: string, applicationId: string, name = 'default'): Promise<ApiTokenInfo & { token: string }> {
     const clean = checkName(name);
     await this.get(userId, applicationId);
-    const count = await this.db
-      .selectFrom('api_tokens')
-      .select((eb) => eb.fn.countAll<number>().as('n'))
-      .where('application_id', '=', applicationId)
-      .where('revoked_at', 'is', null)
-      .executeTakeFirstOrThrow();
-    if (Number(count.n) >= TOKENS_PER_APPLICATION_MAX) {
+    if ((await this.store.repos.tokens.countActive(userId, applicationId)) >= TOKENS_PER_APPLICATION_MAX) {
       throw AppError.validation({ name: [`An application can have at most ${TOKENS_PER_APPLICATION_MAX} active tokens.`] });
     }
     const { token, prefix, hash } = newBearerToken();
-    const row = {
+    const row: TokenRow = {
       id: randomUUID(),
       application_id: applicationId,
       user_id: userId,
       name: clean,
       prefix,
       token_hash: hash,
-      created_at: new Date().toISOString(),
+      created_at: this.clock().toISOString(),
       last_used_at: null,
       revoked_at: null,
     };
-    await this.db.insertInto('api_tokens').values(row).execute();
+    await this.store.repos.tokens.insert(row);
     return { ...toToken(row), token };
   }
 
   async listTokens(userId: string, applicationId: string): Promise<ApiTokenInfo[]> {
     await this.get(userId, applicationId);
-    const rows = await this.db
-      .selectFrom('api_tokens')
-      .selectAll()
-      .where('user_id', '=', userId)
-      .where('application_id', '=', applicationId)
-      .orderBy('created_at', 'asc')
-      .orderBy('id', 'asc')
-      .execute();
-    return rows.map(toToken);
+    return (await this.store.repos.tokens.list(userId, applicationId)).map(toToken);
   }
 
   async revokeToken(userId: string, applicationId: string, tokenId: string): Promise<void> {
-    if (!ID.test(applicationId) || !ID.test(tokenId)) throw new AppError('not_found', 'Token not found.');
-    const result = await this.db
-      .updateTable('api_tokens')
-      .set({ revoked_at: new Date().toISOString() })
-      .where('user_id', '=', userId)
-      .where('application_id', '=', applicationId)
-      .where('id', '=', tokenId)
-      .where('revoked_at', 'is', null)
-      .executeTakeFirst();
-    if (Number(result.numUpdatedRows) === 0) throw new AppError('not_found', 'Token not found.');
+    if (!isUuid(applicationId) || !isUuid(tokenId)) throw new AppError('not_found', 'Token not found.');
+    const revoked = await this.store.repos.tokens.revoke(userId, applicationId, { tokenId, revokedAt: this.clock().toISOString() });
+    if (revoked === 0) throw new AppError('not_found', 'Token not found.');
   }
 
   /** Resolves a bearer token to its owner; revoked or unknown tokens resolve to nothing. */
   async authenticate(token: string): Promise<TokenPrincipal | undefined> {
     if (token.length === 0 || token.length > 200) return undefined;
-    const row = await this.db
-      .selectFrom('api_tokens')
-      .innerJoin('users', 'users.id', 'api_tokens.user_id')
-      .select(['api_tokens.id as tokenId', 'api_tokens.application_id as applicationId', 'users.id as userId', 'users.email as email', 'api_tokens.last_used_at as lastUsedAt'])
-      .where('api_tokens.token_hash', '=', hashSecret(token))
-      .where('api_tokens.revoked_at', 'is', null)
-      .executeTakeFirst();
-    if (!row) return undefined;
+    const owner = await this.store.repos.tokens.findLiveByHash(hashSecret(token));
+    if (!owner) return undefined;
     // Record use at most once a minute, so polling clients do not turn every read into a write.
-    const now = new Date();
-    if (!row.lastUsedAt || now.getTime() - Date.parse(row.lastUsedAt) > 60_000) {
-      await this.db.updateTable('api_tokens').set({ last_used_at: now.toISOString() }).where('id', '=', row.tokenId).execute();
+    const now = this.clock();
+    if (!owner.lastUsedAt || now.getTime() - Date.parse(owner.lastUsedAt) > 60_000) {
+      await this.store.repos.tokens.markUsed(owner.userId, owner.tokenId, now.toISOString());
     }
-    return { userId: row.userId, email: row.email, tokenId: row.tokenId, applicationId: row.applicationId };
+    return { userId: owner.userId, email: owner.email, tokenId: owner.tokenId, applicationId: owner.applicationId };
   }
 }
 
-function toApplication(row: { id: string; name: string; created_at: string; updated_at: string }): Application {
+function toApplication(row: ApplicationRow): Application {
   return { id: row.id, name: row.name, createdAt: row.created_at, updatedAt: row.updated_at };
 }
 
-function toToken(row: Database['api_tokens']): ApiTokenInfo {
+function toToken(row: TokenRow): ApiTokenInfo {
   return {
     id: row.id,
     applicationId: row.application_id,

@@ -1,16 +1,17 @@
 /**
- * ApplicationService with a short-lived bearer-token cache in front of authenticate(), for the hot
- * polling path (a client polls GET …/entries every second). Revoking a token or deleting its
- * application through this service drops it from the cache at once; a change made by another
- * process (another API node, direct SQL) is seen after at most `ttlMs`.
+ * ApplicationService with a short-lived bearer-token cache in front of authenticate(), for the hot polling path (a
+ * client polls GET …/entries every second). Revoking a token or deleting its application through this service
+ * drops it from the cache at once; a change made by another process (another API node, direct SQL) is seen after
+ * at most `ttlMs`.
  */
-import type { Kysely } from 'kysely';
-import type { Database } from '../../store/schema.ts';
+import { systemClock, type Clock } from '../../domain/clock.ts';
+import type { DataStore } from '../../store/database.ts';
 import { ApplicationService, type TokenPrincipal } from './applications.ts';
 
 export interface TokenCacheOptions {
   ttlMs?: number;
   maxEntries?: number;
+  clock?: Clock;
 }
 
 export class CachedApplicationService extends ApplicationService {
@@ -18,20 +19,21 @@ export class CachedApplicationService extends ApplicationService {
   readonly #ttlMs: number;
   readonly #maxEntries: number;
 
-  constructor(db: Kysely<Database>, options: TokenCacheOptions = {}) {
-    super(db);
+  constructor(store: DataStore, options: TokenCacheOptions = {}) {
+    super(store, options.clock ?? systemClock);
     this.#ttlMs = options.ttlMs ?? 2000;
     this.#maxEntries = options.maxEntries ?? 10_000;
   }
 
   override async authenticate(token: string): Promise<TokenPrincipal | undefined> {
-    const now = Date.now();
+    const now = this.clock().getTime();
     const hit = this.#cache.get(token);
     if (hit && hit.expires > now) return hit.principal;
     const principal = await super.authenticate(token);
     if (hit) this.#cache.delete(token);
     if (principal && this.#ttlMs > 0) {
-      if (this.#cache.size >= this.#maxEntries) this.#cache.delete(this.#cache.keys().next().value as string);
+      const oldest = this.#cache.keys().next();
+      if (this.#cache.size >= this.#maxEntries && !oldest.done) this.#cache.delete(oldest.value);
       this.#cache.set(token, { principal, expires: now + this.#ttlMs });
     }
     return principal;

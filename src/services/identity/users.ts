@@ -1,9 +1,10 @@
 /** Accounts: creation with a hashed password, lookup, and credential checks. */
 import { randomUUID } from 'node:crypto';
-import type { Kysely } from 'kysely';
-import type { Database } from '../../store/schema.ts';
+import { systemClock, type Clock } from '../../domain/clock.ts';
+import { AppError, type FieldErrors } from '../../domain/errors.ts';
+import type { DataStore } from '../../store/database.ts';
 import { isUniqueViolation } from '../../store/errors.ts';
-import { AppError } from '../errors.ts';
+import type { UserRow } from '../../store/repositories/users.repo.ts';
 import { hashPassword, verifyPassword } from './passwords.ts';
 
 export interface User {
@@ -22,7 +23,7 @@ export function normalizeEmail(email: string): string {
 }
 
 export function checkCredentials(email: string, password: string): void {
-  const fields: Record<string, string[]> = {};
+  const fields: FieldErrors = {};
   if (!EMAIL.test(normalizeEmail(email))) fields.email = ['The email must be a valid email address.'];
   if (password.length < PASSWORD_MIN || password.length > PASSWORD_MAX) {
     fields.password = [`The password must be between ${PASSWORD_MIN} and ${PASSWORD_MAX} characters.`];
@@ -30,40 +31,37 @@ export function checkCredentials(email: string, password: string): void {
   if (Object.keys(fields).length > 0) throw AppError.validation(fields);
 }
 
+const emailTaken = () => new AppError('conflict', 'An account with this email already exists.', { email: ['The email has already been taken.'] });
+
 export class UserService {
-  constructor(private readonly db: Kysely<Database>) {}
+  constructor(
+    private readonly store: DataStore,
+    private readonly clock: Clock = systemClock,
+  ) {}
 
   /** Creates an account with a zero balance; credits are granted through the credit ledger. */
   async create(email: string, password: string): Promise<User> {
     checkCredentials(email, password);
     const normalized = normalizeEmail(email);
-    if (await this.findByEmail(normalized)) {
-      throw new AppError('conflict', 'An account with this email already exists.', { email: ['The email has already been taken.'] });
-    }
-    const row = {
-      id: randomUUID(),
-      email: normalized,
-      password_hash: await hashPassword(password),
-      credits: 0,
-      created_at: new Date().toISOString(),
-    };
+    if (await this.store.repos.users.findByEmail(normalized)) throw emailTaken();
+    const row: UserRow = { id: randomUUID(), email: normalized, password_hash: await hashPassword(password), credits: 0, created_at: this.clock().toISOString() };
     try {
-      await this.db.insertInto('users').values(row).execute();
+      await this.store.repos.users.insert(row);
     } catch (err) {
       // Two concurrent sign-ups with one email: the UNIQUE index decides (SQLite or PostgreSQL code).
-      if (isUniqueViolation(err)) throw new AppError('conflict', 'An account with this email already exists.', { email: ['The email has already been taken.'] });
+      if (isUniqueViolation(err)) throw emailTaken();
       throw err;
     }
-    return { id: row.id, email: row.email, credits: 0, createdAt: row.created_at };
+    return toUser(row);
   }
 
   async findByEmail(email: string): Promise<User | undefined> {
-    const row = await this.db.selectFrom('users').selectAll().where('email', '=', normalizeEmail(email)).executeTakeFirst();
+    const row = await this.store.repos.users.findByEmail(normalizeEmail(email));
     return row && toUser(row);
   }
 
   async get(id: string): Promise<User> {
-    const row = await this.db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
+    const row = await this.store.repos.users.findById(id);
     if (!row) throw new AppError('not_found', 'User not found.');
     return toUser(row);
   }
@@ -76,7 +74,7 @@ export class UserService {
 
   /** Returns the user when the password matches; the same answer for an unknown email and a wrong password. */
   async verify(email: string, password: string): Promise<User | undefined> {
-    const row = await this.db.selectFrom('users').selectAll().where('email', '=', normalizeEmail(email)).executeTakeFirst();
+    const row = await this.store.repos.users.findByEmail(normalizeEmail(email));
     if (!row) {
       // Spend the same time as a real check, so response time does not reveal which emails exist.
       await verifyPassword(password, DUMMY_HASH);
@@ -88,6 +86,6 @@ export class UserService {
 
 const DUMMY_HASH = 'scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA';
 
-function toUser(row: { id: string; email: string; credits: number; created_at: string }): User {
+function toUser(row: UserRow): User {
   return { id: row.id, email: row.email, credits: Number(row.credits), createdAt: row.created_at };
 }

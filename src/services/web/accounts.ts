@@ -2,7 +2,7 @@
  * Self-service accounts for the web UI: registration (with the sign-up credit grant), throttled
  * password login that opens a browser session, and logout.
  */
-import { AppError } from '../errors.ts';
+import { AppError } from '../../domain/errors.ts';
 import type { User, UserService } from '../identity/users.ts';
 import type { LoginThrottle } from './login-throttle.ts';
 import type { NewSession, SessionService } from './sessions.ts';

@@ -4,8 +4,8 @@
  * does not reset them and several server processes share them.
  */
 import { randomUUID } from 'node:crypto';
-import type { Kysely } from 'kysely';
-import type { Database } from '../../store/schema.ts';
+import { systemClock, type Clock } from '../../domain/clock.ts';
+import type { DataStore } from '../../store/database.ts';
 import { normalizeEmail } from '../identity/users.ts';
 
 export interface ThrottleOptions {
@@ -22,9 +22,9 @@ export type ThrottleVerdict = { allowed: true } | { allowed: false; retryAfterSe
 
 export class LoginThrottle {
   constructor(
-    private readonly db: Kysely<Database>,
+    private readonly store: DataStore,
     readonly options: ThrottleOptions = THROTTLE_DEFAULTS,
-    private readonly now: () => Date = () => new Date(),
+    private readonly clock: Clock = systemClock,
   ) {}
 
   /** Whether a login attempt may go ahead; when it may not, how long until it may. */
@@ -35,42 +35,27 @@ export class LoginThrottle {
   }
 
   async recordFailure(email: string, address: string): Promise<void> {
-    const now = this.now();
+    const now = this.clock();
     const createdAt = now.toISOString();
-    await this.db
-      .insertInto('login_failures')
-      .values([
-        { id: randomUUID(), scope: 'account', subject: normalizeEmail(email), created_at: createdAt },
-        { id: randomUUID(), scope: 'address', subject: address, created_at: createdAt },
-      ])
-      .execute();
+    await this.store.repos.loginFailures.insert([
+      { id: randomUUID(), scope: 'account', subject: normalizeEmail(email), created_at: createdAt },
+      { id: randomUUID(), scope: 'address', subject: address, created_at: createdAt },
+    ]);
     // Old rows no longer count; drop them as we go so the table stays small.
-    await this.db
-      .deleteFrom('login_failures')
-      .where('created_at', '<=', new Date(now.getTime() - this.options.windowMs).toISOString())
-      .execute();
+    await this.store.repos.loginFailures.deleteUntil(new Date(now.getTime() - this.options.windowMs).toISOString());
   }
 
   /** A successful login clears the account's failures (the address keeps its count). */
   async recordSuccess(email: string): Promise<void> {
-    await this.db.deleteFrom('login_failures').where('scope', '=', 'account').where('subject', '=', normalizeEmail(email)).execute();
+    await this.store.repos.loginFailures.deleteForSubject('account', normalizeEmail(email));
   }
 
   private async verdict(scope: 'account' | 'address', subject: string, limit: number): Promise<ThrottleVerdict> {
-    const now = this.now().getTime();
-    const since = new Date(now - this.options.windowMs).toISOString();
-    const rows = await this.db
-      .selectFrom('login_failures')
-      .select('created_at')
-      .where('scope', '=', scope)
-      .where('subject', '=', subject)
-      .where('created_at', '>', since)
-      .orderBy('created_at', 'desc')
-      .limit(limit)
-      .execute();
-    if (rows.length < limit) return { allowed: true };
+    const now = this.clock().getTime();
+    const failures = await this.store.repos.loginFailures.recent(scope, subject, { since: new Date(now - this.options.windowMs).toISOString(), limit });
+    if (failures.length < limit) return { allowed: true };
     // The oldest of the newest `limit` failures must leave the window before one more attempt is allowed.
-    const oldest = Date.parse(rows[rows.length - 1].created_at);
+    const oldest = Date.parse(failures[failures.length - 1]);
     const retryAfterSeconds = Math.max(1, Math.ceil((oldest + this.options.windowMs - now) / 1000));
     return { allowed: false, retryAfterSeconds, scope };
   }

@@ -4,8 +4,8 @@
  * slides forward while the session is used, and an absolute lifetime it never passes.
  */
 import { randomBytes } from 'node:crypto';
-import type { Kysely } from 'kysely';
-import type { Database } from '../../store/schema.ts';
+import { systemClock, type Clock } from '../../domain/clock.ts';
+import type { DataStore } from '../../store/database.ts';
 import { hashSecret } from '../identity/secrets.ts';
 
 export interface SessionOptions {
@@ -40,14 +40,14 @@ const SECRET_MAX = 200;
 
 export class SessionService {
   constructor(
-    private readonly db: Kysely<Database>,
+    private readonly store: DataStore,
     readonly options: SessionOptions = SESSION_DEFAULTS,
-    private readonly now: () => Date = () => new Date(),
+    private readonly clock: Clock = systemClock,
   ) {}
 
   async create(userId: string, userAgent?: string): Promise<NewSession> {
     const secret = randomBytes(32).toString('base64url');
-    const now = this.now();
+    const now = this.clock();
     const row = {
       id: hashSecret(secret),
       user_id: userId,
@@ -57,71 +57,48 @@ export class SessionService {
       last_seen_at: now.toISOString(),
       user_agent: userAgent ? userAgent.slice(0, 300) : null,
     };
-    await this.db.insertInto('sessions').values(row).execute();
-    const user = await this.db.selectFrom('users').select('email').where('id', '=', userId).executeTakeFirstOrThrow();
-    return { secret, sessionId: row.id, userId, email: user.email, csrfToken: row.csrf_token, expiresAt: row.expires_at };
+    await this.store.repos.sessions.insert(row);
+    const user = await this.store.repos.users.findById(userId);
+    return { secret, sessionId: row.id, userId, email: user?.email ?? '', csrfToken: row.csrf_token, expiresAt: row.expires_at };
   }
 
   /** Resolves a cookie secret to its live session, sliding the idle expiry forward; expired or unknown secrets resolve to nothing. */
   async authenticate(secret: string): Promise<SessionPrincipal | undefined> {
     if (secret.length === 0 || secret.length > SECRET_MAX) return undefined;
     const id = hashSecret(secret);
-    const row = await this.db
-      .selectFrom('sessions')
-      .innerJoin('users', 'users.id', 'sessions.user_id')
-      .select([
-        'sessions.id as id',
-        'sessions.user_id as userId',
-        'users.email as email',
-        'sessions.csrf_token as csrfToken',
-        'sessions.created_at as createdAt',
-        'sessions.expires_at as expiresAt',
-        'sessions.last_seen_at as lastSeenAt',
-      ])
-      .where('sessions.id', '=', id)
-      .executeTakeFirst();
+    const row = await this.store.repos.sessions.findWithUser(id);
     if (!row) return undefined;
-    const now = this.now();
+    const now = this.clock();
     if (Date.parse(row.expiresAt) <= now.getTime()) {
-      await this.db.deleteFrom('sessions').where('id', '=', id).execute();
+      await this.store.repos.sessions.delete(id);
       return undefined;
     }
     let expiresAt = row.expiresAt;
     if (now.getTime() - Date.parse(row.lastSeenAt) >= this.options.touchIntervalMs) {
       const hardEnd = Date.parse(row.createdAt) + this.options.absoluteMs;
       expiresAt = new Date(Math.min(now.getTime() + this.options.idleMs, hardEnd)).toISOString();
-      await this.db
-        .updateTable('sessions')
-        .set({ last_seen_at: now.toISOString(), expires_at: expiresAt })
-        .where('id', '=', id)
-        .execute();
+      await this.store.repos.sessions.touch(id, { lastSeenAt: now.toISOString(), expiresAt });
     }
     return { sessionId: row.id, userId: row.userId, email: row.email, csrfToken: row.csrfToken, expiresAt };
   }
 
   /** The live session with this id (ids are hashes, never cookie values); used to hand the UI its CSRF token. */
   async get(sessionId: string): Promise<SessionPrincipal | undefined> {
-    const row = await this.db
-      .selectFrom('sessions')
-      .innerJoin('users', 'users.id', 'sessions.user_id')
-      .select(['sessions.id as id', 'sessions.user_id as userId', 'users.email as email', 'sessions.csrf_token as csrfToken', 'sessions.expires_at as expiresAt'])
-      .where('sessions.id', '=', sessionId)
-      .where('sessions.expires_at', '>', this.now().toISOString())
-      .executeTakeFirst();
-    return row && { sessionId: row.id, userId: row.userId, email: row.email, csrfToken: row.csrfToken, expiresAt: row.expiresAt };
+    const row = await this.store.repos.sessions.findWithUser(sessionId);
+    if (!row || Date.parse(row.expiresAt) <= this.clock().getTime()) return undefined;
+    return { sessionId: row.id, userId: row.userId, email: row.email, csrfToken: row.csrfToken, expiresAt: row.expiresAt };
   }
 
   async destroy(sessionId: string): Promise<void> {
-    await this.db.deleteFrom('sessions').where('id', '=', sessionId).execute();
+    await this.store.repos.sessions.delete(sessionId);
   }
 
   async destroyAllForUser(userId: string): Promise<void> {
-    await this.db.deleteFrom('sessions').where('user_id', '=', userId).execute();
+    await this.store.repos.sessions.deleteForUser(userId);
   }
 
   /** Deletes expired rows; returns how many went. */
   async purgeExpired(): Promise<number> {
-    const result = await this.db.deleteFrom('sessions').where('expires_at', '<=', this.now().toISOString()).executeTakeFirst();
-    return Number(result.numDeletedRows);
+    return this.store.repos.sessions.deleteExpired(this.clock().toISOString());
   }
 }

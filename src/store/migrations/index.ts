@@ -3,11 +3,15 @@ import type { Migration, MigrationProvider } from 'kysely';
 import * as identity from './001-identity.ts';
 import * as generation from './002-generation.ts';
 import * as web from './003-web.ts';
+import * as jobVersions from './004-job-versions.ts';
+import * as threadVersions from './005-thread-versions.ts';
 
 const migrations: Record<string, Migration> = {
   '001-identity': identity,
   '002-generation': generation,
   '003-web': web,
+  '004-job-versions': jobVersions,
+  '005-thread-versions': threadVersions,
 };
 
 export const migrationProvider: MigrationProvider = {

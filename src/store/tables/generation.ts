@@ -1,4 +1,4 @@
-/** Threads, entries, jobs and the credit ledger (owned by the generation service). Ids are UUID text, times ISO-8601 UTC text. */
+/** Threads, entries, jobs and the credit ledger. Ids are UUID text, times ISO-8601 UTC text. */
 
 export interface ThreadsTable {
   id: string;
@@ -8,6 +8,8 @@ export interface ThreadsTable {
   title: string;
   created_at: string;
   updated_at: string;
+  /** Grows with every change to the thread's entries, so a cached list can be checked with one read. */
+  version: number;
 }
 
 export type EntryType = 'request' | 'response';
@@ -43,7 +45,9 @@ export type JobStatus = 'pending' | 'running' | 'done' | 'failed' | 'cancelled';
 export interface JobsTable {
   id: string;
   kind: string;
-  /** JSON text, typed per kind by the queue's job map. */
+  /** Version of the payload's shape (per kind): a worker claims only the (kind, version) pairs it can run. */
+  payload_version: number;
+  /** JSON text, checked against the kind's schema for payload_version when claimed. */
   payload: string;
   status: JobStatus;
   /** The request entry the job answers, when there is one (UNIQUE). */
@@ -51,7 +55,7 @@ export interface JobsTable {
   user_id: string | null;
   attempts: number;
   max_attempts: number;
-  /** `host:pid:boot` of the process holding the job while running. */
+  /** `host:pid:boot:instance` of the queue holding the job while running. */
   lease_owner: string | null;
   lease_expires_at: string | null;
   last_error: string | null;

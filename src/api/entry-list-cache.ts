@@ -1,0 +1,42 @@
+/**
+ * The polling path (a client asks for its thread's entries every second): the `{"data": [...]}` JSON of a thread's
+ * list is kept per (user, thread) with the entries version it was read at, and served again while one primary-key
+ * read says the version is unchanged. Any change to the entries (here or in a worker process) grows the version in
+ * the database, so a cached list is never served stale. Bounded: least recently used lists go first.
+ */
+import type { EntryService } from '../services/entries/entry-service.ts';
+import { entryView } from './views.ts';
+
+export interface CachedEntryList {
+  json: string;
+  /** Some request still waits for its response (the route then answers Retry-After: 1). */
+  waiting: boolean;
+}
+
+export class EntryListCache {
+  readonly #lists = new Map<string, CachedEntryList & { version: number }>();
+
+  constructor(
+    private readonly entries: EntryService,
+    private readonly maxLists = 2000,
+  ) {}
+
+  /** The list as JSON; 404 (from the service) for a thread the user does not have. */
+  async get(userId: string, threadId: string): Promise<CachedEntryList> {
+    const key = `${userId}:${threadId}`;
+    const version = await this.entries.version(userId, threadId);
+    const hit = this.#lists.get(key);
+    if (hit && hit.version === version) {
+      this.#lists.delete(key);
+      this.#lists.set(key, hit);
+      return hit;
+    }
+    const list = await this.entries.listVersioned(userId, threadId);
+    const fresh = { version: list.version, json: JSON.stringify({ data: list.entries.map(entryView) }), waiting: list.entries.some((e) => e.waitingResponse) };
+    this.#lists.delete(key);
+    this.#lists.set(key, fresh);
+    const oldest = this.#lists.keys().next();
+    if (this.#lists.size > this.maxLists && !oldest.done) this.#lists.delete(oldest.value);
+    return fresh;
+  }
+}

@@ -1,0 +1,68 @@
+/** Thread entries: send a request (any of the three body encodings), list requests and responses. */
+import { Type, type Static } from '@sinclair/typebox';
+import type { FastifyPluginAsync } from 'fastify';
+import { GenerationRequestBodySchema, type GenerationRequestBody } from '../../domain/generation-request.ts';
+import type { EntryService } from '../../services/entries/entry-service.ts';
+import { requireAuth } from '../auth.ts';
+import { EntryListCache } from '../entry-list-cache.ts';
+import { schemaErrorsOf } from '../errors.ts';
+import { data, EntrySchema, ErrorBody, errorResponses, GuidParams } from '../schemas.ts';
+import { entryView } from '../views.ts';
+
+export interface EntryRouteDeps {
+  entries: EntryService;
+}
+
+export function entryRoutes({ entries }: EntryRouteDeps): FastifyPluginAsync {
+  const lists = new EntryListCache(entries);
+  return async (app) => {
+    app.post<{ Params: Static<typeof GuidParams>; Body: GenerationRequestBody }>(
+      '/threads/:guid/entry',
+      {
+        // The schema's findings go to the service with the body, which adds the engine's rules: one 422 for all.
+        attachValidation: true,
+        schema: {
+          tags: ['entries'],
+          summary: 'Send a generation request to a thread',
+          description:
+            'Costs images × max(1, round(steps × width × height / 1024² / 9)) credits, reserved now, charged when the response entry is written and refunded if generation fails. Poll GET /threads/{guid}/entries until the response entry appears.',
+          params: GuidParams,
+          body: GenerationRequestBodySchema,
+          consumes: ['application/x-www-form-urlencoded', 'multipart/form-data', 'application/json'],
+          response: {
+            201: data(EntrySchema),
+            401: errorResponses[401],
+            402: { description: 'Not enough credits', ...ErrorBody },
+            404: errorResponses[404],
+            422: errorResponses[422],
+          },
+        },
+      },
+      async (request, reply) => {
+        const auth = requireAuth(request);
+        const entry = await entries.createRequest(auth.userId, { threadId: request.params.guid, body: request.body, schemaErrors: schemaErrorsOf(request) });
+        return reply.status(201).send({ data: entryView(entry) });
+      },
+    );
+
+    app.get<{ Params: Static<typeof GuidParams> }>(
+      '/threads/:guid/entries',
+      {
+        schema: {
+          tags: ['entries'],
+          summary: 'List the request and response entries of a thread, in order',
+          description: 'While a request waits for its response, the answer carries `Retry-After: 1`.',
+          params: GuidParams,
+          response: { 200: Type.Object({ data: Type.Array(EntrySchema) }), 401: errorResponses[401], 404: errorResponses[404] },
+        },
+      },
+      async (request, reply) => {
+        const auth = requireAuth(request);
+        const list = await lists.get(auth.userId, request.params.guid);
+        if (list.waiting) reply.header('retry-after', '1');
+        // Already JSON, built by entryView (the shape EntrySchema documents): Fastify sends strings as they are.
+        return reply.type('application/json; charset=utf-8').send(list.json);
+      },
+    );
+  };
+}

@@ -1,0 +1,52 @@
+/** `sdapi users create|credits`: accounts and their credits, straight through the services (no server needed). */
+import { Command } from 'commander';
+import { openAccountRuntime, type AccountRuntime } from '../../composition/runtime.ts';
+import { loadConfig } from '../../config/load-config.ts';
+import type { CliContext } from '../cli-context.ts';
+import { integerIn, nonZeroInteger } from '../options.ts';
+
+export async function withAccounts<T>(ctx: CliContext, work: (accounts: AccountRuntime) => Promise<T>): Promise<T> {
+  const accounts = await openAccountRuntime(loadConfig(ctx.env));
+  try {
+    return await work(accounts);
+  } finally {
+    await accounts.close();
+  }
+}
+
+export function usersCommand(ctx: CliContext): Command {
+  const users = new Command('users').description('manage accounts');
+
+  users
+    .command('create')
+    .description('create an account (with SDAPI_SIGNUP_CREDITS credits unless --credits is given)')
+    .requiredOption('--email <email>', 'the account email')
+    .requiredOption('--password <password>', 'at least 8 characters')
+    .option('--credits <n>', 'starting credits', integerIn(0, Number.MAX_SAFE_INTEGER))
+    .action(async (options: { email: string; password: string; credits?: number }) => {
+      const credits = options.credits ?? loadConfig(ctx.env).signupCredits;
+      await withAccounts(ctx, async ({ users: accounts, credits: ledger }) => {
+        const user = await accounts.create(options.email, options.password);
+        if (credits > 0) await ledger.grant(user.id, credits, 'Initial credits (sdapi users create).');
+        ctx.io.err(`created user ${user.email} (${user.id}) with ${credits} credits`);
+      });
+    });
+
+  users
+    .command('credits')
+    .description('grant (N > 0) or remove (N < 0) credits through the ledger')
+    .requiredOption('--email <email>', 'the account email')
+    .requiredOption('--add <n>', 'credits to add; negative removes', nonZeroInteger)
+    .option('--reason <text>', 'shown in the ledger')
+    .action(async (options: { email: string; add: number; reason?: string }) => {
+      await withAccounts(ctx, async ({ users: accounts, credits: ledger }) => {
+        const user = await accounts.requireByEmail(options.email);
+        const amount = options.add;
+        const reason = options.reason?.trim() || (amount > 0 ? 'Granted by an administrator.' : 'Removed by an administrator.');
+        const balance = await ledger.grant(user.id, amount, reason);
+        ctx.io.out(`${amount > 0 ? 'Added' : 'Removed'} ${Math.abs(amount)} credits ${amount > 0 ? 'to' : 'from'} ${user.email}; balance is now ${balance}.`);
+      });
+    });
+
+  return users;
+}

@@ -1,0 +1,181 @@
+/**
+ * The composition root: the one place that builds config → store → queue → storage → services → worker (and the
+ * HTTP app), for `sdapi serve`, `sdapi worker`, the account commands, tests and benches alike. Nothing else
+ * constructs a service; tests swap parts through RuntimeOverrides instead of switches in production code.
+ */
+import { resolve } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { buildApp, type AppDeps } from '../api/app.ts';
+import type { Config } from '../config/load-config.ts';
+import { systemClock, type Clock } from '../domain/clock.ts';
+import { JOB_DEFINITIONS } from '../domain/jobs.ts';
+import { DatabaseJobQueue } from '../queue/database-job-queue.ts';
+import { InProcessNotifier } from '../queue/in-process-notifier.ts';
+import type { JobHandlers } from '../queue/job-handler.ts';
+import type { JobQueue } from '../queue/job-queue.ts';
+import type { WorkNotifier } from '../queue/work-notifier.ts';
+import { CreditService } from '../services/credits/credit-service.ts';
+import { EntryService } from '../services/entries/entry-service.ts';
+import { defaultEngines, EngineCatalog, type EngineDefinition } from '../services/generation/engine-catalog.ts';
+import { EngineThreadGenerator } from '../services/generation/engine-generator.ts';
+import type { ImageGenerator } from '../services/generation/image-generator.ts';
+import { ImageProducer } from '../services/generation/image-producer.ts';
+import { ApplicationService } from '../services/identity/applications.ts';
+import { CachedApplicationService } from '../services/identity/cached-applications.ts';
+import { UserService } from '../services/identity/users.ts';
+import { GenerateJobHandler } from '../services/jobs/generate-job-handler.ts';
+import { ThreadService } from '../services/threads/thread-service.ts';
+import { AccountService } from '../services/web/accounts.ts';
+import { LoginThrottle } from '../services/web/login-throttle.ts';
+import { SessionService } from '../services/web/sessions.ts';
+import type { FileStorage } from '../storage/file-storage.ts';
+import { LocalFileStorage } from '../storage/local-storage.ts';
+import { openStore, type Store } from '../store/database.ts';
+import { heartbeatFor, JobWorker, type JobWorkerOptions } from '../worker/job-worker.ts';
+
+/** Parts a test (or a test-only entry script) replaces; production passes none. */
+export interface RuntimeOverrides {
+  /** Replaces the engine-thread generator. */
+  generator?: ImageGenerator;
+  /** Wraps the generator (the real one unless `generator` is given), e.g. to hold jobs in `running`. */
+  wrapGenerator?: (generator: ImageGenerator) => ImageGenerator;
+  storage?: FileStorage;
+  engines?: EngineDefinition[];
+  notifier?: WorkNotifier;
+  clock?: Clock;
+}
+
+export interface Services {
+  users: UserService;
+  applications: CachedApplicationService;
+  credits: CreditService;
+  sessions: SessionService;
+  loginThrottle: LoginThrottle;
+  accounts: AccountService;
+  engines: EngineCatalog;
+  threads: ThreadService;
+  entries: EntryService;
+  producer: ImageProducer;
+}
+
+export interface Runtime {
+  config: Config;
+  store: Store;
+  queue: JobQueue;
+  storage: FileStorage;
+  generator: ImageGenerator;
+  services: Services;
+  /** One handler per job kind, for the worker. */
+  jobHandlers: JobHandlers;
+  /** Releases the engine thread and the queue's connections, then closes the store. */
+  close(): Promise<void>;
+}
+
+/** Opens the store (migrating it) and assembles everything on top of it. */
+export async function openRuntime(config: Config, overrides: RuntimeOverrides = {}): Promise<Runtime> {
+  const store = await openStore(config.databaseUrl, { poolSize: config.databasePoolSize });
+  try {
+    return assembleRuntime(config, store, { ...overrides, notifier: overrides.notifier ?? (await createNotifier(config)) });
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
+}
+
+export function assembleRuntime(config: Config, store: Store, overrides: RuntimeOverrides = {}): Runtime {
+  const clock = overrides.clock ?? systemClock;
+  const queue = new DatabaseJobQueue({ jobs: store.repos.jobs, definitions: JOB_DEFINITIONS, notifier: overrides.notifier ?? new InProcessNotifier(), leaseMs: config.jobLeaseMs, clock });
+  const storage = overrides.storage ?? new LocalFileStorage(resolve(config.dataDir, 'storage'));
+  const baseGenerator = overrides.generator ?? new EngineThreadGenerator();
+  const generator = overrides.wrapGenerator ? overrides.wrapGenerator(baseGenerator) : baseGenerator;
+
+  const users = new UserService(store, clock);
+  const credits = new CreditService(store, clock);
+  const sessions = new SessionService(store, undefined, clock);
+  const loginThrottle = new LoginThrottle(store, undefined, clock);
+  const engines = new EngineCatalog(overrides.engines ?? defaultEngines(config.defaultModelDir), generator);
+  const entries = new EntryService({ store, queue, credits, engines, clock });
+  const producer = new ImageProducer({ generator, engines, storage, publicUrl: config.publicUrl });
+  const services: Services = {
+    users,
+    applications: new CachedApplicationService(store, { clock }),
+    credits,
+    sessions,
+    loginThrottle,
+    accounts: new AccountService({ users, sessions, throttle: loginThrottle, credits, signupCredits: config.signupCredits }),
+    engines,
+    threads: new ThreadService({ store, entries, storage, clock }),
+    entries,
+    producer,
+  };
+  const jobHandlers: JobHandlers = { generate: new GenerateJobHandler({ entries, producer }) };
+  let closing: Promise<void> | undefined;
+  return {
+    config,
+    store,
+    queue,
+    storage,
+    generator,
+    services,
+    jobHandlers,
+    close: () =>
+      (closing ??= (async () => {
+        try {
+          await generator.close();
+        } finally {
+          await queue.close().catch(() => undefined);
+          await store.close();
+        }
+      })()),
+  };
+}
+
+/** Redis wake-ups when SDAPI_QUEUE_URL names a Redis (ioredis is loaded only then), else in-process ones. */
+export async function createNotifier(config: Pick<Config, 'queueUrl' | 'queuePrefix'>): Promise<WorkNotifier> {
+  if (!config.queueUrl) return new InProcessNotifier();
+  const { RedisNotifier } = await import('../queue/redis-notifier.ts');
+  return new RedisNotifier({ url: config.queueUrl, prefix: config.queuePrefix });
+}
+
+/** The generation worker over the runtime's queue and job handlers (heartbeats from the configured lease). */
+export function createWorker(runtime: Runtime, options: JobWorkerOptions = {}): JobWorker {
+  return new JobWorker({ queue: runtime.queue, handlers: runtime.jobHandlers }, { heartbeatMs: heartbeatFor(runtime.config.jobLeaseMs), ...options });
+}
+
+/** The HTTP app over the runtime's services (each route gets its own few). */
+export function buildHttpApp(runtime: Runtime, options: Omit<AppDeps, 'config' | 'services'> = {}): Promise<FastifyInstance> {
+  const { services } = runtime;
+  return buildApp({
+    ...options,
+    config: runtime.config,
+    services: {
+      threads: services.threads,
+      entries: services.entries,
+      engines: services.engines,
+      credits: services.credits,
+      users: services.users,
+      applications: services.applications,
+      accounts: services.accounts,
+      sessions: services.sessions,
+      storage: runtime.storage,
+    },
+  });
+}
+
+/** What the account commands of the CLI need: the store and the identity and credit services, nothing that runs jobs. */
+export interface AccountRuntime {
+  users: UserService;
+  applications: ApplicationService;
+  credits: CreditService;
+  close(): Promise<void>;
+}
+
+export async function openAccountRuntime(config: Config): Promise<AccountRuntime> {
+  const store = await openStore(config.databaseUrl, { poolSize: config.databasePoolSize });
+  return {
+    users: new UserService(store),
+    applications: new ApplicationService(store),
+    credits: new CreditService(store),
+    close: () => store.close(),
+  };
+}

@@ -1,0 +1,111 @@
+/**
+ * Turns a request into delivered files: engine (in its worker thread) → images → PNG with an A1111 `parameters`
+ * chunk (+ upscaling to the requested size) and a JPEG thumbnail → storage. File names derive from the job id,
+ * so a re-run after a crash overwrites instead of leaving orphans. Knows nothing about entries or credits.
+ */
+import { createHash } from 'node:crypto';
+import type { ImageItem } from '../../domain/entry.ts';
+import { parseResolution, type GenerationRequest } from '../../domain/generation-request.ts';
+import type { FileStorage } from '../../storage/file-storage.ts';
+import type { EngineCatalog } from './engine-catalog.ts';
+import { toEngineOptions } from './engine-options.ts';
+import type { GenerationProgress, ImageGenerator } from './image-generator.ts';
+import { encodeImage } from './image-encoder.ts';
+import { parametersText } from './png-text.ts';
+import { planSize } from './sizing.ts';
+
+export interface ImageProducerDeps {
+  generator: ImageGenerator;
+  engines: EngineCatalog;
+  storage: FileStorage;
+  /** Absolute base of image URLs, without the trailing slash. */
+  publicUrl: string;
+}
+
+/** What to produce: the request, its resolved seed, and where its files go. */
+export interface ProductionOrder {
+  /** Names the files (stable across re-runs of one job). */
+  jobId: string;
+  aiVersionCode: string;
+  request: GenerationRequest;
+  seed: number;
+}
+
+export interface Produced {
+  items: ImageItem[];
+  /** Storage keys of every file written (images and thumbnails). */
+  files: string[];
+}
+
+export class ImageProducer {
+  constructor(private readonly deps: ImageProducerDeps) {}
+
+  /** Generates and stores the images; on failure, every file already written is deleted before the error is rethrown. */
+  async produce(order: ProductionOrder, control: { signal: AbortSignal; onProgress?: (progress: GenerationProgress) => void }): Promise<Produced> {
+    const files: string[] = [];
+    try {
+      return { items: await this.#produce(order, control, files), files };
+    } catch (err) {
+      await this.discard(files);
+      throw err;
+    }
+  }
+
+  /** Deletes files that no entry will reference (a failed or lost job). */
+  async discard(files: string[]): Promise<void> {
+    await Promise.all(files.map((key) => this.deps.storage.delete(key).catch(() => undefined)));
+  }
+
+  async #produce(order: ProductionOrder, control: { signal: AbortSignal; onProgress?: (progress: GenerationProgress) => void }, files: string[]): Promise<ImageItem[]> {
+    const { request } = order;
+    const engine = this.deps.engines.require(request.engine);
+    const target = parseResolution(request.resolution);
+    if (!target) throw new Error(`Cannot run the request: "${request.resolution}" is not a resolution`);
+    const model = await this.deps.engines.model(engine.modelDir);
+    const size = planSize(target, { width: model.nativeWidth, height: model.nativeHeight });
+    const options = toEngineOptions(request, { size, seed: order.seed, cfgDefault: engine.cfgDefault });
+    const images = await this.deps.generator.generate(engine.modelDir, options, { signal: control.signal, onProgress: control.onProgress });
+    const prompt = request.prompts.filter((p) => p.weight > 0).map((p) => p.text).join(', ');
+    const negative = request.prompts.filter((p) => p.weight < 0).map((p) => p.text).join(', ');
+    const items: ImageItem[] = [];
+    for (const [i, image] of images.entries()) {
+      if (control.signal.aborted) throw control.signal.reason ?? new Error('aborted');
+      const text = parametersText({
+        prompt,
+        negativePrompt: negative,
+        steps: request.steps,
+        sampler: options.sampler ?? model.defaultSampler,
+        cfgScale: options.cfgScale,
+        seed: image.seed,
+        width: target.width,
+        height: target.height,
+        model: model.name,
+        style: request.style,
+      });
+      const encoded = await encodeImage(image, target, text);
+      const key = `${order.aiVersionCode}/${fileId(order.jobId, i)}.png`;
+      const thumbKey = `${key}.thumbnail.jpg`;
+      files.push(key, thumbKey);
+      await this.deps.storage.put(key, encoded.png);
+      await this.deps.storage.put(thumbKey, encoded.thumbnail);
+      items.push({
+        url: `${this.deps.publicUrl}/storage/${key}`,
+        thumbnail_url: `${this.deps.publicUrl}/storage/${thumbKey}`,
+        dimensions: `${encoded.width}x${encoded.height}`,
+        filesize: encoded.png.length,
+        seed: image.seed,
+        finish_reason: 'SUCCESS',
+      });
+    }
+    return items;
+  }
+}
+
+/** A stable UUID-shaped file id for image `index` of `jobId`. */
+export function fileId(jobId: string, index: number): string {
+  const h = createHash('sha256').update(`${jobId}:${index}`).digest();
+  h[6] = (h[6] & 0x0f) | 0x40;
+  h[8] = (h[8] & 0x3f) | 0x80;
+  const hex = h.subarray(0, 16).toString('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`;
+}

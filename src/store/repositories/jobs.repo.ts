@@ -1,0 +1,135 @@
+/**
+ * The `jobs` table: the durable job queue. Every state change is one conditional UPDATE guarded by the lease
+ * owner, so a job is claimed by one worker at a time and completed at most once. The claim is one method, the
+ * place where scheduling policy lives.
+ */
+import { sql, type Kysely, type Selectable } from 'kysely';
+import type { Dialect } from '../dialect.ts';
+import type { Database } from '../schema.ts';
+import type { JobsTable, JobStatus } from '../tables/generation.ts';
+
+export type JobRow = Selectable<JobsTable>;
+
+/** A (kind, payload version) pair a worker can run. */
+export interface JobVersion {
+  kind: string;
+  version: number;
+}
+
+export class JobsRepository {
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly dialect: Dialect,
+  ) {}
+
+  async insert(row: JobRow): Promise<void> {
+    await this.db.insertInto('jobs').values(row).execute();
+  }
+
+  /**
+   * Atomically leases the oldest pending job among the accepted (kind, version) pairs to `owner` and counts the
+   * attempt. PostgreSQL skips rows other claimers hold (FOR UPDATE SKIP LOCKED), so concurrent workers never wait.
+   */
+  async claim(lease: { owner: string; now: Date; leaseMs: number; accepted: readonly JobVersion[] }): Promise<JobRow | undefined> {
+    if (lease.accepted.length === 0) return undefined;
+    return this.db
+      .updateTable('jobs')
+      .set({
+        status: 'running',
+        lease_owner: lease.owner,
+        lease_expires_at: new Date(lease.now.getTime() + lease.leaseMs).toISOString(),
+        attempts: sql<number>`attempts + 1`,
+        started_at: lease.now.toISOString(),
+      })
+      .where('id', '=', (eb) => {
+        const next = eb
+          .selectFrom('jobs')
+          .select('id')
+          .where('status', '=', 'pending')
+          .where((w) => w.or(lease.accepted.map((a) => w.and([w('kind', '=', a.kind), w('payload_version', '=', a.version)]))))
+          .orderBy('created_at')
+          .orderBy('id')
+          .limit(1);
+        return this.dialect === 'postgres' ? next.forUpdate().skipLocked() : next;
+      })
+      .where('status', '=', 'pending')
+      .returningAll()
+      .executeTakeFirst();
+  }
+
+  /** Extends the lease; false when the job is no longer running under this owner. */
+  async heartbeat(jobId: string, lease: { owner: string; expiresAt: string }): Promise<boolean> {
+    const result = await this.db
+      .updateTable('jobs')
+      .set({ lease_expires_at: lease.expiresAt })
+      .where('id', '=', jobId)
+      .where('lease_owner', '=', lease.owner)
+      .where('status', '=', 'running')
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) === 1;
+  }
+
+  /** Marks a job this owner holds final; false (nothing written) when it is no longer ours. */
+  async finish(jobId: string, change: { owner: string; status: Extract<JobStatus, 'done' | 'failed' | 'cancelled'>; error: string | null; finishedAt: string }): Promise<boolean> {
+    const result = await this.db
+      .updateTable('jobs')
+      .set({ status: change.status, finished_at: change.finishedAt, last_error: change.error, lease_owner: null, lease_expires_at: null })
+      .where('id', '=', jobId)
+      .where('lease_owner', '=', change.owner)
+      .where('status', '=', 'running')
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) === 1;
+  }
+
+  /** Puts a job this owner holds back to pending; `countAttempt: false` gives the claimed attempt back. */
+  async release(jobId: string, change: { owner: string; error: string | null; countAttempt: boolean }): Promise<boolean> {
+    const result = await this.db
+      .updateTable('jobs')
+      .set({
+        status: 'pending',
+        lease_owner: null,
+        lease_expires_at: null,
+        last_error: change.error,
+        ...(change.countAttempt ? {} : { attempts: sql<number>`attempts - 1` }),
+      })
+      .where('id', '=', jobId)
+      .where('lease_owner', '=', change.owner)
+      .where('status', '=', 'running')
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) === 1;
+  }
+
+  /** Cancels the user's pending or running jobs for these entries; returns the ones cancelled. */
+  async cancelForEntries(userId: string, change: { entryIds: string[]; finishedAt: string }): Promise<Pick<JobRow, 'id' | 'entry_id' | 'kind' | 'payload_version' | 'payload'>[]> {
+    if (change.entryIds.length === 0) return [];
+    return this.db
+      .updateTable('jobs')
+      .set({ status: 'cancelled', finished_at: change.finishedAt, lease_owner: null, lease_expires_at: null })
+      .where('user_id', '=', userId)
+      .where('entry_id', 'in', change.entryIds)
+      .where('status', 'in', ['pending', 'running'])
+      .returning(['id', 'entry_id', 'kind', 'payload_version', 'payload'])
+      .execute();
+  }
+
+  /** Every running job's lease, for recovery. */
+  async leases(): Promise<Pick<JobRow, 'id' | 'lease_owner' | 'lease_expires_at'>[]> {
+    return this.db.selectFrom('jobs').select(['id', 'lease_owner', 'lease_expires_at']).where('status', '=', 'running').execute();
+  }
+
+  /** Returns a running job to pending if `owner` still holds it (another recoverer may have been first). */
+  async requeue(jobId: string, change: { owner: string | null; error: string }): Promise<boolean> {
+    const result = await this.db
+      .updateTable('jobs')
+      .set({ status: 'pending', lease_owner: null, lease_expires_at: null, last_error: change.error })
+      .where('id', '=', jobId)
+      .where('status', '=', 'running')
+      .where('lease_owner', change.owner === null ? 'is' : '=', change.owner)
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) === 1;
+  }
+
+  async find(jobId: string): Promise<JobRow | undefined> {
+    return this.db.selectFrom('jobs').selectAll().where('id', '=', jobId).executeTakeFirst();
+  }
+}

@@ -1,0 +1,40 @@
+/** The `users` table: accounts and their spendable credit balance. */
+import { sql, type Kysely, type Selectable } from 'kysely';
+import type { Database } from '../schema.ts';
+import type { UsersTable } from '../tables/identity.ts';
+
+export type UserRow = Selectable<UsersTable>;
+
+export class UsersRepository {
+  constructor(private readonly db: Kysely<Database>) {}
+
+  async insert(row: UserRow): Promise<void> {
+    await this.db.insertInto('users').values(row).execute();
+  }
+
+  async findById(userId: string): Promise<UserRow | undefined> {
+    return this.db.selectFrom('users').selectAll().where('id', '=', userId).executeTakeFirst();
+  }
+
+  /** `email` must already be normalized (lower-case, trimmed). */
+  async findByEmail(email: string): Promise<UserRow | undefined> {
+    return this.db.selectFrom('users').selectAll().where('email', '=', email).executeTakeFirst();
+  }
+
+  async balance(userId: string): Promise<number | undefined> {
+    const row = await this.db.selectFrom('users').select('credits').where('id', '=', userId).executeTakeFirst();
+    return row && Number(row.credits);
+  }
+
+  /**
+   * Adds `delta` (negative removes) in one conditional UPDATE, so concurrent changes can never overdraw:
+   * with `floor`, only when the new balance stays at or above it. Returns the new balance, or undefined when
+   * the user is missing or the floor would be crossed.
+   */
+  async changeBalance(userId: string, delta: number, options: { floor?: number } = {}): Promise<number | undefined> {
+    let query = this.db.updateTable('users').set({ credits: sql<number>`credits + ${delta}` }).where('id', '=', userId);
+    if (options.floor !== undefined) query = query.where('credits', '>=', options.floor - delta);
+    const row = await query.returning('credits').executeTakeFirst();
+    return row && Number(row.credits);
+  }
+}

@@ -1,0 +1,67 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { UserService } from '../../src/services/identity/users.ts';
+import { openStore } from '../../src/store/database.ts';
+
+const ROOT = resolve(import.meta.dirname, '../..');
+
+describe('sdapi users credits', () => {
+  let dataDir: string;
+  const cli = (...args: string[]) =>
+    spawnSync(process.execPath, ['bin/sdapi.js', ...args], {
+      cwd: ROOT,
+      env: { ...process.env, SDAPI_DATA_DIR: dataDir, SDAPI_DATABASE_URL: '', DATABASE_URL: '' },
+      encoding: 'utf8',
+    });
+
+  before(async () => {
+    dataDir = mkdtempSync(join(tmpdir(), 'sdapi-cli-'));
+    const store = await openStore(`sqlite:${join(dataDir, 'sdapi.db')}`);
+    await new UserService(store).create('cli@example.com', 'password-123');
+    await store.close();
+  });
+  after(() => rmSync(dataDir, { recursive: true, force: true }));
+
+  it('adds and removes credits through the ledger', async () => {
+    const add = cli('users', 'credits', '--email', 'CLI@example.com', '--add', '250');
+    assert.equal(add.status, 0, add.stderr);
+    assert.equal(add.stdout, 'Added 250 credits to cli@example.com; balance is now 250.\n');
+    const remove = cli('users', 'credits', '--email', 'cli@example.com', '--add', '-50');
+    assert.equal(remove.status, 0, remove.stderr);
+    assert.match(remove.stdout, /balance is now 200\./);
+
+    const store = await openStore(`sqlite:${join(dataDir, 'sdapi.db')}`);
+    try {
+      const user = await store.db.selectFrom('users').select(['id', 'credits']).where('email', '=', 'cli@example.com').executeTakeFirstOrThrow();
+      assert.equal(Number(user.credits), 200);
+      const ledger = await store.db.selectFrom('credit_ledger').select(['kind', 'amount', 'balance_after']).where('user_id', '=', user.id).orderBy('created_at').execute();
+      assert.deepEqual(ledger.map((r) => [r.kind, Number(r.amount), Number(r.balance_after)]), [['grant', 250, 250], ['grant', -50, 200]]);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('answers bad input with one line on stderr, `sdapi users credits: …`, and exit code 2', () => {
+    for (const [args, pattern] of [
+      [['users', 'credits', '--add', '5'], /required option '--email <email>' not specified/],
+      [['users', 'credits', '--email', 'cli@example.com'], /required option '--add <n>' not specified/],
+      [['users', 'credits', '--email', 'cli@example.com', '--add', 'ten'], /'--add <n>' argument 'ten' is invalid\. must be a non-zero whole number/],
+      [['users', 'credits', '--email', 'cli@example.com', '--add', '0'], /must be a non-zero whole number/],
+      [['users', 'credits', '--email', 'nobody@example.com', '--add', '5'], /No account with email nobody@example.com/],
+      [['users', 'credits', '--email', 'cli@example.com', '--add', '-100000'], /balance is lower/],
+      [['users', 'credits', '--email', 'cli@example.com', '--add', '5', '--bogus'], /unknown option '--bogus'/],
+      [['users', 'frobnicate'], /unknown command 'frobnicate'/],
+    ] as [string[], RegExp][]) {
+      const res = cli(...args);
+      assert.equal(res.status, 2, `${args.join(' ')}: ${res.stderr}`);
+      assert.match(res.stderr, /^sdapi users( credits)?: /);
+      assert.match(res.stderr, pattern);
+      assert.equal(res.stderr.trim().split('\n').length, 1, `one line: ${res.stderr}`);
+      assert.equal(res.stdout, '');
+    }
+  });
+});

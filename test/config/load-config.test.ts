@@ -1,0 +1,78 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { ConfigError } from '../../src/config/config-error.ts';
+import { EnvSchema } from '../../src/config/env-schema.ts';
+import { loadConfig, projectRoot } from '../../src/config/load-config.ts';
+
+describe('loadConfig()', () => {
+  it('gives the documented defaults for an empty environment', () => {
+    const config = loadConfig({});
+    assert.equal(config.host, '127.0.0.1');
+    assert.equal(config.port, 8080);
+    assert.equal(config.dataDir, `${projectRoot}/data`);
+    assert.equal(config.databaseUrl, `sqlite:${projectRoot}/data/sdapi.db`);
+    assert.equal(config.databasePoolSize, 10);
+    assert.equal(config.publicUrl, 'http://127.0.0.1:8080');
+    assert.equal(config.publicUrlConfigured, false);
+    assert.equal(config.workers, 1);
+    assert.equal(config.queueUrl, undefined);
+    assert.equal(config.jobLeaseMs, 30_000);
+    assert.equal(config.trustProxy, false);
+    assert.equal(config.logLevel, 'info');
+  });
+
+  it('reads every variable it knows, treats empty values as unset and ignores the rest', () => {
+    const config = loadConfig({
+      HOST: '0.0.0.0',
+      PORT: '9000',
+      SDAPI_DATA_DIR: '/srv/sdapi',
+      SDAPI_DATABASE_URL: '',
+      DATABASE_URL: 'postgres://db/sdapi',
+      SDAPI_DATABASE_POOL: '25',
+      SDAPI_PUBLIC_URL: 'https://images.example.com/',
+      SDAPI_WORKERS: '0',
+      SDAPI_QUEUE_URL: 'redis://redis:6379',
+      SDAPI_QUEUE_PREFIX: 'blue',
+      SDAPI_TRUST_PROXY: '10.0.0.0/8,127.0.0.1',
+      LOG_LEVEL: 'warn',
+      UNRELATED: 'x',
+    });
+    assert.equal(config.host, '0.0.0.0');
+    assert.equal(config.port, 9000);
+    assert.equal(config.dataDir, '/srv/sdapi');
+    assert.equal(config.databaseUrl, 'postgres://db/sdapi', 'DATABASE_URL is the fallback of an empty SDAPI_DATABASE_URL');
+    assert.equal(config.databasePoolSize, 25);
+    assert.equal(config.publicUrl, 'https://images.example.com');
+    assert.equal(config.publicUrlConfigured, true);
+    assert.equal(config.workers, 0);
+    assert.equal(config.queueUrl, 'redis://redis:6379');
+    assert.equal(config.queuePrefix, 'blue');
+    assert.equal(config.trustProxy, '10.0.0.0/8,127.0.0.1');
+    assert.equal(config.logLevel, 'warn');
+    assert.equal(loadConfig({ HOST: '0.0.0.0', PORT: '81' }).publicUrl, 'http://127.0.0.1:81', 'a wildcard host is shown as loopback');
+    assert.equal(loadConfig({ SDAPI_TRUST_PROXY: 'true' }).trustProxy, true);
+  });
+
+  it('names every invalid variable at once in a ConfigError (never an HTTP error)', () => {
+    const env = { PORT: '1.5', SDAPI_WORKERS: '65', SDAPI_DATABASE_POOL: '0', SDAPI_QUEUE_URL: 'kafka://x', LOG_LEVEL: 'loud', SDAPI_DATABASE_URL: 'mysql://x', SDAPI_PUBLIC_URL: 'images.example.com' };
+    const err = (() => {
+      try {
+        loadConfig(env);
+      } catch (e) {
+        return e;
+      }
+    })();
+    assert.ok(err instanceof ConfigError);
+    assert.equal(Reflect.get(err, 'status'), undefined, 'no HTTP status');
+    assert.deepEqual(
+      err.problems.map((p) => p.split(' ')[0]),
+      ['PORT', 'SDAPI_DATABASE_URL', 'SDAPI_DATABASE_POOL', 'SDAPI_PUBLIC_URL', 'SDAPI_WORKERS', 'SDAPI_QUEUE_URL', 'LOG_LEVEL'],
+    );
+    assert.match(err.message, /^Invalid environment: PORT must be an integer between 0 and 65535, got "1\.5"; /);
+    assert.doesNotMatch(err.message, /\n/);
+  });
+
+  it('documents every variable in the schema', () => {
+    for (const [name, schema] of Object.entries(EnvSchema.properties)) assert.ok(typeof schema.description === 'string' && schema.description.length > 10, name);
+  });
+});
