@@ -24,6 +24,7 @@ import { accountRoutes } from './routes/account.routes.ts';
 import { authRoutes } from './routes/auth.routes.ts';
 import { engineRoutes } from './routes/engines.routes.ts';
 import { entryRoutes } from './routes/entries.routes.ts';
+import { imageRoutes } from './routes/images.routes.ts';
 import { storageRoutes } from './routes/storage.routes.ts';
 import { threadRoutes } from './routes/threads.routes.ts';
 import { webUiRoutes } from './routes/web-ui.routes.ts';
@@ -102,6 +103,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       api.get('/openapi.json', { schema: { hide: true }, config: { public: true } }, async () => app.swagger());
       await api.register(threadRoutes({ threads: services.threads }));
       await api.register(entryRoutes({ entries: services.entries }));
+      await api.register(imageRoutes({ entries: services.entries }));
       await api.register(engineRoutes({ engines: services.engines }));
       await api.register(authRoutes({ accounts: services.accounts, sessions: services.sessions, users: services.users, publicUrl: config.publicUrl }));
       await api.register(accountRoutes({ applications: services.applications, credits: services.credits }));

@@ -80,9 +80,36 @@ export const EngineSchema = Type.Object({
 
 export const AccountSchema = Type.Object({ email: Type.String(), credits: Type.Integer() });
 
-export function data<T extends TSchema>(schema: T) {
-  return Type.Object({ data: schema });
+/** `{data: …}`; with an example, Swagger UI shows it instead of placeholders built from the schema. */
+export function data<T extends TSchema>(schema: T, example?: unknown) {
+  return Type.Object({ data: schema }, example === undefined ? {} : { examples: [{ data: example }] });
 }
+
+export const EntryParams = Type.Object({
+  guid: Type.String({ maxLength: PARAM_MAX, description: 'Thread guid' }),
+  entry_guid: Type.String({ maxLength: PARAM_MAX, description: 'Request entry guid (or its response entry guid: the pair is deleted)' }),
+});
+
+export const RenameThreadBody = Type.Object(
+  { title: Type.String({ minLength: 1, maxLength: 100, pattern: NO_CONTROL_CHARS, description: '1–100 characters, one line', examples: ['Delorean at night'] }) },
+  { examples: [{ title: 'Delorean at night' }] },
+);
+
+export const QuoteSchema = Type.Object({ credits: Type.Integer({ description: 'What the request would cost now', examples: [10] }) });
+
+export const GalleryImageSchema = Type.Object({
+  entry_guid: Type.String({ format: 'uuid', description: 'The request entry the image answers' }),
+  thread_guid: Type.String({ format: 'uuid' }),
+  thread_title: Type.String(),
+  position: Type.Integer({ description: 'Index of the image in its response (its seed is the request seed + position)' }),
+  url: Type.String(),
+  thumbnail_url: Type.String(),
+  dimensions: Type.String({ examples: ['1024x1024'] }),
+  filesize: Type.Integer(),
+  seed: Type.Integer(),
+  prompt: Type.String({ description: 'The positive prompt text of the request' }),
+  created_at: Timestamp,
+});
 
 export const errorResponses = {
   401: { description: 'Missing or invalid bearer token', ...ErrorBody },
