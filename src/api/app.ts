@@ -6,6 +6,7 @@
 import cookie from '@fastify/cookie';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
+import { readFileSync } from 'node:fs';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type RouteOptions } from 'fastify';
 import type { FileStorage } from '../storage/file-storage.ts';
 import type { CreditService } from '../services/credits/credit-service.ts';
@@ -92,7 +93,17 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       security: [{ bearerAuth: [] }, { sessionCookie: [] }],
     },
   });
-  await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { docExpansion: 'list' } });
+  await app.register(swaggerUi, {
+    routePrefix: '/docs',
+    // BaseLayout: no "Explore" bar (an unlabelled URL box and logo); the theme fixes Swagger UI's low-contrast colours
+    // and names its server picker (test/browser/pages.test.ts runs axe-core on /docs).
+    uiConfig: { docExpansion: 'list', layout: 'BaseLayout' },
+    theme: {
+      title: 'sdapi API',
+      css: [{ filename: 'sdapi.css', content: readFileSync(new URL('./docs/swagger-theme.css', import.meta.url), 'utf8') }],
+      js: [{ filename: 'sdapi.js', content: readFileSync(new URL('./docs/swagger-theme.js', import.meta.url), 'utf8') }],
+    },
+  });
   installErrorHandlers(app);
   app.addHook('onRoute', rejectNonFiniteOnRoute);
 
