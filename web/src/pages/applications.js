@@ -31,8 +31,8 @@ export function ApplicationsPage() {
   return html`
     <section class="page">
       <h1>Applications & tokens</h1>
-      <p class="muted">An application groups the bearer tokens one program uses. Send a token as <code>Authorization: Bearer …</code>
-        to the <a href="/docs" target="_blank" rel="noopener">JSON API</a>.</p>
+      <p class="muted">An application groups the bearer tokens one program uses. Send a token as <code>Authorization: Bearer …</code> to the <a
+        href="/docs" target="_blank" rel="noopener">JSON API</a>.</p>
       <form class="card inline-form" onSubmit=${create}>
         <label>Application name
           <input name="application-name" required maxlength="100" value=${name} onInput=${(e) => setName(e.currentTarget.value)} placeholder="e.g. My script" />
