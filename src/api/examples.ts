@@ -105,3 +105,21 @@ export const validationExample = {
     resolution: ['The resolution must look like WIDTHxHEIGHT, e.g. 1024x1024.'],
   },
 };
+
+export const engineExample = {
+  id: 'stable-diffusion-xl-1024-v0-9',
+  name: 'Stable Diffusion XL 0.9',
+  description: 'Text to image, 1024 px class',
+  type: 'PICTURE',
+  model: { name: 'demo', family: 'sd1', native_resolution: '64x64', default_sampler: 'euler' },
+  model_error: null,
+  native_resolution: '64x64',
+  upscaled: true,
+  resolutions: ['1024x1024', '1152x896', '896x1152', '1216x832', '832x1216', '1344x768', '768x1344', '1536x640', '640x1536'],
+  steps: { min: 10, max: 150, default: 50 },
+  cfg_scale: { min: 0, max: 35, default: 7 },
+  samplers: ['euler', 'euler_a', 'ddim', 'dpmpp_2m'],
+  styles: ['enhance', 'anime', 'photographic', 'digital-art', 'comic-book', 'fantasy-art', 'line-art', 'analog-film', 'neon-punk', 'isometric', 'low-poly', 'origami', 'modeling-compound', 'cinematic', '3d-model', 'pixel-art', 'tile-texture'],
+};
+
+export const accountExample = { email: 'you@example.com', credits: 90 };

@@ -42,9 +42,10 @@ export const ThreadSchema = Type.Object(
   },
 );
 
-export const CreateThreadBody = Type.Object({
-  ai_version_code: Type.String({ maxLength: 100, description: 'The AI version of the thread', examples: ['stablediffusion_text2img'] }),
-});
+export const CreateThreadBody = Type.Object(
+  { ai_version_code: Type.String({ maxLength: 100, description: 'The AI version of the thread', examples: ['stablediffusion_text2img'] }) },
+  { examples: [{ ai_version_code: 'stablediffusion_text2img' }] },
+);
 
 export const EntrySchema = Type.Object(
   {

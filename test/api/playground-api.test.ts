@@ -188,6 +188,56 @@ describe('playground API (no worker: requests stay queued)', () => {
   });
 });
 
+describe('OpenAPI examples', () => {
+  let ctx: ApiContext;
+  let doc: Record<string, any>;
+  before(async () => {
+    ctx = await createApiContext();
+    doc = (await ctx.app.inject({ method: 'GET', url: '/api/v1/openapi.json' })).json();
+  });
+  after(() => ctx.close());
+
+  const exampleOf = (media: Record<string, any> | undefined) => media?.example ?? (Object.values(media?.examples ?? {}) as { value?: unknown }[])[0]?.value;
+
+  it('the entry route shows the tutorial’s own request and answer', () => {
+    const entry = doc.paths['/api/v1/threads/{guid}/entry'].post;
+    for (const type of ['application/json', 'application/x-www-form-urlencoded', 'multipart/form-data']) {
+      assert.deepEqual(exampleOf(entry.requestBody.content[type]), TUTORIAL_JSON, type);
+    }
+    const created = exampleOf(entry.responses['201'].content['application/json']).data;
+    assert.equal(created.type, 'request');
+    assert.deepEqual(created.content.prompts, TUTORIAL_JSON.prompts);
+    assert.equal(created.waiting_response, true);
+    const listed = exampleOf(doc.paths['/api/v1/threads/{guid}/entries'].get.responses['200'].content['application/json']).data;
+    assert.deepEqual(listed.map((e: { type: string }) => e.type), ['request', 'response']);
+    assert.equal(listed[1].content.length, 2);
+    assert.equal(listed[1].credits, 10);
+    const thread = exampleOf(doc.paths['/api/v1/threads'].post.responses['201'].content['application/json']).data;
+    assert.equal(thread.title, DEFAULT_TITLE);
+    assert.deepEqual(exampleOf(doc.paths['/api/v1/quote'].post.responses['200'].content['application/json']), { data: { credits: 10 } });
+    const invalid = exampleOf(entry.responses['422'].content['application/json']);
+    assert.deepEqual(Object.keys(invalid.errors).sort(), ['images', 'resolution', 'steps']);
+  });
+
+  it('every request body and success answer of the thread, entry, quote, image, engine and account routes has an example, and none is a placeholder', () => {
+    const paths = Object.entries<Record<string, any>>(doc.paths).filter(([path]) => /^\/api\/v1\/(threads|quote|images|engines|account$)/.test(path));
+    assert.ok(paths.length >= 7);
+    for (const [path, methods] of paths) {
+      for (const [method, op] of Object.entries<Record<string, any>>(methods)) {
+        for (const [type, media] of Object.entries<Record<string, any>>(op.requestBody?.content ?? {})) {
+          assert.ok(exampleOf(media), `${method} ${path} ${type} request example`);
+        }
+        for (const [status, response] of Object.entries<Record<string, any>>(op.responses ?? {})) {
+          if (!status.startsWith('2') || !response.content) continue;
+          assert.ok(exampleOf(response.content['application/json']), `${method} ${path} ${status} example`);
+        }
+      }
+    }
+    const text = JSON.stringify(doc);
+    assert.doesNotMatch(text, /"example":"string"/);
+  });
+});
+
 describe('playground API (with a worker: images are delivered)', () => {
   let ctx: ApiContext;
   let carol: { id: string; token: string };
