@@ -261,6 +261,29 @@ describe('web UI in chromium', { skip: SKIP_BROWSER }, () => {
     assert.match(await results().first().innerText(), /seed 1234/);
   });
 
+  it('a failed generation shows its error text in its result card', async () => {
+    // A generation failure cannot be caused from the browser: the thread's list is answered with a failed request added.
+    await page.route('**/api/v1/threads/*/entries', async (route) => {
+      const res = await route.fetch();
+      const json = (await res.json()) as { data: Record<string, unknown>[] };
+      const [first] = json.data;
+      const request = { ...first, guid: '00000000-0000-4000-8000-0000000000f1', status: 'failed', waiting_response: false, content: { ...(first.content as object), prompts: [{ text: 'a request that failed', weight: 1 }] } };
+      const response = { ...first, guid: '00000000-0000-4000-8000-0000000000f2', type: 'response', status: 'failed', error: 'Image generation failed: the model could not be loaded (error id 5f0c1a2b).', content: [], credits: 0, request_guid: request.guid };
+      await route.fulfill({ response: res, json: { data: [...json.data, request, response] } });
+    });
+    try {
+      await page.reload();
+      const card = page.getByRole('article', { name: 'Result: a request that failed' });
+      await card.waitFor();
+      assert.equal(await card.getByTestId('result-error').innerText(), 'Image generation failed: the model could not be loaded (error id 5f0c1a2b).');
+      assert.equal(await card.getByRole('img').count(), 0);
+    } finally {
+      await page.unroute('**/api/v1/threads/*/entries');
+    }
+    await page.reload();
+    await page.waitForFunction(countIs, ['article.result', 2] as [string, number]);
+  });
+
   it('lists every image in the gallery, newest first', async () => {
     await page.getByRole('link', { name: 'Gallery' }).click();
     await page.getByRole('heading', { name: 'Gallery' }).waitFor();
