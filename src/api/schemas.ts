@@ -19,7 +19,8 @@ export const PARAM_MAX = 100;
 /** Highest page number a list accepts: far beyond any real list, low enough that the SQL offset stays a safe integer. */
 export const PAGE_MAX = 1_000_000;
 
-export const GuidParams = Type.Object({ guid: Type.String({ maxLength: PARAM_MAX, description: 'Thread guid' }) });
+const THREAD_GUID_EXAMPLE = '44142638-4934-4bf5-9be7-b4b5a6368f44';
+export const GuidParams = Type.Object({ guid: Type.String({ maxLength: PARAM_MAX, description: 'Thread guid', examples: [THREAD_GUID_EXAMPLE] }) });
 
 export const PageQuery = Type.Object({
   page: Type.Optional(Type.Integer({ minimum: 1, maximum: PAGE_MAX, default: 1 })),
@@ -87,8 +88,8 @@ export function data<T extends TSchema>(schema: T, example?: unknown) {
 }
 
 export const EntryParams = Type.Object({
-  guid: Type.String({ maxLength: PARAM_MAX, description: 'Thread guid' }),
-  entry_guid: Type.String({ maxLength: PARAM_MAX, description: 'Request entry guid (or its response entry guid: the pair is deleted)' }),
+  guid: Type.String({ maxLength: PARAM_MAX, description: 'Thread guid', examples: [THREAD_GUID_EXAMPLE] }),
+  entry_guid: Type.String({ maxLength: PARAM_MAX, description: 'Request entry guid (or its response entry guid: the pair is deleted)', examples: ['c7c088d3-7644-4385-b77c-a3ee98c4eed2'] }),
 });
 
 export const RenameThreadBody = Type.Object(

@@ -54,7 +54,8 @@ export function entryRoutes({ entries }: EntryRouteDeps): FastifyPluginAsync {
             'Costs images × max(1, round(steps × width × height / 1024² / 9)) credits, reserved now, charged when the response entry is written and refunded if generation fails. Poll GET /threads/{guid}/entries until the response entry appears.',
           params: GuidParams,
           body: RequestBody,
-          consumes: ['application/x-www-form-urlencoded', 'multipart/form-data', 'application/json'],
+          // JSON first: Swagger UI shows the first one, and the JSON example reads best.
+          consumes: ['application/json', 'application/x-www-form-urlencoded', 'multipart/form-data'],
           response: {
             201: data(EntrySchema, tutorialRequestEntry),
             401: errorResponses[401],

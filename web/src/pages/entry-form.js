@@ -230,6 +230,7 @@ export function EntryForm({ engines, values, errors, onChange, onSubmit, sending
         </button>
         ${typeof balance === 'number' && html`<span class=${short ? 'warn-text small' : 'muted small'}>${short ? `Not enough credits: you have ${balance}.` : `Balance: ${balance} credits`}</span>`}
       </div>
+      ${(quote === null || quote === undefined) && values.engine && html`<p class="muted small" data-testid="no-price">The price shows once the form is valid.</p>`}
       ${busy && html`<p class="muted small">A request is still running; new ones queue behind it.</p>`}
     </form>
   `;

@@ -172,15 +172,21 @@ export function PlaygroundPage({ threadGuid, session, onCreditsChange }) {
               <h1>Playground</h1>
               <p>Describe what you want to see and press <strong>Generate</strong>: a new thread opens with your first request,
                 named after its prompt. The price is on the button before you send anything.</p>
-              <p class="muted small">Your threads are listed ${'on the left'}; every image you make is also in the <a href="#/gallery">gallery</a>.</p>
+              <p class="muted small">Your threads are in the Threads list; every image you make is also in the <a href="#/gallery">gallery</a>.</p>
             </div>`}
       </section>
     </div>
   `;
 }
 
-function ThreadResults({ guid, thread, refresh, onReuse, onSameSeed, onCreditsChange, onThreadsChange }) {
+function ThreadResults({ guid, thread: listed, refresh, onReuse, onSameSeed, onCreditsChange, onThreadsChange }) {
   const [entries, setEntries] = useState(null);
+  // A thread beyond the loaded pages of the list (an old link) is read on its own.
+  const [fetched, setFetched] = useState(null);
+  useEffect(() => {
+    if (!listed) get(`/threads/${guid}`).then(setFetched, () => setFetched(null));
+  }, [guid, listed]);
+  const thread = listed ?? fetched;
   const [error, setError] = useState(null);
   const [viewing, setViewing] = useState(null);
   const timer = useRef(null);
