@@ -66,7 +66,7 @@ function imageRows(response: { id: string; thread_id: string; user_id: string; r
     ? prompts
         .filter((p: unknown) => typeof p === 'object' && p !== null && Number(Reflect.get(p, 'weight')) > 0)
         .map((p: object) => String(Reflect.get(p, 'text')))
-        .join(' | ')
+        .join(', ')
     : '';
   if (!Array.isArray(items)) return [];
   return items.flatMap((item: unknown, position) => {
