@@ -6,6 +6,7 @@
 import cookie from '@fastify/cookie';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
+import { readFileSync } from 'node:fs';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type RouteOptions } from 'fastify';
 import type { FileStorage } from '../storage/file-storage.ts';
 import type { CreditService } from '../services/credits/credit-service.ts';
@@ -24,6 +25,7 @@ import { accountRoutes } from './routes/account.routes.ts';
 import { authRoutes } from './routes/auth.routes.ts';
 import { engineRoutes } from './routes/engines.routes.ts';
 import { entryRoutes } from './routes/entries.routes.ts';
+import { imageRoutes } from './routes/images.routes.ts';
 import { storageRoutes } from './routes/storage.routes.ts';
 import { threadRoutes } from './routes/threads.routes.ts';
 import { webUiRoutes } from './routes/web-ui.routes.ts';
@@ -91,7 +93,17 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       security: [{ bearerAuth: [] }, { sessionCookie: [] }],
     },
   });
-  await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { docExpansion: 'list' } });
+  await app.register(swaggerUi, {
+    routePrefix: '/docs',
+    // BaseLayout: no "Explore" bar (an unlabelled URL box and logo); the theme fixes Swagger UI's low-contrast colours
+    // and names its server picker (test/browser/pages.test.ts runs axe-core on /docs).
+    uiConfig: { docExpansion: 'list', layout: 'BaseLayout' },
+    theme: {
+      title: 'sdapi API',
+      css: [{ filename: 'sdapi.css', content: readFileSync(new URL('./docs/swagger-theme.css', import.meta.url), 'utf8') }],
+      js: [{ filename: 'sdapi.js', content: readFileSync(new URL('./docs/swagger-theme.js', import.meta.url), 'utf8') }],
+    },
+  });
   installErrorHandlers(app);
   app.addHook('onRoute', rejectNonFiniteOnRoute);
 
@@ -102,6 +114,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       api.get('/openapi.json', { schema: { hide: true }, config: { public: true } }, async () => app.swagger());
       await api.register(threadRoutes({ threads: services.threads }));
       await api.register(entryRoutes({ entries: services.entries }));
+      await api.register(imageRoutes({ entries: services.entries }));
       await api.register(engineRoutes({ engines: services.engines }));
       await api.register(authRoutes({ accounts: services.accounts, sessions: services.sessions, users: services.users, publicUrl: config.publicUrl }));
       await api.register(accountRoutes({ applications: services.applications, credits: services.credits }));

@@ -36,6 +36,15 @@ export function fieldErrors(validation: AjvError[], context?: string): FieldErro
       case 'maxLength':
         message = `The ${label} may not be greater than ${String(e.params?.limit)} characters.`;
         break;
+      case 'minimum':
+        message = `The ${label} must be at least ${String(e.params?.limit)}.`;
+        break;
+      case 'maximum':
+        message = `The ${label} may not be greater than ${String(e.params?.limit)}.`;
+        break;
+      case 'minLength':
+        message = e.params?.limit === 1 ? `The ${label} field is required.` : `The ${label} must be at least ${String(e.params?.limit)} characters.`;
+        break;
       case 'minItems':
         message = `The ${label} must have at least ${String(e.params?.limit)} item${e.params?.limit === 1 ? '' : 's'}.`;
         break;

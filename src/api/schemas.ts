@@ -19,7 +19,8 @@ export const PARAM_MAX = 100;
 /** Highest page number a list accepts: far beyond any real list, low enough that the SQL offset stays a safe integer. */
 export const PAGE_MAX = 1_000_000;
 
-export const GuidParams = Type.Object({ guid: Type.String({ maxLength: PARAM_MAX, description: 'Thread guid' }) });
+const THREAD_GUID_EXAMPLE = '44142638-4934-4bf5-9be7-b4b5a6368f44';
+export const GuidParams = Type.Object({ guid: Type.String({ maxLength: PARAM_MAX, description: 'Thread guid', examples: [THREAD_GUID_EXAMPLE] }) });
 
 export const PageQuery = Type.Object({
   page: Type.Optional(Type.Integer({ minimum: 1, maximum: PAGE_MAX, default: 1 })),
@@ -42,9 +43,10 @@ export const ThreadSchema = Type.Object(
   },
 );
 
-export const CreateThreadBody = Type.Object({
-  ai_version_code: Type.String({ maxLength: 100, description: 'The AI version of the thread', examples: ['stablediffusion_text2img'] }),
-});
+export const CreateThreadBody = Type.Object(
+  { ai_version_code: Type.String({ maxLength: 100, description: 'The AI version of the thread', examples: ['stablediffusion_text2img'] }) },
+  { examples: [{ ai_version_code: 'stablediffusion_text2img' }] },
+);
 
 export const EntrySchema = Type.Object(
   {
@@ -80,9 +82,36 @@ export const EngineSchema = Type.Object({
 
 export const AccountSchema = Type.Object({ email: Type.String(), credits: Type.Integer() });
 
-export function data<T extends TSchema>(schema: T) {
-  return Type.Object({ data: schema });
+/** `{data: …}`; with an example, Swagger UI shows it instead of placeholders built from the schema. */
+export function data<T extends TSchema>(schema: T, example?: unknown) {
+  return Type.Object({ data: schema }, example === undefined ? {} : { examples: [{ data: example }] });
 }
+
+export const EntryParams = Type.Object({
+  guid: Type.String({ maxLength: PARAM_MAX, description: 'Thread guid', examples: [THREAD_GUID_EXAMPLE] }),
+  entry_guid: Type.String({ maxLength: PARAM_MAX, description: 'Request entry guid (or its response entry guid: the pair is deleted)', examples: ['c7c088d3-7644-4385-b77c-a3ee98c4eed2'] }),
+});
+
+export const RenameThreadBody = Type.Object(
+  { title: Type.String({ minLength: 1, maxLength: 100, pattern: NO_CONTROL_CHARS, description: '1–100 characters, one line', examples: ['Delorean at night'] }) },
+  { examples: [{ title: 'Delorean at night' }] },
+);
+
+export const QuoteSchema = Type.Object({ credits: Type.Integer({ description: 'What the request would cost now', examples: [10] }) });
+
+export const GalleryImageSchema = Type.Object({
+  entry_guid: Type.String({ format: 'uuid', description: 'The request entry the image answers' }),
+  thread_guid: Type.String({ format: 'uuid' }),
+  thread_title: Type.String(),
+  position: Type.Integer({ description: 'Index of the image in its response (its seed is the request seed + position)' }),
+  url: Type.String(),
+  thumbnail_url: Type.String(),
+  dimensions: Type.String({ examples: ['1024x1024'] }),
+  filesize: Type.Integer(),
+  seed: Type.Integer(),
+  prompt: Type.String({ description: 'The positive prompt text of the request' }),
+  created_at: Timestamp,
+});
 
 export const errorResponses = {
   401: { description: 'Missing or invalid bearer token', ...ErrorBody },

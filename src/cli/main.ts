@@ -9,6 +9,7 @@ import { Command, CommanderError } from 'commander';
 import type { RuntimeOverrides } from '../composition/runtime.ts';
 import { ConfigError } from '../config/config-error.ts';
 import type { EnvSource } from '../config/env-schema.ts';
+import { readEnvironment, type Environment } from '../config/load-config.ts';
 import { projectRoot } from '../config/project-root.ts';
 import { isAppError } from '../domain/errors.ts';
 import type { CliContext } from './cli-context.ts';
@@ -25,13 +26,21 @@ export const EXIT_USAGE = 2;
 
 export interface CliOptions {
   io?: Io;
+  /** The variables to configure from (tests); by default the process environment over .env (readEnvironment()). */
   env?: EnvSource;
   /** Test entry scripts only (test/helpers/sdapi-test.ts): parts of the runtime to replace. */
   overrides?: RuntimeOverrides;
 }
 
 export async function main(argv: string[], options: CliOptions = {}): Promise<number> {
-  const ctx: CliContext = { io: options.io ?? processIo, env: options.env ?? process.env, overrides: options.overrides };
+  const io = options.io ?? processIo;
+  let environment: Environment;
+  try {
+    environment = options.env ? { env: options.env } : readEnvironment();
+  } catch (err) {
+    return report(io, 'sdapi', err);
+  }
+  const ctx: CliContext = { io, env: environment.env, envFile: environment.file, overrides: options.overrides };
   const program = buildProgram(ctx);
   let running = 'sdapi';
   program.hook('preAction', (_root, action) => void (running = commandPath(action)));

@@ -6,6 +6,7 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export const LOG_FORMATS = ['auto', 'pretty', 'json'] as const;
 
 const Text = (description: string, options: { pattern?: string; hint?: string } = {}) =>
   Type.Optional(Type.String({ minLength: 1, maxLength: 2000, description, ...options }));
@@ -40,11 +41,16 @@ export const EnvSchema = Type.Object({
     LOG_LEVELS.map((level) => Type.Literal(level)),
     { default: 'info', description: 'pino log level', hint: `must be one of ${LOG_LEVELS.join(', ')}` },
   ),
+  LOG_FORMAT: Type.Union(
+    LOG_FORMATS.map((format) => Type.Literal(format)),
+    { default: 'auto', description: 'auto: readable lines on a terminal (pino-pretty), JSON lines otherwise; pretty or json forces one', hint: `must be one of ${LOG_FORMATS.join(', ')}` },
+  ),
+  SDAPI_ENV_FILE: Text('File of KEY=value lines read before the environment (default .env in the working directory; "none" reads none)'),
 });
 
 export type Env = Static<typeof EnvSchema>;
 export type EnvName = keyof Env;
-/** Where variables come from: process.env today, a .env file merged in later. */
+/** Where variables come from: the process environment over an optional .env file (see environment()). */
 export type EnvSource = Readonly<Record<string, string | undefined>>;
 
 export function envVariableSchema(name: EnvName): TSchema {

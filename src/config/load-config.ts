@@ -1,5 +1,10 @@
-/** Runtime configuration: the environment parsed once, by EnvSchema, into one typed Config. */
+/**
+ * Runtime configuration: the environment (process variables over an optional .env file) parsed once, by EnvSchema,
+ * into one typed Config. The server, the workers and every CLI command read it through here.
+ */
+import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import * as nodeUtil from 'node:util';
 import { Value } from '@sinclair/typebox/value';
 import type { TSchema } from '@sinclair/typebox';
 import { ConfigError } from './config-error.ts';
@@ -32,15 +37,51 @@ export interface Config {
   signupCredits: Env['SDAPI_SIGNUP_CREDITS'];
   bodyLimit: Env['SDAPI_BODY_LIMIT'];
   logLevel: Env['LOG_LEVEL'];
+  /** auto (pretty on a terminal), pretty or json. */
+  logFormat: Env['LOG_FORMAT'];
   /** Fastify's trustProxy: `true`, or the proxies' addresses/CIDRs as one comma-separated string; false = trust nobody. */
   trustProxy: boolean | string;
 }
 
+/** The variables to configure from, and the .env file they were merged with (when one was read). */
+export interface Environment {
+  env: EnvSource;
+  file?: string;
+}
+
 /**
- * Parses every variable EnvSchema declares from `env` (process.env by default). Empty values count as unset.
+ * The process environment over the KEY=value lines of a .env file: `SDAPI_ENV_FILE` (a path; "none" reads no file),
+ * else `.env` in the working directory when there is one. A variable already set in the environment wins over the
+ * file. Nothing is written to process.env.
+ * @throws {ConfigError} when SDAPI_ENV_FILE names a file that cannot be read, or a .env exists but this Node cannot parse it.
+ */
+export function readEnvironment(options: { env?: EnvSource; cwd?: string } = {}): Environment {
+  const env = options.env ?? process.env;
+  const setting = env.SDAPI_ENV_FILE?.trim();
+  if (setting === 'none') return { env };
+  const file = resolve(options.cwd ?? process.cwd(), setting || '.env');
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    if (!setting && (err as NodeJS.ErrnoException).code === 'ENOENT') return { env };
+    throw new ConfigError(`Invalid environment: SDAPI_ENV_FILE cannot be read: ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+  // util.parseEnv: Node 20.12+ (the dotenv format of `node --env-file`).
+  const parseEnv: unknown = Reflect.get(nodeUtil, 'parseEnv');
+  if (typeof parseEnv !== 'function') throw new ConfigError(`${file} needs Node 20.12 or newer to be read; export its variables instead`);
+  const fromFile = parseEnv(text) as Record<string, string>;
+  const merged: Record<string, string | undefined> = { ...fromFile };
+  for (const [name, value] of Object.entries(env)) if (value !== undefined) merged[name] = value;
+  return { env: merged, file };
+}
+
+/**
+ * Parses every variable EnvSchema declares from `env` (by default the process environment over .env, see
+ * readEnvironment()). Empty values count as unset.
  * @throws {ConfigError} naming every invalid variable at once.
  */
-export function loadConfig(env: EnvSource = process.env): Config {
+export function loadConfig(env: EnvSource = readEnvironment().env): Config {
   const parsed = parseEnv(env);
   const dataDir = resolve(parsed.SDAPI_DATA_DIR ?? resolve(projectRoot, 'data'));
   const displayHost = parsed.HOST === '0.0.0.0' || parsed.HOST === '::' ? '127.0.0.1' : parsed.HOST;
@@ -60,6 +101,7 @@ export function loadConfig(env: EnvSource = process.env): Config {
     signupCredits: parsed.SDAPI_SIGNUP_CREDITS,
     bodyLimit: parsed.SDAPI_BODY_LIMIT,
     logLevel: parsed.LOG_LEVEL,
+    logFormat: parsed.LOG_FORMAT,
     trustProxy: parsed.SDAPI_TRUST_PROXY === 'true' ? true : parsed.SDAPI_TRUST_PROXY === 'false' ? false : parsed.SDAPI_TRUST_PROXY,
   };
 }

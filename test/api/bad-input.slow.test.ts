@@ -32,6 +32,8 @@ const PASSWORD = 'correct horse battery';
 const BASE_BODIES: Record<string, Json> = {
   [`POST ${API_PREFIX}/threads`]: { ai_version_code: 'stablediffusion_text2img' },
   [`POST ${API_PREFIX}/threads/:guid/entry`]: ENTRY,
+  [`POST ${API_PREFIX}/quote`]: ENTRY,
+  [`PATCH ${API_PREFIX}/threads/:guid`]: { title: 'fuzz' },
   [`POST ${API_PREFIX}/auth/register`]: { email: 'fuzz-register@example.com', password: PASSWORD },
   [`POST ${API_PREFIX}/auth/login`]: { email: 'cookie@example.com', password: PASSWORD },
   [`POST ${API_PREFIX}/applications`]: { name: 'fuzz' },

@@ -43,7 +43,8 @@ export function freePort(): Promise<number> {
 
 export function run(cmd: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs = 120_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { cwd: projectRoot, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    // A developer's .env in the checkout must not leak into the tests: SDAPI_ENV_FILE=none unless a test sets it.
+    const child = spawn(cmd, args, { cwd: projectRoot, env: { ...process.env, SDAPI_ENV_FILE: 'none', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
@@ -91,7 +92,7 @@ function stoppers(child: ChildProcess, exited: Promise<void>): { stop(): Promise
 export async function startServe(env: NodeJS.ProcessEnv, port: number, options: ProcessOptions = {}): Promise<ServerProcess> {
   const child = spawn(process.execPath, sdapiArgs(['serve'], options), {
     cwd: projectRoot,
-    env: { ...process.env, HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'warn', ...env },
+    env: { ...process.env, HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'warn', SDAPI_ENV_FILE: 'none', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
@@ -145,7 +146,7 @@ export interface WorkerProcess {
 export async function startWorker(env: NodeJS.ProcessEnv, args: string[] = [], options: ProcessOptions = {}): Promise<WorkerProcess> {
   const child = spawn(process.execPath, sdapiArgs(['worker', ...args], options), {
     cwd: projectRoot,
-    env: { ...process.env, LOG_LEVEL: 'info', ...env },
+    env: { ...process.env, LOG_LEVEL: 'info', SDAPI_ENV_FILE: 'none', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';

@@ -18,13 +18,29 @@ export function plural(n, word) {
   return `${n} ${word}${n === 1 ? '' : 's'}`;
 }
 
-/** The first message of an ApiError's field errors, or its message. */
+/** An error's message (an ApiError's is the server's first message). */
 export function errorText(err) {
   if (!err) return '';
   return err.message || String(err);
 }
 
+/** API field names as the form labels them, for messages in plain words. */
+const FIELD_LABELS = {
+  cfg_scale: 'CFG scale',
+  ai_version_code: 'AI version',
+};
+
+/** A server message in the form's words: "The cfg_scale must be …" → "The CFG scale must be …". */
+export function plainMessage(message) {
+  return String(message).replace(/\b(cfg_scale|ai_version_code)\b/g, (name) => FIELD_LABELS[name] ?? name);
+}
+
 export function fieldError(err, name) {
   const list = err && err.fields ? err.fields[name] : undefined;
-  return Array.isArray(list) && list.length > 0 ? list[0] : '';
+  return Array.isArray(list) && list.length > 0 ? plainMessage(list[0]) : '';
+}
+
+/** The file name of an image URL, for download links. */
+export function fileName(url) {
+  return String(url).split('?')[0].split('/').pop() || 'image.png';
 }

@@ -28,16 +28,17 @@ export function Header({ session, route, onLogout }) {
       ${session &&
       html`<nav aria-label="Main">
         <a href="#/playground" aria-current=${here('/playground')}>Playground</a>
+        <a href="#/gallery" aria-current=${here('/gallery')}>Gallery</a>
         <a href="/docs" target="_blank" rel="noopener">API docs</a>
       </nav>
       <details class="menu" ref=${menu}>
         <summary>My account</summary>
-        <div class="menu-panel" role="menu">
+        <div class="menu-panel">
           <p class="menu-user">${session.user.email}</p>
           <p class="menu-balance">Balance: <strong data-testid="balance">${session.user.credits}</strong> credits</p>
-          <a role="menuitem" href="#/account/usage" aria-current=${here('/account/usage')}>Usage & credits</a>
-          <a role="menuitem" href="#/account/applications" aria-current=${here('/account/applications')}>Applications & tokens</a>
-          <button type="button" role="menuitem" class="link" onClick=${onLogout}>Log out</button>
+          <a href="#/account/usage" aria-current=${here('/account/usage')}>Usage & credits</a>
+          <a href="#/account/applications" aria-current=${here('/account/applications')}>Applications & tokens</a>
+          <button type="button" class="link" onClick=${onLogout}>Log out</button>
         </div>
       </details>`}
     </header>

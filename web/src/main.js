@@ -5,6 +5,7 @@ import { LoginPage, RegisterPage } from './pages/auth.js';
 import { UsagePage } from './pages/usage.js';
 import { ApplicationsPage } from './pages/applications.js';
 import { PlaygroundPage } from './pages/playground.js';
+import { GalleryPage } from './pages/gallery.js';
 import { Header } from './header.js';
 
 function currentRoute() {
@@ -15,6 +16,21 @@ function currentRoute() {
 
 export function navigate(path) {
   if (location.hash !== `#${path}`) location.hash = `#${path}`;
+}
+
+/** The skip link moves focus to the page (a hash link would change the route). */
+function skipToMain(event) {
+  event.preventDefault();
+  document.getElementById('main')?.focus();
+}
+
+/** Each page's title, for the browser tab and screen readers. */
+function pageTitle(first, second) {
+  if (first === 'login') return 'Log in';
+  if (first === 'register') return 'Create an account';
+  if (first === 'gallery') return 'Gallery';
+  if (first === 'account') return second === 'applications' ? 'Applications & tokens' : 'Usage & credits';
+  return 'Playground';
 }
 
 function App() {
@@ -57,9 +73,13 @@ function App() {
     }
   }, []);
 
+  const [first, second] = route.parts;
+  useEffect(() => {
+    document.title = `${pageTitle(first, second)} · sdapi`;
+  }, [first, second]);
+
   if (session === undefined) return html`<p class="boot">Loading…</p>`;
 
-  const [first, second] = route.parts;
   const publicPage = first === 'login' || first === 'register';
   if (!session && !publicPage) {
     navigate('/login');
@@ -75,12 +95,14 @@ function App() {
   else if (first === 'register') page = html`<${RegisterPage} onLogin=${refreshSession} />`;
   else if (first === 'account' && second === 'applications') page = html`<${ApplicationsPage} />`;
   else if (first === 'account') page = html`<${UsagePage} session=${session} onChange=${refreshSession} />`;
-  else if (first === 'playground') page = html`<${PlaygroundPage} threadGuid=${second} onCreditsChange=${refreshSession} key=${'pg'} />`;
+  else if (first === 'playground') page = html`<${PlaygroundPage} threadGuid=${second} session=${session} onCreditsChange=${refreshSession} key=${'pg'} />`;
+  else if (first === 'gallery') page = html`<${GalleryPage} />`;
   else page = html`<section class="page"><h1>Not found</h1><p><a href="#/playground">Go to the playground</a></p></section>`;
 
   return html`
+    <a class="skip-link" href="#main" onClick=${skipToMain}>Skip to content</a>
     <${Header} session=${session} route=${route} onLogout=${logout} />
-    <main id="main">${page}</main>
+    <main id="main" tabindex="-1">${page}</main>
   `;
 }
 

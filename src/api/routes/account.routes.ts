@@ -9,6 +9,7 @@ import type { CreditService } from '../../services/credits/credit-service.ts';
 import type { ApiTokenInfo, Application, ApplicationService } from '../../services/identity/applications.ts';
 import { requireAuth } from '../auth.ts';
 import { AccountSchema, data, errorResponses, NO_CONTROL_CHARS, PAGE_MAX, PARAM_MAX } from '../schemas.ts';
+import { accountExample } from '../examples.ts';
 import { timestamp } from '../views.ts';
 import { accountErrors } from './web-common.ts';
 
@@ -99,7 +100,7 @@ async function registerAccountRoutes(app: FastifyInstance, deps: AccountRouteDep
   app.get(
     '/account',
     {
-      schema: { tags, summary: 'The caller: email and credit balance', response: { 200: data(AccountSchema), 401: errorResponses[401] } },
+      schema: { tags, summary: 'The caller: email and credit balance', response: { 200: data(AccountSchema, accountExample), 401: errorResponses[401] } },
     },
     async (request) => {
       const auth = requireAuth(request);

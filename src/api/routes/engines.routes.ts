@@ -4,6 +4,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { EngineCatalog } from '../../services/generation/engine-catalog.ts';
 import { requireAuth } from '../auth.ts';
 import { EngineListCache } from '../engine-list-cache.ts';
+import { engineExample } from '../examples.ts';
 import { EngineSchema, errorResponses } from '../schemas.ts';
 
 export interface EngineRouteDeps {
@@ -19,7 +20,7 @@ export function engineRoutes({ engines }: EngineRouteDeps): FastifyPluginAsync {
         schema: {
           tags: ['engines'],
           summary: 'List engines with the model behind each, sizes, step range, samplers and styles',
-          response: { 200: Type.Object({ data: Type.Array(EngineSchema) }), 401: errorResponses[401] },
+          response: { 200: Type.Object({ data: Type.Array(EngineSchema) }, { examples: [{ data: [engineExample] }] }), 401: errorResponses[401] },
         },
       },
       async (request, reply) => {

@@ -1,4 +1,4 @@
-/** Thread entries: send a request (any of the three body encodings), list requests and responses. */
+/** Thread entries: send a request (any of the three body encodings), price one, list requests and responses. */
 import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyPluginAsync } from 'fastify';
 import { GenerationRequestBodySchema, type GenerationRequestBody } from '../../domain/generation-request.ts';
@@ -6,16 +6,42 @@ import type { EntryService } from '../../services/entries/entry-service.ts';
 import { requireAuth } from '../auth.ts';
 import { EntryListCache } from '../entry-list-cache.ts';
 import { schemaErrorsOf } from '../errors.ts';
-import { data, EntrySchema, ErrorBody, errorResponses, GuidParams } from '../schemas.ts';
+import { tutorialEntries, tutorialRequestBody, tutorialRequestEntry, validationExample } from '../examples.ts';
+import { data, EntrySchema, ErrorBody, errorResponses, GuidParams, QuoteSchema } from '../schemas.ts';
 import { entryView } from '../views.ts';
 
 export interface EntryRouteDeps {
   entries: EntryService;
 }
 
+/** The entry body as documented: the tutorial's own request as its example. */
+const RequestBody = { ...GenerationRequestBodySchema, examples: [tutorialRequestBody] };
+const requestErrors = { 422: { ...errorResponses[422], examples: [validationExample] } };
+
 export function entryRoutes({ entries }: EntryRouteDeps): FastifyPluginAsync {
   const lists = new EntryListCache(entries);
   return async (app) => {
+    app.post<{ Body: GenerationRequestBody }>(
+      '/quote',
+      {
+        attachValidation: true,
+        schema: {
+          tags: ['entries'],
+          summary: 'Price a generation request without sending it',
+          description:
+            'Takes the body of POST /threads/{guid}/entry and answers what it would cost now (images × max(1, round(steps × width × height / 1024² / 9))). Checked in the same one pass as the entry route: a body with bad fields gets the same 422.',
+          body: RequestBody,
+          consumes: ['application/json', 'application/x-www-form-urlencoded', 'multipart/form-data'],
+          response: { 200: data(QuoteSchema, { credits: 10 }), 401: errorResponses[401], ...requestErrors },
+        },
+      },
+      async (request) => {
+        requireAuth(request);
+        const quote = await entries.quote({ body: request.body, schemaErrors: schemaErrorsOf(request) });
+        return { data: { credits: quote.credits } };
+      },
+    );
+
     app.post<{ Params: Static<typeof GuidParams>; Body: GenerationRequestBody }>(
       '/threads/:guid/entry',
       {
@@ -27,14 +53,15 @@ export function entryRoutes({ entries }: EntryRouteDeps): FastifyPluginAsync {
           description:
             'Costs images × max(1, round(steps × width × height / 1024² / 9)) credits, reserved now, charged when the response entry is written and refunded if generation fails. Poll GET /threads/{guid}/entries until the response entry appears.',
           params: GuidParams,
-          body: GenerationRequestBodySchema,
-          consumes: ['application/x-www-form-urlencoded', 'multipart/form-data', 'application/json'],
+          body: RequestBody,
+          // JSON first: Swagger UI shows the first one, and the JSON example reads best.
+          consumes: ['application/json', 'application/x-www-form-urlencoded', 'multipart/form-data'],
           response: {
-            201: data(EntrySchema),
+            201: data(EntrySchema, tutorialRequestEntry),
             401: errorResponses[401],
-            402: { description: 'Not enough credits', ...ErrorBody },
+            402: { description: 'Not enough credits', ...ErrorBody, examples: [{ message: 'Insufficient credits: this request costs 10 and the balance is 4.', code: 'insufficient_credits' }] },
             404: errorResponses[404],
-            422: errorResponses[422],
+            ...requestErrors,
           },
         },
       },
@@ -53,7 +80,7 @@ export function entryRoutes({ entries }: EntryRouteDeps): FastifyPluginAsync {
           summary: 'List the request and response entries of a thread, in order',
           description: 'While a request waits for its response, the answer carries `Retry-After: 1`.',
           params: GuidParams,
-          response: { 200: Type.Object({ data: Type.Array(EntrySchema) }), 401: errorResponses[401], 404: errorResponses[404] },
+          response: { 200: Type.Object({ data: Type.Array(EntrySchema) }, { examples: [{ data: tutorialEntries }] }), 401: errorResponses[401], 404: errorResponses[404] },
         },
       },
       async (request, reply) => {

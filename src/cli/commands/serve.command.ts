@@ -2,7 +2,7 @@
 import { Command } from 'commander';
 import { startServer } from '../../composition/server.ts';
 import { loadConfig } from '../../config/load-config.ts';
-import { untilStopSignal, type CliContext } from '../cli-context.ts';
+import { announceStore, untilStopSignal, type CliContext } from '../cli-context.ts';
 import { integerIn } from '../options.ts';
 
 export function serveCommand(ctx: CliContext): Command {
@@ -11,6 +11,7 @@ export function serveCommand(ctx: CliContext): Command {
     .option('--workers <n>', 'in-process generation workers, 0 = API only (default: SDAPI_WORKERS or 1)', integerIn(0, 64))
     .action(async (options: { workers?: number }) => {
       const config = loadConfig(ctx.env);
+      announceStore(ctx, config);
       if (options.workers !== undefined) config.workers = options.workers;
       const server = await startServer(config, { overrides: ctx.overrides });
       server.logger.info(

@@ -2,11 +2,13 @@
 import { Command } from 'commander';
 import { openAccountRuntime, type AccountRuntime } from '../../composition/runtime.ts';
 import { loadConfig } from '../../config/load-config.ts';
-import type { CliContext } from '../cli-context.ts';
+import { announceStore, type CliContext } from '../cli-context.ts';
 import { integerIn, nonZeroInteger } from '../options.ts';
 
 export async function withAccounts<T>(ctx: CliContext, work: (accounts: AccountRuntime) => Promise<T>): Promise<T> {
-  const accounts = await openAccountRuntime(loadConfig(ctx.env));
+  const config = loadConfig(ctx.env);
+  announceStore(ctx, config);
+  const accounts = await openAccountRuntime(config);
   try {
     return await work(accounts);
   } finally {

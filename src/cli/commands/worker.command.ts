@@ -5,7 +5,7 @@
 import { Command } from 'commander';
 import { startWorkerProcess } from '../../composition/worker-process.ts';
 import { loadConfig } from '../../config/load-config.ts';
-import { untilStopSignal, type CliContext } from '../cli-context.ts';
+import { announceStore, untilStopSignal, type CliContext } from '../cli-context.ts';
 import { integerIn } from '../options.ts';
 
 export function workerCommand(ctx: CliContext): Command {
@@ -14,6 +14,7 @@ export function workerCommand(ctx: CliContext): Command {
     .option('--concurrency <n>', 'jobs run at the same time (default: SDAPI_WORKERS, at least 1)', integerIn(1, 64))
     .action(async (options: { concurrency?: number }) => {
       const config = loadConfig(ctx.env);
+      announceStore(ctx, config);
       const concurrency = options.concurrency ?? Math.max(1, config.workers);
       const running = await startWorkerProcess(config, { concurrency, overrides: ctx.overrides });
       running.logger.info(

@@ -9,6 +9,7 @@ import type { Entry, ImageItem, Progress } from '../../domain/entry.ts';
 import { AppError } from '../../domain/errors.ts';
 import { parseResolution, SEED_MAX, type GenerationRequest } from '../../domain/generation-request.ts';
 import { isUuid } from '../../domain/ids.ts';
+import { pageWindow, type Page, type Paged } from '../../domain/pagination.ts';
 import type { JOB_DEFINITIONS } from '../../domain/jobs.ts';
 import type { ClaimedJob, FinalJobStatus, JobQueue, LeasedJob } from '../../queue/job-queue.ts';
 import type { DataStore } from '../../store/database.ts';
@@ -18,9 +19,28 @@ import type { CreditService } from '../credits/credit-service.ts';
 import { requestCost } from '../credits/pricing.ts';
 import type { EngineCatalog } from '../generation/engine-catalog.ts';
 import type { GenerationProgress } from '../generation/image-generator.ts';
+import { findAiVersion } from '../threads/ai-versions.ts';
+import { titleFromPrompt } from '../threads/thread-title.ts';
 import { checkGenerationRequest, type RequestSubmission } from './request-check.ts';
 
 export type GenerateJob = ClaimedJob<typeof JOB_DEFINITIONS, 'generate'>;
+
+/** A delivered image as the account's gallery lists it. */
+export interface GalleryImage {
+  /** The request entry it answers. */
+  entryId: string;
+  responseId: string;
+  threadId: string;
+  threadTitle: string;
+  position: number;
+  url: string;
+  thumbnailUrl: string;
+  dimensions: string;
+  filesize: number;
+  seed: number;
+  prompt: string;
+  createdAt: string;
+}
 
 export interface EntryServiceDeps {
   store: DataStore;
@@ -42,13 +62,21 @@ export class EntryService {
     this.#clock = deps.clock ?? systemClock;
   }
 
-  /** Checks the request (one 422 naming every bad field), reserves its credits and queues it; returns the request entry. */
+  /** What the request would cost, after the same one-pass check as createRequest() (the same 422). */
+  async quote(submission: RequestSubmission): Promise<{ credits: number; request: GenerationRequest }> {
+    const request = await checkGenerationRequest(submission, this.deps.engines);
+    return { credits: costOf(request), request };
+  }
+
+  /**
+   * Checks the request (one 422 naming every bad field), reserves its credits and queues it; returns the request
+   * entry. The first request of a thread that still has its default title names the thread after its prompt.
+   */
   async createRequest(userId: string, submission: RequestSubmission & { threadId: string }): Promise<Entry> {
     const request = await checkGenerationRequest(submission, this.deps.engines);
     const thread = isUuid(submission.threadId) ? await this.deps.store.repos.threads.find(userId, submission.threadId) : undefined;
     if (!thread) throw new AppError('not_found', 'Thread not found.');
-    const size = parseResolution(request.resolution) ?? { width: 0, height: 0 };
-    const cost = requestCost({ images: request.images, steps: request.steps, width: size.width, height: size.height });
+    const cost = costOf(request);
     // The seed is decided once, here: absent or 0 means random. The entry keeps what the caller asked for.
     const seed = request.seed ? request.seed : randomInt(1, SEED_MAX);
     const now = this.#clock().toISOString();
@@ -57,7 +85,8 @@ export class EntryService {
       // The thread may have been deleted since it was read (DELETE racing this request): re-read it under its lock,
       // so the request is a 404 rather than an entry (and a reservation) in a deleted thread.
       await tx.threads.lock(thread.id);
-      if (!(await tx.threads.find(userId, thread.id))) throw new AppError('not_found', 'Thread not found.');
+      const current = await tx.threads.find(userId, thread.id);
+      if (!current) throw new AppError('not_found', 'Thread not found.');
       const inserted = await tx.entries.insert({
         id,
         thread_id: thread.id,
@@ -81,11 +110,40 @@ export class EntryService {
         entryId: id,
         userId,
       });
+      const title = titleFromPrompt(request.prompts.find((p) => p.weight > 0)?.text ?? '');
+      if (Number(inserted.seq) === 1 && title && current.title === findAiVersion(current.ai_version_code)?.title) {
+        await tx.threads.setTitle(userId, thread.id, { title, updatedAt: now });
+      }
       await tx.threads.entriesChanged(userId, thread.id, { updatedAt: now });
       return inserted;
     });
     this.deps.queue.wake();
     return toEntry(row);
+  }
+
+  /** Every image the account has, newest first. */
+  async images(userId: string, page: Page): Promise<Paged<GalleryImage>> {
+    const { page: current, perPage, offset } = pageWindow(page, 100);
+    const [rows, total] = await Promise.all([this.deps.store.repos.images.list(userId, { limit: perPage, offset }), this.deps.store.repos.images.count(userId)]);
+    return {
+      items: rows.map((r) => ({
+        entryId: r.request_id,
+        responseId: r.response_id,
+        threadId: r.thread_id,
+        threadTitle: r.thread_title,
+        position: Number(r.position),
+        url: r.url,
+        thumbnailUrl: r.thumbnail_url,
+        dimensions: r.dimensions,
+        filesize: Number(r.filesize),
+        seed: Number(r.seed),
+        prompt: r.prompt,
+        createdAt: r.created_at,
+      })),
+      total,
+      page: current,
+      perPage,
+    };
   }
 
   /** Request and response entries of a thread, in the order they were written. */
@@ -149,7 +207,28 @@ export class EntryService {
   async complete(job: GenerateJob, produced: { items: ImageItem[]; files: string[] }): Promise<'done' | 'lost'> {
     const { userId, entryId, cost } = job.payload;
     const finished = await this.#finish(job, { threadId: job.payload.threadId, userId, status: 'done' }, async (tx, now) => {
-      await this.#respond(tx, job.payload, { content: produced.items, error: null, credits: cost, files: produced.files, status: 'done', now });
+      const responseId = await this.#respond(tx, job.payload, { content: produced.items, error: null, credits: cost, files: produced.files, status: 'done', now });
+      const prompt = job.payload.request.prompts
+        .filter((p) => p.weight > 0)
+        .map((p) => p.text)
+        .join(', ');
+      await tx.images.insertMany(
+        produced.items.map((item, position) => ({
+          id: `${responseId}:${position}`,
+          user_id: userId,
+          thread_id: job.payload.threadId,
+          request_id: entryId,
+          response_id: responseId,
+          position,
+          url: item.url,
+          thumbnail_url: item.thumbnail_url,
+          dimensions: item.dimensions,
+          filesize: item.filesize,
+          seed: item.seed,
+          prompt: prompt.slice(0, 2000),
+          created_at: now,
+        })),
+      );
       await this.deps.credits.charge(tx, { userId, cost, entryId });
     });
     return finished ? 'done' : 'lost';
@@ -200,7 +279,28 @@ export class EntryService {
     for (const entryId of cancelled) {
       await this.deps.credits.refundHeld(tx, { userId, entryId, reason: 'Refunded: the thread was deleted before the images were delivered.' });
     }
+    await tx.images.deleteForThread(userId, threadId);
     await tx.entries.deleteForThread(userId, threadId);
+    return entries.flatMap((e) => parseFiles(e.files));
+  }
+
+  /**
+   * Inside a transaction: deletes one request entry (given its guid or its response's) with its response and
+   * images; a request still queued or running is cancelled and refunded. Returns the storage keys of the files
+   * (deleted once the transaction committed); 404 when the thread has no such entry for this user.
+   */
+  async removeRequest(tx: Repositories, userId: string, threadId: string, entryId: string): Promise<string[]> {
+    const found = isUuid(entryId) ? await tx.entries.findInThread(userId, threadId, entryId) : undefined;
+    const requestId = found ? (found.type === 'request' ? found.id : found.request_id) : null;
+    if (!requestId) throw new AppError('not_found', 'Entry not found.');
+    const entries = await tx.entries.filesForRequest(userId, requestId);
+    const cancelled = await this.deps.queue.cancelForEntries(tx, userId, [requestId]);
+    for (const id of cancelled) {
+      await this.deps.credits.refundHeld(tx, { userId, entryId: id, reason: 'Refunded: the request was deleted before the images were delivered.' });
+    }
+    await tx.images.deleteForRequest(userId, requestId);
+    await tx.entries.deleteRequest(userId, requestId);
+    await tx.threads.entriesChanged(userId, threadId);
     return entries.flatMap((e) => parseFiles(e.files));
   }
 
@@ -228,9 +328,10 @@ export class EntryService {
     tx: Repositories,
     target: { entryId: string; threadId: string; userId: string },
     response: { content: ImageItem[]; error: string | null; credits: number; files: string[]; status: 'done' | 'failed'; now: string },
-  ): Promise<void> {
+  ): Promise<string> {
+    const id = randomUUID();
     await tx.entries.insert({
-      id: randomUUID(),
+      id,
       thread_id: target.threadId,
       user_id: target.userId,
       type: 'response',
@@ -247,7 +348,14 @@ export class EntryService {
     });
     await tx.entries.settle(target.userId, target.entryId, { status: response.status, updatedAt: response.now });
     await tx.threads.entriesChanged(target.userId, target.threadId, { updatedAt: response.now });
+    return id;
   }
+}
+
+/** The price of a checked request (services/credits/pricing.ts). */
+function costOf(request: GenerationRequest): number {
+  const size = parseResolution(request.resolution) ?? { width: 0, height: 0 };
+  return requestCost({ images: request.images, steps: request.steps, width: size.width, height: size.height });
 }
 
 function parseFiles(text: string): string[] {

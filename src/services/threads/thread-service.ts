@@ -12,6 +12,7 @@ import type { DataStore } from '../../store/database.ts';
 import type { ThreadRow } from '../../store/repositories/threads.repo.ts';
 import type { EntryService } from '../entries/entry-service.ts';
 import { AI_VERSIONS, findAiVersion } from './ai-versions.ts';
+import { THREAD_TITLE_MAX } from './thread-title.ts';
 
 export interface Thread {
   id: string;
@@ -58,6 +59,30 @@ export class ThreadService {
     const row = isUuid(id) ? await this.deps.store.repos.threads.find(userId, id) : undefined;
     if (!row) throw new AppError('not_found', 'Thread not found.');
     return toThread(row);
+  }
+
+  /** Renames the thread (1–100 characters after trimming, no control characters); returns it. */
+  async rename(userId: string, id: string, title: string): Promise<Thread> {
+    await this.get(userId, id);
+    const clean = title.trim();
+    if (clean === '') throw AppError.validation({ title: ['The title field is required.'] });
+    if ([...clean].length > THREAD_TITLE_MAX) throw AppError.validation({ title: [`The title may not be greater than ${THREAD_TITLE_MAX} characters.`] });
+    if (/[\u0000-\u001f\u007f]/.test(clean)) throw AppError.validation({ title: ['The title contains characters that are not allowed (control characters).'] });
+    await this.deps.store.repos.threads.setTitle(userId, id, { title: clean, updatedAt: this.#clock().toISOString() });
+    return this.get(userId, id);
+  }
+
+  /**
+   * Deletes one request entry (or the request of a response entry) with its response and image files; a request
+   * still queued or running is cancelled and refunded. 404 for a thread or entry the user does not have.
+   */
+  async deleteEntry(userId: string, threadId: string, entryId: string): Promise<void> {
+    await this.get(userId, threadId);
+    const files = await this.deps.store.transaction(async (tx) => {
+      await tx.threads.lock(threadId);
+      return this.deps.entries.removeRequest(tx, userId, threadId, entryId);
+    });
+    await Promise.all(files.map((key) => this.deps.storage.delete(key).catch(() => undefined)));
   }
 
   /** Deletes the thread, its entries and their files; unfinished requests are cancelled and their credits refunded. */

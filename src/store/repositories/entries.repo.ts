@@ -71,6 +71,33 @@ export class EntriesRepository {
     return this.db.selectFrom('entries').select(['id', 'files']).where('thread_id', '=', threadId).where('user_id', '=', userId).execute();
   }
 
+  /** A request or response entry of the thread, with its owned files; undefined when the user has none such. */
+  async findInThread(userId: string, threadId: string, entryId: string): Promise<Pick<EntryRow, 'id' | 'type' | 'request_id'> | undefined> {
+    return this.db
+      .selectFrom('entries')
+      .select(['id', 'type', 'request_id'])
+      .where('id', '=', entryId)
+      .where('thread_id', '=', threadId)
+      .where('user_id', '=', userId)
+      .executeTakeFirst();
+  }
+
+  /** A request entry and its response (if any): ids and owned files. */
+  async filesForRequest(userId: string, requestId: string): Promise<{ id: string; files: string }[]> {
+    return this.db
+      .selectFrom('entries')
+      .select(['id', 'files'])
+      .where('user_id', '=', userId)
+      .where((eb) => eb.or([eb('id', '=', requestId), eb('request_id', '=', requestId)]))
+      .execute();
+  }
+
+  /** Deletes a request entry and its response. */
+  async deleteRequest(userId: string, requestId: string): Promise<void> {
+    await this.db.deleteFrom('entries').where('user_id', '=', userId).where('request_id', '=', requestId).execute();
+    await this.db.deleteFrom('entries').where('user_id', '=', userId).where('id', '=', requestId).execute();
+  }
+
   async deleteForThread(userId: string, threadId: string): Promise<void> {
     await this.db.deleteFrom('entries').where('thread_id', '=', threadId).where('user_id', '=', userId).execute();
   }

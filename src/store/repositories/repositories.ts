@@ -8,6 +8,7 @@ import type { DirectSqlite } from '../prepared-query.ts';
 import type { Database } from '../schema.ts';
 import { ApplicationsRepository } from './applications.repo.ts';
 import { EntriesRepository } from './entries.repo.ts';
+import { ImagesRepository } from './images.repo.ts';
 import { JobsRepository } from './jobs.repo.ts';
 import { LedgerRepository } from './ledger.repo.ts';
 import { LoginFailuresRepository } from './login-failures.repo.ts';
@@ -24,6 +25,7 @@ export interface Repositories {
   loginFailures: LoginFailuresRepository;
   threads: ThreadsRepository;
   entries: EntriesRepository;
+  images: ImagesRepository;
   jobs: JobsRepository;
   ledger: LedgerRepository;
 }
@@ -38,6 +40,7 @@ export function createRepositories(db: Kysely<Database>, dialect: Dialect, optio
     loginFailures: new LoginFailuresRepository(db),
     threads: new ThreadsRepository(db, dialect, options.direct),
     entries: new EntriesRepository(db, dialect, options.direct),
+    images: new ImagesRepository(db),
     jobs: new JobsRepository(db, dialect),
     ledger: new LedgerRepository(db),
   };

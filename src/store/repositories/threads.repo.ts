@@ -77,6 +77,10 @@ export class ThreadsRepository {
     return row && Number(row.version);
   }
 
+  async setTitle(userId: string, threadId: string, change: { title: string; updatedAt: string }): Promise<void> {
+    await this.db.updateTable('threads').set({ title: change.title, updated_at: change.updatedAt }).where('id', '=', threadId).where('user_id', '=', userId).execute();
+  }
+
   async delete(userId: string, threadId: string): Promise<void> {
     await this.db.deleteFrom('threads').where('id', '=', threadId).where('user_id', '=', userId).execute();
   }

@@ -80,7 +80,29 @@ export interface CreditLedgerTable {
   created_at: string;
 }
 
+/** One row per delivered image (the gallery); written with its response entry, deleted with it. */
+export interface ImagesTable {
+  /** `<response entry id>:<position>`. */
+  id: string;
+  user_id: string;
+  thread_id: string;
+  /** The request entry the image answers (what "reuse settings" and deletion use). */
+  request_id: string;
+  response_id: string;
+  /** Index of the image within its response. */
+  position: number;
+  url: string;
+  thumbnail_url: string;
+  dimensions: string;
+  filesize: number;
+  seed: number;
+  /** The request's positive prompt text (alt text and captions). */
+  prompt: string;
+  created_at: string;
+}
+
 export interface GenerationTables {
+  images: ImagesTable;
   threads: ThreadsTable;
   entries: EntriesTable;
   jobs: JobsTable;

@@ -31,8 +31,8 @@ export function ApplicationsPage() {
   return html`
     <section class="page">
       <h1>Applications & tokens</h1>
-      <p class="muted">An application groups the bearer tokens one program uses. Send a token as
-        <code>Authorization: Bearer …</code> to the <a href="/docs" target="_blank" rel="noopener">JSON API</a>.</p>
+      <p class="muted">An application groups the bearer tokens one program uses. Send a token as <code>Authorization: Bearer …</code> to the <a
+        href="/docs" target="_blank" rel="noopener">JSON API</a>.</p>
       <form class="card inline-form" onSubmit=${create}>
         <label>Application name
           <input name="application-name" required maxlength="100" value=${name} onInput=${(e) => setName(e.currentTarget.value)} placeholder="e.g. My script" />
@@ -130,21 +130,21 @@ function ApplicationCard({ app, onChange }) {
       ${tokens && tokens.length === 0 && html`<p class="muted">No tokens yet.</p>`}
       ${tokens &&
       tokens.length > 0 &&
-      html`<table class="table" aria-label=${`Tokens of ${app.name}`}>
+      html`<div class="table-wrap"><table class="table cards" aria-label=${`Tokens of ${app.name}`}>
         <thead><tr><th>Name</th><th>Prefix</th><th>Created</th><th>Last used</th><th>Status</th><th><span class="sr-only">Actions</span></th></tr></thead>
         <tbody>
           ${tokens.map(
             (t) => html`<tr key=${t.id}>
-              <td>${t.name}</td>
-              <td class="mono">${t.prefix}…</td>
-              <td>${formatDate(t.created_at)}</td>
-              <td>${t.last_used_at ? formatDate(t.last_used_at) : 'never'}</td>
-              <td>${t.revoked_at ? html`<span class="badge kind-refund">revoked</span>` : html`<span class="badge kind-grant">active</span>`}</td>
-              <td>${!t.revoked_at && html`<button type="button" class="danger small" aria-label=${`Revoke token ${t.name}`} onClick=${() => revoke(t)}>Revoke</button>`}</td>
+              <td data-label="Name">${t.name}</td>
+              <td data-label="Prefix" class="mono">${t.prefix}…</td>
+              <td data-label="Created">${formatDate(t.created_at)}</td>
+              <td data-label="Last used">${t.last_used_at ? formatDate(t.last_used_at) : 'never'}</td>
+              <td data-label="Status">${t.revoked_at ? html`<span class="badge kind-refund">revoked</span>` : html`<span class="badge kind-grant">active</span>`}</td>
+              <td class="actions-cell">${!t.revoked_at && html`<button type="button" class="danger small" aria-label=${`Revoke token ${t.name}`} onClick=${() => revoke(t)}>Revoke</button>`}</td>
             </tr>`,
           )}
         </tbody>
-      </table>`}
+      </table></div>`}
     </article>
   `;
 }

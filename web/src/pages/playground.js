@@ -1,24 +1,56 @@
-// Playground: the user's threads, a form with every generation parameter, and the thread's entries
-// (thumbnails, full-size view, download) with a live status while a response is pending.
+// Playground: the request form (always on screen: a sticky left panel on desktop, the top panel on a phone), the
+// thread's results newest first, and the user's threads. Generating without a thread opens one; a thread is titled
+// after its first prompt and can be renamed or deleted here.
 import { html, useEffect, useMemo, useRef, useState } from '../lib.js';
-import { get, post, request } from '../api.js';
-import { errorText, fieldError, formatBytes, formatDate, plural } from '../format.js';
-import { EntryForm } from './entry-form.js';
+import { del, get, patch, post, request } from '../api.js';
+import { errorText, fieldError, formatDate } from '../format.js';
+import { ImageViewer } from '../viewer.js';
+import { clearedBy, defaultForm, DEFAULT_ENGINE, EntryForm, formErrors, formFromRequest, payloadOf } from './entry-form.js';
+import { ResultCard } from './result-card.js';
 
 const POLL_MS = 1000;
+const QUOTE_DEBOUNCE_MS = 300;
+const AI_VERSION = 'stablediffusion_text2img';
 
 function navigate(path) {
   location.hash = `#${path}`;
 }
 
-export function PlaygroundPage({ threadGuid, onCreditsChange }) {
+let enginesCache = null;
+function loadEngines() {
+  enginesCache ??= get('/engines').catch((err) => {
+    enginesCache = null;
+    throw err;
+  });
+  return enginesCache;
+}
+
+export function PlaygroundPage({ threadGuid, session, onCreditsChange }) {
+  const [engines, setEngines] = useState([]);
+  const [values, setValues] = useState(defaultForm(null));
+  const [errors, setErrors] = useState({});
+  const [generalError, setGeneralError] = useState(null);
+  const [sending, setSending] = useState(false);
+  const [quote, setQuote] = useState(null);
   const [threads, setThreads] = useState(null);
   const [pages, setPages] = useState({ loaded: 1, last: 1 });
-  const [error, setError] = useState(null);
-  const [creating, setCreating] = useState(false);
+  const [threadsError, setThreadsError] = useState(null);
+  const [threadsOpen, setThreadsOpen] = useState(false);
+  const [refresh, setRefresh] = useState(0);
+  const quoteSeq = useRef(0);
+
+  useEffect(() => {
+    loadEngines()
+      .then((list) => {
+        const usable = Array.isArray(list) ? list : [];
+        setEngines(usable);
+        setValues((current) => (current.engine ? current : defaultForm(usable.find((e) => e.id === DEFAULT_ENGINE) ?? usable[0])));
+      })
+      .catch((err) => setGeneralError(errorText(err)));
+  }, []);
 
   // Threads come newest first, 20 a page; "Show older threads" loads the next page.
-  const loadThreads = async (upTo = pages.loaded) => {
+  async function loadThreads(upTo = pages.loaded) {
     try {
       const all = [];
       let last = 1;
@@ -30,61 +62,131 @@ export function PlaygroundPage({ threadGuid, onCreditsChange }) {
       }
       setThreads(all);
       setPages({ loaded: Math.min(upTo, last), last });
+      setThreadsError(null);
     } catch (err) {
-      setError(err);
+      setThreadsError(err);
     }
-  };
+  }
   useEffect(() => {
     loadThreads(1);
   }, []);
+  useEffect(() => setThreadsOpen(false), [threadGuid]);
 
-  async function newThread() {
-    setCreating(true);
-    setError(null);
+  // The price on the Generate button: POST /quote with the form's body, debounced; a body the server refuses has no price.
+  useEffect(() => {
+    if (!values.engine) return undefined;
+    const seq = ++quoteSeq.current;
+    const timer = setTimeout(async () => {
+      try {
+        const { payload } = payloadOf(values);
+        // The price does not depend on the prompt: quote before one is typed, with a stand-in.
+        if (!payload.prompts.some((p) => Number(p.weight) > 0)) payload.prompts = [{ text: 'price', weight: 1 }, ...payload.prompts];
+        const data = await post('/quote', payload);
+        if (seq === quoteSeq.current) setQuote(data.credits);
+      } catch {
+        if (seq === quoteSeq.current) setQuote(null);
+      }
+    }, QUOTE_DEBOUNCE_MS);
+    return () => clearTimeout(timer);
+  }, [values]);
+
+  function change(name, patchValues) {
+    setValues((current) => ({ ...current, ...patchValues }));
+    setErrors((current) => clearedBy(current, name));
+    if (name === 'engine') setErrors((current) => clearedBy(clearedBy(current, 'resolution'), 'engine'));
+  }
+
+  function fill(next) {
+    setValues(next);
+    setErrors({});
+    setGeneralError(null);
+    // Bring the form into view on a phone, where it sits above the results.
+    const form = document.getElementById('request-form');
+    if (form && form.getBoundingClientRect().top < 0) form.scrollIntoView({ block: 'start' });
+    document.getElementById('f-prompt-0')?.focus({ preventScroll: true });
+  }
+  const reuse = (entry) => fill(formFromRequest(entry.content || {}, engines));
+  const sameSeed = (entry, seed) => fill(formFromRequest(entry.content || {}, engines, seed));
+
+  async function submit(event) {
+    event.preventDefault();
+    setErrors({});
+    setGeneralError(null);
+    const { payload, rows } = payloadOf(values);
+    setSending(true);
     try {
-      const thread = await post('/threads', { ai_version_code: 'stablediffusion_text2img' });
+      let guid = threadGuid;
+      if (!guid) {
+        // Check first, so a refused request does not leave an empty thread behind.
+        await post('/quote', payload);
+        guid = (await post('/threads', { ai_version_code: AI_VERSION })).guid;
+      }
+      await post(`/threads/${guid}/entry`, payload);
+      onCreditsChange();
       await loadThreads();
-      navigate(`/playground/${thread.guid}`);
+      if (guid !== threadGuid) navigate(`/playground/${guid}`);
+      else setRefresh((n) => n + 1);
     } catch (err) {
-      setError(err);
+      const fields = err && err.fields && Object.keys(err.fields).length > 0 ? formErrors(err.fields, rows) : null;
+      if (err && err.status === 422 && fields) setErrors(fields);
+      else setGeneralError(errorText(err));
     } finally {
-      setCreating(false);
+      setSending(false);
     }
   }
 
+  const current = (threads ?? []).find((t) => t.guid === threadGuid);
   return html`
     <div class="playground">
-      <aside class="threads" aria-label="Threads">
-        <button type="button" class="primary block" onClick=${newThread} disabled=${creating}>New thread</button>
-        ${error && html`<p class="alert error" role="alert">${errorText(error)}</p>`}
-        ${threads && threads.length === 0 && html`<p class="muted">No threads yet.</p>`}
-        <ul class="thread-list">
-          ${(threads ?? []).map(
-            (t) => html`<li key=${t.guid}>
-              <a href=${`#/playground/${t.guid}`} aria-current=${t.guid === threadGuid ? 'page' : undefined}>
-                <span class="thread-title">${t.title}</span>
-                <span class="muted small">${formatDate(t.created_at)}</span>
-              </a>
-            </li>`,
-          )}
-        </ul>
-        ${pages.loaded < pages.last && html`<button type="button" class="small block" onClick=${() => loadThreads(pages.loaded + 1)}>Show older threads</button>`}
+      <aside class=${`threads${threadsOpen ? ' open' : ''}`} aria-label="Threads">
+        <div class="threads-bar">
+          <a class="button primary" href="#/playground" aria-current=${threadGuid ? undefined : 'page'}>New thread</a>
+          <button type="button" class="threads-toggle" aria-expanded=${threadsOpen ? 'true' : 'false'} aria-controls="thread-list"
+            onClick=${() => setThreadsOpen(!threadsOpen)}>${threadsOpen ? 'Hide threads' : `Threads${threads ? ` (${threads.length}${pages.loaded < pages.last ? '+' : ''})` : ''}`}</button>
+        </div>
+        <div class="thread-list-wrap" id="thread-list">
+          ${threadsError && html`<p class="alert error" role="alert">${errorText(threadsError)}</p>`}
+          ${threads && threads.length === 0 && html`<p class="muted small">No threads yet: your first Generate opens one.</p>`}
+          <ul class="thread-list">
+            ${(threads ?? []).map(
+              (t) => html`<li key=${t.guid}>
+                <a href=${`#/playground/${t.guid}`} aria-current=${t.guid === threadGuid ? 'page' : undefined}>
+                  <span class="thread-title">${t.title}</span>
+                  <span class="muted small">${formatDate(t.updated_at)}</span>
+                </a>
+              </li>`,
+            )}
+          </ul>
+          ${pages.loaded < pages.last && html`<button type="button" class="small block" onClick=${() => loadThreads(pages.loaded + 1)}>Show older threads</button>`}
+        </div>
       </aside>
-      <section class="thread-view">
+      <section class="form-panel card" id="request-form" aria-label="Request">
+        <${EntryForm} engines=${engines} values=${values} errors=${errors} generalError=${generalError} onChange=${change} onSubmit=${submit}
+          sending=${sending} quote=${quote} balance=${session?.user?.credits} />
+      </section>
+      <section class="results-panel" aria-label="Results">
         ${threadGuid
-          ? html`<${ThreadView} key=${threadGuid} guid=${threadGuid} thread=${(threads ?? []).find((t) => t.guid === threadGuid)}
-              onCreditsChange=${onCreditsChange} />`
-          : html`<div class="empty card">
+          ? html`<${ThreadResults} key=${threadGuid} guid=${threadGuid} thread=${current} refresh=${refresh} onReuse=${reuse} onSameSeed=${sameSeed}
+              onCreditsChange=${onCreditsChange} onThreadsChange=${() => loadThreads()} />`
+          : html`<div class="empty">
               <h1>Playground</h1>
-              <p>Pick a thread on the left, or start a <strong>new thread</strong> to generate images.</p>
+              <p>Describe what you want to see and press <strong>Generate</strong>: a new thread opens with your first request,
+                named after its prompt. The price is on the button before you send anything.</p>
+              <p class="muted small">Your threads are in the Threads list; every image you make is also in the <a href="#/gallery">gallery</a>.</p>
             </div>`}
       </section>
     </div>
   `;
 }
 
-function ThreadView({ guid, thread, onCreditsChange }) {
+function ThreadResults({ guid, thread: listed, refresh, onReuse, onSameSeed, onCreditsChange, onThreadsChange }) {
   const [entries, setEntries] = useState(null);
+  // A thread beyond the loaded pages of the list (an old link) is read on its own.
+  const [fetched, setFetched] = useState(null);
+  useEffect(() => {
+    if (!listed) get(`/threads/${guid}`).then(setFetched, () => setFetched(null));
+  }, [guid, listed]);
+  const thread = listed ?? fetched;
   const [error, setError] = useState(null);
   const [viewing, setViewing] = useState(null);
   const timer = useRef(null);
@@ -105,7 +207,7 @@ function ThreadView({ guid, thread, onCreditsChange }) {
   useEffect(() => {
     load();
     return () => clearTimeout(timer.current);
-  }, [guid]);
+  }, [guid, refresh]);
 
   // Poll while a request waits for its response; refresh the balance when it settles.
   useEffect(() => {
@@ -115,133 +217,87 @@ function ThreadView({ guid, thread, onCreditsChange }) {
     wasPending.current = pending;
   }, [entries, pending, error]);
 
-  async function submit(payload) {
-    const entry = await post(`/threads/${guid}/entry`, payload);
-    setEntries((list) => [...(list ?? []), entry]);
-    onCreditsChange();
+  async function deleteEntry(entry) {
+    try {
+      await del(`/threads/${guid}/entries/${entry.guid}`);
+      await load();
+      onCreditsChange();
+    } catch (err) {
+      setError(err);
+    }
   }
 
-  const requests = new Map((entries ?? []).filter((e) => e.type === 'request').map((e) => [e.guid, e]));
+  const responses = new Map((entries ?? []).filter((e) => e.type === 'response').map((e) => [e.request_guid, e]));
+  const results = (entries ?? []).filter((e) => e.type === 'request').reverse();
   return html`
-    <header class="thread-head">
-      <h1>${thread ? thread.title : 'Thread'}</h1>
-      <span class="muted mono small">${guid}</span>
-    </header>
+    <${ThreadHeader} guid=${guid} thread=${thread} count=${results.length} onChange=${onThreadsChange} />
     ${error && html`<p class="alert error" role="alert">${errorText(error)}</p>`}
-    <div class="entries" aria-live="polite">
-      ${entries && entries.length === 0 && html`<p class="muted">No entries yet. Fill in the form below and press Generate.</p>`}
-      ${(entries ?? []).map((entry) =>
-        entry.type === 'request'
-          ? html`<${RequestEntry} key=${entry.guid} entry=${entry} />`
-          : html`<${ResponseEntry} key=${entry.guid} entry=${entry} request=${requests.get(entry.request_guid)} onView=${setViewing} />`,
+    ${pending && html`<p class="sr-only" role="status">Waiting for the response…</p>`}
+    <div class="results">
+      ${entries && results.length === 0 && html`<p class="muted">No requests in this thread yet. Fill in the form and press Generate.</p>`}
+      ${results.map(
+        (entry) => html`<${ResultCard} key=${entry.guid} request=${entry} response=${responses.get(entry.guid)} onReuse=${onReuse} onSameSeed=${onSameSeed}
+          onDelete=${deleteEntry} onView=${setViewing} />`,
       )}
     </div>
-    ${pending && html`<p class="status-line" role="status" data-testid="pending-status">Waiting for the response…</p>`}
-    <${EntryForm} onSubmit=${submit} busy=${pending} />
     ${viewing && html`<${ImageViewer} image=${viewing} onClose=${() => setViewing(null)} />`}
   `;
 }
 
-function fileName(url) {
-  return url.split('?')[0].split('/').pop() || 'image.png';
-}
+function ThreadHeader({ guid, thread, count, onChange }) {
+  const [renaming, setRenaming] = useState(false);
+  const [title, setTitle] = useState('');
+  const [confirming, setConfirming] = useState(false);
+  const [error, setError] = useState(null);
 
-function statusText(entry) {
-  const p = entry.progress;
-  if (entry.status === 'running' || (p && p.step !== undefined)) {
-    if (p && p.steps) {
-      const image = p.images > 1 ? ` · image ${Math.min(p.image + 1, p.images)} of ${p.images}` : '';
-      return `Generating: step ${p.step} of ${p.steps}${image}`;
+  async function rename(event) {
+    event.preventDefault();
+    setError(null);
+    try {
+      await patch(`/threads/${guid}`, { title });
+      setRenaming(false);
+      await onChange();
+    } catch (err) {
+      setError(err);
     }
-    return 'Generating…';
   }
-  if (entry.status === 'queued' || entry.waiting_response) {
-    return entry.queue_position ? `Queued (position ${entry.queue_position})` : 'Queued…';
+
+  async function remove() {
+    setError(null);
+    try {
+      await del(`/threads/${guid}`);
+      await onChange();
+      navigate('/playground');
+    } catch (err) {
+      setError(err);
+    }
   }
-  return entry.status ?? (entry.waiting_response ? 'Pending' : 'Done');
-}
 
-function progressValue(entry) {
-  const p = entry.progress;
-  if (!p || !p.steps) return null;
-  const images = p.images || 1;
-  const done = (p.image || 0) * p.steps + p.step;
-  return { value: done, max: images * p.steps };
-}
-
-function RequestEntry({ entry }) {
-  const c = entry.content || {};
-  const prompts = Array.isArray(c.prompts) ? c.prompts : [];
-  const prog = entry.waiting_response ? progressValue(entry) : null;
   return html`
-    <article class="entry request card" aria-label="Request">
-      <div class="prompts">
-        ${prompts.map(
-          (p, i) => html`<p key=${i} class=${p.weight < 0 ? 'prompt negative' : 'prompt'}>
-            <span class="badge">${p.weight < 0 ? 'negative' : 'positive'} ${p.weight}</span> ${p.text}
-          </p>`,
-        )}
-      </div>
-      <p class="params muted small">
-        ${[c.engine, c.resolution, c.images && plural(c.images, 'image'), c.steps && `${c.steps} steps`, c.style, c.sampler,
-          c.cfg_scale !== undefined && c.cfg_scale !== null && `cfg ${c.cfg_scale}`, c.seed ? `seed ${c.seed}` : null]
-          .filter(Boolean)
-          .join(' · ')}
-        ${' · '}${formatDate(entry.created_at)}${entry.credits ? ` · ${entry.credits} credit${entry.credits === 1 ? '' : 's'}` : ''}
-      </p>
-      ${entry.waiting_response &&
-      html`<div class="live" role="status" data-testid="entry-status">
-        <span class="spinner" aria-hidden="true"></span>
-        <span>${statusText(entry)}</span>
-        ${prog && html`<progress value=${prog.value} max=${prog.max} aria-label="Generation progress"></progress>`}
-      </div>`}
-      ${!entry.waiting_response && entry.status && entry.status !== 'done' && html`<p class="muted small">Status: ${entry.status}</p>`}
-      ${entry.error && entry.error !== 'None' && html`<p class="alert error">${entry.error}</p>`}
-    </article>
-  `;
-}
-
-function ResponseEntry({ entry, onView }) {
-  const images = Array.isArray(entry.content) ? entry.content : [];
-  return html`
-    <article class="entry response card" aria-label="Response">
-      ${entry.error && entry.error !== 'None' && html`<p class="alert error">${entry.error}</p>`}
-      <div class="gallery">
-        ${images.map(
-          (img, i) => html`<figure key=${img.url} class="shot">
-            <button type="button" class="thumb" onClick=${() => onView(img)} aria-label=${`View image ${i + 1} full size`}>
-              <img src=${img.thumbnail_url} alt=${`Generated image ${i + 1} (${img.dimensions})`} loading="lazy" />
-            </button>
-            <figcaption class="small">
-              <span>${img.dimensions}${img.filesize ? ` · ${formatBytes(img.filesize)}` : ''}${img.seed !== undefined ? ` · seed ${img.seed}` : ''}</span>
-              <a href=${img.url} download=${fileName(img.url)}>Download</a>
-            </figcaption>
-          </figure>`,
-        )}
-      </div>
-      <p class="muted small">${formatDate(entry.created_at)}${entry.credits ? ` · ${entry.credits} credit${entry.credits === 1 ? '' : 's'}` : ''}</p>
-    </article>
-  `;
-}
-
-function ImageViewer({ image, onClose }) {
-  const dialog = useRef(null);
-  useEffect(() => {
-    const d = dialog.current;
-    if (d && !d.open) d.showModal();
-    const onCancel = () => onClose();
-    d.addEventListener('close', onCancel);
-    return () => d.removeEventListener('close', onCancel);
-  }, []);
-  return html`
-    <dialog ref=${dialog} class="viewer" aria-label="Full-size image">
-      <img src=${image.url} alt=${`Full-size image (${image.dimensions})`} />
-      <div class="viewer-bar">
-        <span class="muted small">${image.dimensions}${image.filesize ? ` · ${formatBytes(image.filesize)}` : ''}</span>
-        <a class="button" href=${image.url} download=${fileName(image.url)}>Download</a>
-        <a class="button" href=${image.url} target="_blank" rel="noopener">Open in new tab</a>
-        <button type="button" onClick=${() => dialog.current.close()}>Close</button>
-      </div>
-    </dialog>
+    <header class="thread-head">
+      ${renaming
+        ? html`<form class="inline-form rename" onSubmit=${rename} aria-label="Rename thread">
+            <div class="field grow">
+              <label for="thread-title">Thread title</label>
+              <input id="thread-title" name="title" required maxlength="100" value=${title} onInput=${(e) => setTitle(e.currentTarget.value)}
+                aria-invalid=${fieldError(error, 'title') ? 'true' : undefined} aria-describedby=${fieldError(error, 'title') ? 'thread-title-error' : undefined} />
+              ${fieldError(error, 'title') && html`<p class="field-error" id="thread-title-error">${fieldError(error, 'title')}</p>`}
+            </div>
+            <button type="submit" class="primary">Save</button>
+            <button type="button" onClick=${() => setRenaming(false)}>Cancel</button>
+          </form>`
+        : html`<h1>${thread ? thread.title : 'Thread'}</h1>
+            <div class="thread-actions">
+              <button type="button" class="small" onClick=${() => { setTitle(thread ? thread.title : ''); setError(null); setRenaming(true); }}>Rename</button>
+              ${confirming
+                ? html`<span class="confirm" role="group" aria-label="Confirm thread deletion">
+                    <span class="small">Delete this thread${count ? ` and its ${count} request${count === 1 ? '' : 's'}` : ''}?</span>
+                    <button type="button" class="small danger" onClick=${remove}>Yes, delete thread</button>
+                    <button type="button" class="small" onClick=${() => setConfirming(false)}>Keep</button>
+                  </span>`
+                : html`<button type="button" class="small danger" onClick=${() => setConfirming(true)}>Delete thread</button>`}
+            </div>`}
+      ${error && !fieldError(error, 'title') && html`<p class="alert error" role="alert">${errorText(error)}</p>`}
+    </header>
   `;
 }

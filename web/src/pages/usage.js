@@ -35,20 +35,20 @@ export function UsagePage({ session, onChange }) {
       ${error && html`<p class="alert error" role="alert">${errorText(error)}</p>`}
       ${ledger && rows.length === 0 && html`<p class="muted">No credit movements yet.</p>`}
       ${rows.length > 0 &&
-      html`<table class="table" aria-label="Credit ledger">
+      html`<div class="table-wrap"><table class="table cards" aria-label="Credit ledger">
         <thead><tr><th>Date</th><th>Kind</th><th>Description</th><th class="num">Credits</th><th class="num">Balance after</th></tr></thead>
         <tbody>
           ${rows.map(
             (row) => html`<tr key=${row.id}>
-              <td>${formatDate(row.created_at)}</td>
-              <td><span class=${`badge kind-${row.kind}`}>${KIND_LABEL[row.kind] ?? row.kind}</span></td>
-              <td>${row.reason}${row.entry_guid ? html` <span class="muted mono">(${row.entry_guid.slice(0, 8)})</span>` : ''}</td>
-              <td class="num">${row.amount > 0 ? `+${row.amount}` : row.amount}${row.kind === 'charge' ? html` <span class="muted">(${row.billed} billed)</span>` : ''}</td>
-              <td class="num">${row.balance_after}</td>
+              <td data-label="Date">${formatDate(row.created_at)}</td>
+              <td data-label="Kind"><span class=${`badge kind-${row.kind}`}>${KIND_LABEL[row.kind] ?? row.kind}</span></td>
+              <td data-label="Description">${row.reason}${row.entry_guid ? html` <span class="muted mono">(${row.entry_guid.slice(0, 8)})</span>` : ''}</td>
+              <td data-label="Credits" class="num">${row.amount > 0 ? `+${row.amount}` : row.amount}${row.kind === 'charge' ? html` <span class="muted">(${row.billed} billed)</span>` : ''}</td>
+              <td data-label="Balance after" class="num">${row.balance_after}</td>
             </tr>`,
           )}
         </tbody>
-      </table>`}
+      </table></div>`}
       ${meta &&
       meta.last_page > 1 &&
       html`<nav class="pager" aria-label="Ledger pages">
