@@ -15,6 +15,7 @@ import { SessionsRepository } from './sessions.repo.ts';
 import { ThreadsRepository } from './threads.repo.ts';
 import { TokensRepository } from './tokens.repo.ts';
 import { UsersRepository } from './users.repo.ts';
+import { WorkersRepository } from './workers.repo.ts';
 
 export interface Repositories {
   users: UsersRepository;
@@ -26,6 +27,7 @@ export interface Repositories {
   entries: EntriesRepository;
   jobs: JobsRepository;
   ledger: LedgerRepository;
+  workers: WorkersRepository;
 }
 
 /** `direct` (SQLite, outside transactions): lets hot prepared reads skip Kysely's executor (see prepared-query.ts). */
@@ -40,5 +42,6 @@ export function createRepositories(db: Kysely<Database>, dialect: Dialect, optio
     entries: new EntriesRepository(db, dialect, options.direct),
     jobs: new JobsRepository(db, dialect),
     ledger: new LedgerRepository(db),
+    workers: new WorkersRepository(db),
   };
 }

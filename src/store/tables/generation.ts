@@ -52,6 +52,8 @@ export interface JobsTable {
   status: JobStatus;
   /** The request entry the job answers, when there is one (UNIQUE). */
   entry_id: string | null;
+  /** The canonical id of the engine the job needs; workers claim only their engines' jobs. Null: any worker. */
+  engine: string | null;
   user_id: string | null;
   attempts: number;
   max_attempts: number;
@@ -80,9 +82,23 @@ export interface CreditLedgerTable {
   created_at: string;
 }
 
+/** One row per running worker, refreshed by its heartbeat and deleted when it stops. */
+export interface WorkersTable {
+  /** The worker's lease-owner id (`host:pid:boot:instance`). */
+  id: string;
+  host: string;
+  pid: number;
+  /** JSON text: `[{"id": engine id, "device": the device it actually uses}]`. */
+  engines: string;
+  concurrency: number;
+  started_at: string;
+  last_seen: string;
+}
+
 export interface GenerationTables {
   threads: ThreadsTable;
   entries: EntriesTable;
   jobs: JobsTable;
   credit_ledger: CreditLedgerTable;
+  workers: WorkersTable;
 }
