@@ -4,6 +4,7 @@
  * model's sessions are created too, as a worker does at start.
  */
 import type { Config } from '../config/load-config.ts';
+import { normalDevice } from '../domain/devices.ts';
 import { StartupError } from '../domain/errors.ts';
 import { modelTarget } from '../services/generation/engine-catalog.ts';
 import { planDevices, runtimeReport } from '../services/generation/devices.ts';
@@ -48,7 +49,7 @@ export async function checkEngineRegistry(config: Config, options: { load?: bool
     problems.push(...err.problems);
     planned = engines;
   }
-  const rows: EngineCheckRow[] = planned.map((engine, i) => ({ engine, requestedDevice: engines[i].device, device: engine.device }));
+  const rows: EngineCheckRow[] = planned.map((engine, i) => ({ engine, requestedDevice: normalDevice(engines[i].device), device: engine.device }));
   if (options.load && problems.length === 0) {
     const generator = new EngineThreadGenerator({ strictDevice: config.deviceStrict, threads: options.threads, warn: (message) => warnings.push(message) });
     try {

@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { EngineError } from '../../src/engine/errors.ts';
+import { inspectModel } from '../../src/engine/index.ts';
 import { EngineThreadGenerator } from '../../src/services/generation/engine-generator.ts';
 import { EXIT_AFTER_PROGRESS_WORKER, withWorkerExitAfter } from '../engine/exit-after-progress.ts';
 
@@ -22,5 +23,29 @@ test('EngineThreadGenerator replaces a crashed engine thread, so later jobs stil
     });
   } finally {
     await generator.close();
+  }
+});
+
+test('EngineThreadGenerator keeps recently used models within its memory budget, least recently used out first', async () => {
+  const lcm = { dir: fileURLToPath(new URL('../../models/tiny/lcm', import.meta.url)), device: 'cpu' as const };
+  const [a, b] = await Promise.all([inspectModel(sd1.dir), inspectModel(lcm.dir)]);
+  // Room for either model, not both.
+  const generator = new EngineThreadGenerator({ threads: 1, modelMemoryBytes: Math.max(a.sizeBytes, b.sizeBytes) + 1 });
+  try {
+    await generator.preload(sd1);
+    assert.deepEqual(await generator.loadedModels(), { cpu: [sd1.dir] });
+    await generator.preload(lcm);
+    assert.deepEqual(await generator.loadedModels(), { cpu: [lcm.dir] });
+  } finally {
+    await generator.close();
+  }
+  const roomy = new EngineThreadGenerator({ threads: 1, modelMemoryBytes: a.sizeBytes + b.sizeBytes });
+  try {
+    await roomy.preload(sd1);
+    await roomy.preload(lcm);
+    await roomy.preload(sd1);
+    assert.deepEqual(await roomy.loadedModels(), { cpu: [lcm.dir, sd1.dir] });
+  } finally {
+    await roomy.close();
   }
 });

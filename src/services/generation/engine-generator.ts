@@ -60,6 +60,13 @@ export class EngineThreadGenerator implements ImageGenerator {
     return this.#actual.get(key) ?? key;
   }
 
+  /** The model folders loaded per device, least recently used first (diagnostics). */
+  async loadedModels(): Promise<Record<string, string[]>> {
+    const loaded: Record<string, string[]> = {};
+    for (const [device, thread] of this.#threads) if (thread.alive) loaded[device] = await thread.loadedModels();
+    return loaded;
+  }
+
   async generate(target: ModelTarget, request: GenerateRequest, control: GenerateControl = {}): Promise<GeneratedImage[]> {
     return (await this.thread(target.device).generate(target.dir, request, control)).images;
   }
