@@ -208,6 +208,11 @@ describe('documentation and files', () => {
     const body = doc.paths['/api/v1/threads/{guid}/entry'].post.requestBody.content;
     assert.ok(body['application/x-www-form-urlencoded'] && body['multipart/form-data'] && body['application/json']);
     assert.equal(doc.components.securitySchemes.bearerAuth.scheme, 'bearer');
+    const engine = doc.paths['/api/v1/engines'].get.responses['200'].content['application/json'].schema.properties.data.items.properties;
+    for (const field of ['aliases', 'workers', 'queued', 'device', 'default_sampler', 'upscaled']) assert.equal(typeof engine[field]?.description, 'string', `${field} is documented`);
+    assert.match(engine.device.description, /null while no worker serves it/);
+    assert.equal(engine.device.nullable, true);
+    assert.equal(engine.model.properties.latent_multiple.type, 'integer');
   });
 
   it('serves Swagger UI at /docs', async () => {

@@ -28,6 +28,8 @@ export interface EngineLoad {
 }
 
 export class FleetStatus {
+  /** A worker whose last heartbeat is older than this is gone. */
+  readonly deadAfterMs: number;
   readonly #clock: Clock;
 
   constructor(
@@ -37,8 +39,6 @@ export class FleetStatus {
     this.#clock = options.clock ?? systemClock;
     this.deadAfterMs = options.deadAfterMs ?? WORKER_DEAD_AFTER_MS;
   }
-
-  readonly deadAfterMs: number;
 
   /** Workers whose last heartbeat is younger than `withinMs` (default: the live ones). */
   async workers(withinMs = this.deadAfterMs): Promise<WorkerInfo[]> {

@@ -9,7 +9,7 @@ import { normalDevice } from '../../domain/devices.ts';
 import { StartupError } from '../../domain/errors.ts';
 import type { Engine } from './engine-catalog.ts';
 
-export const GPU_DOCS = 'docs/models.md, "GPU workers"';
+export const GPU_DOCS = 'docs/models.md, "GPU (CUDA)"';
 
 export interface DevicePlan {
   /** The engines with the device they will use. */
