@@ -7,7 +7,7 @@ import type { Config } from '../config/load-config.ts';
 import { normalDevice } from '../domain/devices.ts';
 import { StartupError } from '../domain/errors.ts';
 import { modelTarget } from '../services/generation/engine-catalog.ts';
-import { planDevices, runtimeReport } from '../services/generation/devices.ts';
+import { planDevices, runtimeReport } from '../services/generation/device-plan.ts';
 import { EngineThreadGenerator } from '../services/generation/engine-generator.ts';
 import { checkEngines, registrySource, type Engine } from '../services/generation/engine-registry.ts';
 import { registryOptions } from './runtime.ts';

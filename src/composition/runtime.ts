@@ -20,7 +20,7 @@ import { CreditService } from '../services/credits/credit-service.ts';
 import { EntryService } from '../services/entries/entry-service.ts';
 import { FleetStatus } from '../services/fleet/fleet-status.ts';
 import { QueueSweeper } from '../services/fleet/queue-sweeper.ts';
-import { planDevices } from '../services/generation/devices.ts';
+import { planDevices } from '../services/generation/device-plan.ts';
 import { EngineCatalog } from '../services/generation/engine-catalog.ts';
 import { EngineThreadGenerator } from '../services/generation/engine-generator.ts';
 import { loadEngines, resolveEngines, type Engine, type EngineEntry, type LoadEnginesOptions } from '../services/generation/engine-registry.ts';

@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/load-config.ts';
 import { createLogger } from './logger.ts';
 import { openRuntime, type Runtime, type RuntimeOverrides } from './runtime.ts';
-import { startGenerationWorkers, type GenerationWorkers } from './workers.ts';
+import { startGenerationWorkers, type GenerationWorkers } from './generation-workers.ts';
 
 export interface RunningWorker {
   runtime: Runtime;

@@ -13,7 +13,7 @@ import pino from 'pino';
 import sharp from 'sharp';
 import { openRuntime, type Runtime } from '../../src/composition/runtime.ts';
 import { startServer, type RunningServer } from '../../src/composition/server.ts';
-import { startGenerationWorkers, type GenerationWorkers } from '../../src/composition/workers.ts';
+import { startGenerationWorkers, type GenerationWorkers } from '../../src/composition/generation-workers.ts';
 import { loadConfig, projectRoot } from '../../src/config/load-config.ts';
 import { StartupError } from '../../src/domain/errors.ts';
 import { onnxSessionsCreated } from '../../src/engine/index.ts';

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import sharp from 'sharp';
 import { projectRoot } from '../../src/config/load-config.ts';
-import { SD15_RESOLUTIONS, SDXL_RESOLUTIONS } from '../../src/services/generation/engine-families.ts';
+import { SD15_RESOLUTIONS, SDXL_RESOLUTIONS } from '../../src/services/generation/family-presets.ts';
 import { defaultRegistry, type EngineEntry } from '../../src/services/generation/engine-registry.ts';
 import { readTextChunks } from '../../src/services/generation/png-text.ts';
 import { createApiContext, waitForResponse, type ApiContext } from '../helpers/api-context.ts';

@@ -9,8 +9,8 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { inspectModel, MODEL_FAMILIES, onnxSessionsCreated } from '../../src/engine/index.ts';
 import { StartupError } from '../../src/domain/errors.ts';
-import { planDevices } from '../../src/services/generation/devices.ts';
-import { FAMILY_PRESETS, nativeResolutions, SD15_RESOLUTIONS, SDXL_RESOLUTIONS } from '../../src/services/generation/engine-families.ts';
+import { planDevices } from '../../src/services/generation/device-plan.ts';
+import { FAMILY_PRESETS, nativeResolutions, SD15_RESOLUTIONS, SDXL_RESOLUTIONS } from '../../src/services/generation/family-presets.ts';
 import { defaultRegistry, loadEngines, resolveEngines, type Engine, type EngineEntry } from '../../src/services/generation/engine-registry.ts';
 import { projectRoot } from '../../src/config/project-root.ts';
 

@@ -21,10 +21,14 @@ export class EngineThreadGenerator implements ImageGenerator {
   /** Device asked for → device its sessions run on, once known. */
   readonly #actual = new Map<DeviceName, string>();
   readonly #warned = new Set<DeviceName>();
-  /** Engine threads started so far (a diagnostic: an API-only process starts none). */
-  threadsStarted = 0;
+  #started = 0;
 
   constructor(private readonly options: EngineThreadGeneratorOptions = {}) {}
+
+  /** Engine threads started so far (a diagnostic: an API-only process starts none). */
+  get threadsStarted(): number {
+    return this.#started;
+  }
 
   /** The device's engine thread, started on first use and replaced after a crash, so one bad job cannot stop all later ones. */
   private thread(device: DeviceName): EngineThread {
@@ -33,7 +37,7 @@ export class EngineThreadGenerator implements ImageGenerator {
     if (!thread?.alive) {
       const { warn, ...options } = this.options;
       thread = new EngineThread({ ...options, device: key, logger: (message) => this.#onLog(key, message, warn) });
-      this.threadsStarted += 1;
+      this.#started += 1;
       this.#threads.set(key, thread);
     }
     return thread;

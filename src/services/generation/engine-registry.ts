@@ -13,7 +13,7 @@ import { inspectModel, MODEL_FAMILIES, type ModelFamily, type ModelManifest, typ
 import { DEVICE_PATTERN, type DeviceName } from '../../domain/devices.ts';
 import { StartupError } from '../../domain/errors.ts';
 import { CFG_SCALE_MAX, STEPS_MAX } from '../../domain/generation-request.ts';
-import { FAMILY_LABELS, FAMILY_PRESETS, nativeResolutions, SD15_RESOLUTIONS, SDXL_RESOLUTIONS, type NumberRange } from './engine-families.ts';
+import { FAMILY_LABELS, FAMILY_PRESETS, nativeResolutions, SD15_RESOLUTIONS, SDXL_RESOLUTIONS, type NumberRange } from './family-presets.ts';
 
 const ID = { pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$', description: 'Letters, digits, ".", "_" and "-", at most 100 characters' };
 /** Sides of an offered resolution, in pixels. */
