@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import sharp from 'sharp';
+import { inspectModel } from '../../src/engine/index.ts';
 import { readTextChunks } from '../../src/services/generation/png-text.ts';
-import { createApiContext, PUBLIC_URL, TUTORIAL_JSON, waitForResponse, type ApiContext } from '../helpers/api-context.ts';
+import { createApiContext, PUBLIC_URL, TEST_MODEL_DIR, TUTORIAL_JSON, waitForResponse, type ApiContext } from '../helpers/api-context.ts';
 
 describe('generation end to end (in-process worker, real engine)', () => {
   let ctx: ApiContext;
@@ -156,15 +157,18 @@ describe('generation end to end (in-process worker, real engine)', () => {
     assert.equal(xl.styles.length, 17);
     assert.ok(xl.styles.includes('neon-punk'));
     assert.ok(xl.samplers.includes(xl.default_sampler));
-    assert.deepEqual(xl.model, { name: 'sd1', family: 'sd1', native_resolution: '64x64', latent_multiple: 8, default_sampler: 'pndm' });
-    assert.equal(xl.native_resolution, '64x64');
+    // From the test model's manifest (SDAPI_TEST_MODEL_DIR may name another model than the tiny SD1).
+    const manifest = await inspectModel(TEST_MODEL_DIR);
+    const native = `${manifest.nativeWidth}x${manifest.nativeHeight}`;
+    assert.deepEqual(xl.model, { name: basename(TEST_MODEL_DIR), family: manifest.family, native_resolution: native, latent_multiple: manifest.latentMultiple, default_sampler: manifest.defaultSampler });
+    assert.equal(xl.native_resolution, native);
     assert.equal(xl.upscaled, true);
     // The test context's worker loop has no heartbeat row: the engines are listed, nobody serves them.
     assert.equal(xl.workers, 0);
     assert.equal(xl.device, null);
-    const native = engines.find((e) => e.id === 'sdapi-demo-shapes')!;
-    assert.equal(native.upscaled, false);
-    assert.equal(native.resolutions[0], '64x64');
+    const shapes = engines.find((e) => e.id === 'sdapi-demo-shapes')!;
+    assert.equal(shapes.upscaled, false);
+    assert.equal(shapes.resolutions[0], native);
   });
 
   it('GET /account returns the email and balance', async () => {

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import sharp from 'sharp';
 import { projectRoot } from '../../src/config/project-root.ts';
+import { inspectModel } from '../../src/engine/index.ts';
 import { readTextChunks } from '../../src/services/generation/png-text.ts';
 import { api, cli, freePort, startServe, startWorker, type ServerProcess, type WorkerProcess } from '../helpers/e2e.ts';
 
@@ -74,11 +75,14 @@ describe('fleet commands', () => {
     assert.match(lines[5], /^node v\d+\.\d+\.\d+, onnxruntime-node \d+\.\d+\.\d+, execution providers: cpu \(bundled\)/);
     if (lines[4].includes('asked')) assert.match(ok.stderr, /^sdapi engines check: warning: .*no CUDA execution provider.*turbo \(cuda:0\) run on the CPU instead$/m);
 
-    const bad = await registry('bad.json', { engines: [SD1, { id: 'sd', model: demo, resolutions: ['72x56'] }] });
+    // A size off the demo model's latent multiple (read from its manifest: the model may be retrained).
+    const m = (await inspectModel(demo)).latentMultiple;
+    const off = `${m * 4 + m / 2}x${m * 4}`;
+    const bad = await registry('bad.json', { engines: [SD1, { id: 'sd', model: demo, resolutions: [off] }] });
     const failed = await cli(['engines', 'check'], { ...env, SDAPI_ENGINES: bad });
     assert.equal(failed.code, 2);
     assert.deepEqual(problemLines(failed.stderr, 'engines check'), [
-      `sdapi engines check: ${bad}: engine "sd": resolution 72x56 is not a multiple of 16 px, the latent multiple of ${demo} (use sizes that are, or "upscale": true)`,
+      `sdapi engines check: ${bad}: engine "sd": resolution ${off} is not a multiple of ${m} px, the latent multiple of ${demo} (use sizes that are, or "upscale": true)`,
     ]);
     assert.match(failed.stdout, new RegExp(`^${bad}: 1 engine, 1 problem\nID `));
   });
@@ -104,9 +108,10 @@ describe('fleet commands', () => {
     assert.match(upscaled.stderr, /^sdapi generate: generating \d+x\d+ \(the model's native area\) and resizing to 100x60/m);
     const upMeta = await sharp(up).metadata();
     assert.deepEqual([upMeta.width, upMeta.height], [100, 60]);
-    const native = await cli(['generate', '--model', demo, '--prompt', 'x', '--width', '72', '--height', '56', '--native'], env);
+    const m = (await inspectModel(demo)).latentMultiple;
+    const native = await cli(['generate', '--model', demo, '--prompt', 'x', '--width', String(m * 4 + m / 2), '--height', String(m * 4), '--native'], env);
     assert.equal(native.code, 2);
-    assert.match(problemLines(native.stderr, 'generate')[0], /must be multiples of 16/);
+    assert.match(problemLines(native.stderr, 'generate')[0], new RegExp(`must be multiples of ${m} `));
   });
 
   describe('engines split across worker processes', () => {

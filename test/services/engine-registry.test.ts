@@ -33,14 +33,20 @@ async function problemsOf(work: Promise<unknown>): Promise<string[]> {
 
 describe('engine registry', () => {
   let dir: string;
-  /** A copy of the tiny SD1 folder whose UNet config declares 4 down blocks: latent multiple 64, like SD 1.5. */
+  /** Copies of the tiny SD1 folder whose UNet configs declare 2 and 4 down blocks: latent multiples 16 and 64 (SD 1.5's). */
+  let multiple16: string;
   let multiple64: string;
   before(() => {
     dir = mkdtempSync(join(tmpdir(), 'sdapi-registry-'));
-    multiple64 = join(dir, 'sd1-64');
-    cpSync(tiny('sd1'), multiple64, { recursive: true });
-    const config = JSON.parse(readFileSync(join(multiple64, 'unet/config.json'), 'utf8')) as Record<string, unknown>;
-    writeFileSync(join(multiple64, 'unet/config.json'), JSON.stringify({ ...config, down_block_types: ['A', 'B', 'C', 'D'] }));
+    const copy = (name: string, downBlocks: number) => {
+      const folder = join(dir, name);
+      cpSync(tiny('sd1'), folder, { recursive: true });
+      const config = JSON.parse(readFileSync(join(folder, 'unet/config.json'), 'utf8')) as Record<string, unknown>;
+      writeFileSync(join(folder, 'unet/config.json'), JSON.stringify({ ...config, down_block_types: Array.from({ length: downBlocks }, () => 'CrossAttnDownBlock2D') }));
+      return folder;
+    };
+    multiple16 = copy('sd1-16', 2);
+    multiple64 = copy('sd1-64', 4);
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -107,19 +113,19 @@ describe('engine registry', () => {
     );
   });
 
-  it('refuses a resolution that is not a multiple of the latent multiple (16: the demo model, 64: an SD 1.5-like UNet) unless the engine upscales', async () => {
-    const m16 = (await inspectModel(demo)).latentMultiple;
+  it('refuses a resolution that is not a multiple of the latent multiple (16, and 64 as in SD 1.5) unless the engine upscales', async () => {
+    const m16 = (await inspectModel(multiple16)).latentMultiple;
     const m64 = (await inspectModel(multiple64)).latentMultiple;
     assert.deepEqual([m16, m64], [16, 64]);
     const problems = await problemsOf(
       resolveAll([
-        { id: 'demo', model: demo, resolutions: ['64x64', '80x48', '72x56'] },
+        { id: 'm16', model: multiple16, resolutions: ['64x64', '80x48', '72x56'] },
         { id: 'sd15', model: multiple64, resolutions: [...SD15_RESOLUTIONS, '520x512', '512x600'] },
-        { id: 'demo-up', model: demo, resolutions: ['72x56', '1344x768'], upscale: true },
+        { id: 'm16-up', model: multiple16, resolutions: ['72x56', '1344x768'], upscale: true },
       ]),
     );
     assert.deepEqual(problems, [
-      `engines.json: engine "demo": resolution 72x56 is not a multiple of 16 px, the latent multiple of ${demo} (use sizes that are, or "upscale": true)`,
+      `engines.json: engine "m16": resolution 72x56 is not a multiple of 16 px, the latent multiple of ${multiple16} (use sizes that are, or "upscale": true)`,
       `engines.json: engine "sd15": resolution 520x512 is not a multiple of 64 px, the latent multiple of ${multiple64} (use sizes that are, or "upscale": true)`,
       `engines.json: engine "sd15": resolution 512x600 is not a multiple of 64 px, the latent multiple of ${multiple64} (use sizes that are, or "upscale": true)`,
     ]);
