@@ -11,6 +11,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, type RouteOption
 import type { FileStorage } from '../storage/file-storage.ts';
 import type { CreditService } from '../services/credits/credit-service.ts';
 import type { EntryService } from '../services/entries/entry-service.ts';
+import type { FleetStatus } from '../services/fleet/fleet-status.ts';
 import type { EngineCatalog } from '../services/generation/engine-catalog.ts';
 import type { ApplicationService } from '../services/identity/applications.ts';
 import type { UserService } from '../services/identity/users.ts';
@@ -36,6 +37,7 @@ export interface ApiServices {
   threads: ThreadService;
   entries: EntryService;
   engines: EngineCatalog;
+  fleet: Pick<FleetStatus, 'engineLoad'>;
   credits: CreditService;
   users: UserService;
   applications: ApplicationService;
@@ -115,7 +117,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       await api.register(threadRoutes({ threads: services.threads }));
       await api.register(entryRoutes({ entries: services.entries }));
       await api.register(imageRoutes({ entries: services.entries }));
-      await api.register(engineRoutes({ engines: services.engines }));
+      await api.register(engineRoutes({ engines: services.engines, fleet: services.fleet }));
       await api.register(authRoutes({ accounts: services.accounts, sessions: services.sessions, users: services.users, publicUrl: config.publicUrl }));
       await api.register(accountRoutes({ applications: services.applications, credits: services.credits }));
     },

@@ -65,19 +65,29 @@ export const EntrySchema = Type.Object(
 );
 
 export const EngineSchema = Type.Object({
-  id: Type.String(),
+  id: Type.String({ description: 'The canonical engine id' }),
   name: Type.String(),
   description: Type.String(),
   type: Type.String(),
-  model: Nullable(Type.Object({ name: Type.String(), family: Type.String(), native_resolution: Type.String(), default_sampler: Type.String() })),
-  model_error: Nullable(Type.String()),
-  native_resolution: Nullable(Type.String()),
-  upscaled: Type.Boolean({ description: 'Sizes above the native resolution are generated natively and upscaled' }),
+  aliases: Type.Array(Type.String(), { description: 'Further ids requests may name for this engine' }),
+  model: Type.Object({
+    name: Type.String({ description: 'The model folder' }),
+    family: Type.String({ examples: ['sd1', 'sdxl', 'sdxl-turbo'] }),
+    native_resolution: Type.String(),
+    latent_multiple: Type.Integer({ description: 'Width and height the model generates are multiples of this' }),
+    default_sampler: Type.String({ description: "The scheduler of the model's own config" }),
+  }),
+  native_resolution: Type.String(),
+  upscaled: Type.Boolean({ description: 'true: every size is generated at the native area in its aspect ratio and resized to exactly the requested size; false: generated as requested' }),
   resolutions: Type.Array(Type.String()),
   steps: Type.Object({ min: Type.Integer(), max: Type.Integer(), default: Type.Integer() }),
   cfg_scale: Type.Object({ min: Type.Number(), max: Type.Number(), default: Type.Number() }),
   samplers: Type.Array(Type.String()),
+  default_sampler: Type.String({ description: 'Used when a request names none' }),
   styles: Type.Array(Type.String()),
+  workers: Type.Integer({ description: 'Live workers serving this engine (refreshed about once a second)' }),
+  queued: Type.Integer({ description: 'Requests waiting for a worker' }),
+  device: Nullable(Type.String({ description: 'Where live workers run it (cpu, cuda:0, …; comma-separated when they differ); null while no worker serves it' })),
 });
 
 export const AccountSchema = Type.Object({ email: Type.String(), credits: Type.Integer() });

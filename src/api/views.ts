@@ -1,8 +1,8 @@
 /** Domain objects → the published JSON shapes (snake_case, Laravel-style timestamps). */
 import type { Entry } from '../domain/entry.ts';
 import type { Paged } from '../domain/pagination.ts';
-import type { EngineView } from '../services/generation/engine-catalog.ts';
-import { planSize } from '../services/generation/sizing.ts';
+import type { EngineLoad } from '../services/fleet/fleet-status.ts';
+import type { Engine } from '../services/generation/engine-catalog.ts';
 import type { Thread } from '../services/threads/thread-service.ts';
 
 /** `2023-07-13T19:56:25.000000Z`, as the tutorial shows. */
@@ -41,29 +41,26 @@ export function pageMeta(p: Paged<unknown>) {
   return { current_page: p.page, per_page: p.perPage, total: p.total, last_page: Math.max(1, Math.ceil(p.total / p.perPage)) };
 }
 
-export function engineView(e: EngineView) {
-  const native = e.model ? { width: e.model.nativeWidth, height: e.model.nativeHeight } : null;
-  const upscaled = native
-    ? e.resolutions.some((r) => {
-        const [w, h] = r.split('x').map(Number);
-        return planSize({ width: w, height: h }, native).upscaled;
-      })
-    : false;
+/** An engine as GET /engines shows it: the registry's rules, its model's manifest, and the fleet serving it. */
+export function engineView(e: Engine, styles: readonly string[], load: EngineLoad | undefined) {
+  const native = `${e.model.nativeWidth}x${e.model.nativeHeight}`;
   return {
     id: e.id,
     name: e.name,
     description: e.description,
     type: 'PICTURE',
-    model: e.model
-      ? { name: e.model.name, family: e.model.family, native_resolution: `${e.model.nativeWidth}x${e.model.nativeHeight}`, default_sampler: e.model.defaultSampler }
-      : null,
-    model_error: e.modelError,
-    native_resolution: native ? `${native.width}x${native.height}` : null,
-    upscaled,
+    aliases: e.aliases,
+    model: { name: e.model.name, family: e.model.family, native_resolution: native, latent_multiple: e.model.latentMultiple, default_sampler: e.model.defaultSampler },
+    native_resolution: native,
+    upscaled: e.upscale,
     resolutions: e.resolutions,
-    steps: { min: e.stepsMin, max: e.stepsMax, default: e.stepsDefault },
-    cfg_scale: { min: e.cfgMin, max: e.cfgMax, default: e.cfgDefault },
+    steps: { min: e.steps.min, max: e.steps.max, default: e.steps.default },
+    cfg_scale: { min: e.cfg.min, max: e.cfg.max, default: e.cfg.default },
     samplers: e.samplers,
-    styles: [...e.styles],
+    default_sampler: e.defaultSampler,
+    styles: [...styles],
+    workers: load?.workers ?? 0,
+    queued: load?.queued ?? 0,
+    device: load && load.devices.length > 0 ? load.devices.join(', ') : null,
   };
 }

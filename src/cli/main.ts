@@ -11,10 +11,11 @@ import { ConfigError } from '../config/config-error.ts';
 import type { EnvSource } from '../config/env-schema.ts';
 import { readEnvironment, type Environment } from '../config/load-config.ts';
 import { projectRoot } from '../config/project-root.ts';
-import { isAppError } from '../domain/errors.ts';
+import { isAppError, StartupError } from '../domain/errors.ts';
 import type { CliContext } from './cli-context.ts';
-import { UsageError } from './cli-error.ts';
+import { ExitCode, UsageError } from './cli-error.ts';
 import { generateCommand, tokenizeCommand } from './commands/engine.commands.ts';
+import { enginesCommand } from './commands/engines.command.ts';
 import { serveCommand } from './commands/serve.command.ts';
 import { tokensCommand } from './commands/tokens.command.ts';
 import { usersCommand } from './commands/users.command.ts';
@@ -64,6 +65,7 @@ export function buildProgram(ctx: CliContext): Command {
     .addCommand(workerCommand(ctx))
     .addCommand(usersCommand(ctx))
     .addCommand(tokensCommand(ctx))
+    .addCommand(enginesCommand(ctx))
     .addCommand(generateCommand(ctx))
     .addCommand(tokenizeCommand(ctx));
   configure(program, ctx.io);
@@ -94,6 +96,12 @@ function report(io: Io, command: string, err: unknown): number {
   if (err instanceof CommanderError) {
     // Help and version were printed on request; a parse error was printed by outputError above.
     if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version') return 0;
+    return EXIT_USAGE;
+  }
+  if (err instanceof ExitCode) return err.code;
+  if (err instanceof StartupError) {
+    // A start-up check: one line per problem (a registry may have several), then exit 2.
+    for (const problem of err.problems) io.err(`${command}: ${oneLine(problem)}`);
     return EXIT_USAGE;
   }
   if (err instanceof UsageError || err instanceof ConfigError) {

@@ -1,5 +1,8 @@
 /** Option parsers shared by the commands: each throws commander's InvalidArgumentError, reported as bad input (exit 2). */
+import { resolve } from 'node:path';
 import { InvalidArgumentError } from 'commander';
+import { isDeviceName, type DeviceName } from '../domain/devices.ts';
+import type { Config } from '../config/load-config.ts';
 
 export function integerIn(min: number, max: number): (value: string) => number {
   return (value) => {
@@ -21,19 +24,27 @@ export function finiteNumber(value: string): number {
   return n;
 }
 
-export function multipleOf8(min: number, max: number): (value: string) => number {
-  const parse = integerIn(min, max);
-  return (value) => {
-    const n = parse(value);
-    if (n % 8 !== 0) throw new InvalidArgumentError('must be a multiple of 8');
-    return n;
-  };
-}
-
 export function oneOf<T extends string>(allowed: readonly T[]): (value: string) => T {
   return (value) => {
     const found = allowed.find((a) => a === value);
     if (found === undefined) throw new InvalidArgumentError(`must be one of ${allowed.join(', ')}`);
     return found;
   };
+}
+
+export function deviceName(value: string): DeviceName {
+  if (!isDeviceName(value)) throw new InvalidArgumentError('must be cpu, cuda or cuda:N');
+  return value;
+}
+
+/** The options `serve`, `worker` and `engines check` share: they override SDAPI_ENGINES and SDAPI_DEVICE. */
+export interface EngineOptions {
+  engines?: string;
+  device?: DeviceName;
+}
+
+export function applyEngineOptions(config: Config, options: EngineOptions): Config {
+  if (options.engines !== undefined) config.enginesFile = resolve(options.engines);
+  if (options.device !== undefined) config.device = options.device;
+  return config;
 }

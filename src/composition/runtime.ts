@@ -5,7 +5,9 @@
  */
 import { resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
 import { buildApp, type AppDeps } from '../api/app.ts';
+import { projectRoot } from '../config/project-root.ts';
 import type { Config } from '../config/load-config.ts';
 import { systemClock, type Clock } from '../domain/clock.ts';
 import { JOB_DEFINITIONS } from '../domain/jobs.ts';
@@ -16,8 +18,12 @@ import type { JobQueue } from '../queue/job-queue.ts';
 import type { WorkNotifier } from '../queue/work-notifier.ts';
 import { CreditService } from '../services/credits/credit-service.ts';
 import { EntryService } from '../services/entries/entry-service.ts';
-import { defaultEngines, EngineCatalog, type EngineDefinition } from '../services/generation/engine-catalog.ts';
+import { FleetStatus } from '../services/fleet/fleet-status.ts';
+import { QueueSweeper } from '../services/fleet/queue-sweeper.ts';
+import { planDevices } from '../services/generation/device-plan.ts';
+import { EngineCatalog } from '../services/generation/engine-catalog.ts';
 import { EngineThreadGenerator } from '../services/generation/engine-generator.ts';
+import { loadEngines, resolveEngines, type Engine, type EngineEntry, type LoadEnginesOptions } from '../services/generation/engine-registry.ts';
 import type { ImageGenerator } from '../services/generation/image-generator.ts';
 import { ImageProducer } from '../services/generation/image-producer.ts';
 import { ApplicationService } from '../services/identity/applications.ts';
@@ -32,6 +38,7 @@ import type { FileStorage } from '../storage/file-storage.ts';
 import { LocalFileStorage } from '../storage/local-storage.ts';
 import { openStore, type Store } from '../store/database.ts';
 import { heartbeatFor, JobWorker, type JobWorkerOptions } from '../worker/job-worker.ts';
+import { createLogger } from './logger.ts';
 
 /** Parts a test (or a test-only entry script) replaces; production passes none. */
 export interface RuntimeOverrides {
@@ -40,9 +47,23 @@ export interface RuntimeOverrides {
   /** Wraps the generator (the real one unless `generator` is given), e.g. to hold jobs in `running`. */
   wrapGenerator?: (generator: ImageGenerator) => ImageGenerator;
   storage?: FileStorage;
-  engines?: EngineDefinition[];
+  /**
+   * Replaces the registry (SDAPI_ENGINES or the default engines): entries as a registry file holds them, with
+   * absolute model folders (relative ones resolve against the working directory).
+   */
+  engines?: EngineEntry[];
   notifier?: WorkNotifier;
   clock?: Clock;
+}
+
+export interface RuntimeOptions {
+  /** The process log (default: a pino logger at the configured level). */
+  logger?: Logger;
+  /**
+   * This process runs generation workers (default true): each engine's device is planned now, so a missing CUDA
+   * provider is one warning (or, with SDAPI_DEVICE_STRICT, a StartupError). An API-only process skips it.
+   */
+  runsModels?: boolean;
 }
 
 export interface Services {
@@ -56,6 +77,8 @@ export interface Services {
   threads: ThreadService;
   entries: EntryService;
   producer: ImageProducer;
+  fleet: FleetStatus;
+  sweeper: QueueSweeper;
 }
 
 export interface Runtime {
@@ -65,37 +88,64 @@ export interface Runtime {
   storage: FileStorage;
   generator: ImageGenerator;
   services: Services;
+  logger: Logger;
   /** One handler per job kind, for the worker. */
   jobHandlers: JobHandlers;
   /** Releases the engine thread and the queue's connections, then closes the store. */
   close(): Promise<void>;
 }
 
-/** Opens the store (migrating it) and assembles everything on top of it. */
-export async function openRuntime(config: Config, overrides: RuntimeOverrides = {}): Promise<Runtime> {
+/**
+ * Reads the engine registry and every model's manifest (no session), plans the devices, opens the store
+ * (migrating it) and assembles everything on top of it.
+ * @throws {StartupError} a bad registry or model folder, or (strict) a missing GPU provider: before the store opens
+ */
+export async function openRuntime(config: Config, overrides: RuntimeOverrides = {}, options: RuntimeOptions = {}): Promise<Runtime> {
+  const logger = options.logger ?? createLogger(config);
+  let engines = await runtimeEngines(config, overrides);
+  if (options.runsModels ?? true) {
+    const plan = planDevices(engines, { strict: config.deviceStrict });
+    for (const warning of plan.warnings) logger.warn({ device: config.device }, warning);
+    engines = plan.engines;
+  }
   const store = await openStore(config.databaseUrl, { poolSize: config.databasePoolSize });
   try {
-    return assembleRuntime(config, store, { ...overrides, notifier: overrides.notifier ?? (await createNotifier(config)) });
+    return assembleRuntime(config, store, { engines, logger, overrides: { ...overrides, notifier: overrides.notifier ?? (await createNotifier(config)) } });
   } catch (err) {
     await store.close();
     throw err;
   }
 }
 
-export function assembleRuntime(config: Config, store: Store, overrides: RuntimeOverrides = {}): Runtime {
+/** The registry's engines, resolved and checked against their models. @throws {StartupError} */
+export function runtimeEngines(config: Pick<Config, 'enginesFile' | 'defaultModelDir' | 'device'>, overrides: Pick<RuntimeOverrides, 'engines'> = {}): Promise<Engine[]> {
+  if (overrides.engines) return resolveEngines({ label: 'engines (test overrides)', baseDir: process.cwd(), entries: overrides.engines }, { device: config.device });
+  return loadEngines(registryOptions(config));
+}
+
+/** Where the registry comes from: SDAPI_ENGINES, else the default engines on SDAPI_MODEL_DIR. */
+export function registryOptions(config: Pick<Config, 'enginesFile' | 'defaultModelDir' | 'device'>): LoadEnginesOptions {
+  return { file: config.enginesFile, defaultModelDir: config.defaultModelDir, demo: config.defaultModelDir === resolve(projectRoot, 'models/demo'), device: config.device };
+}
+
+export function assembleRuntime(config: Config, store: Store, parts: { engines: Engine[]; logger: Logger; overrides?: RuntimeOverrides }): Runtime {
+  const { logger, overrides = {} } = parts;
   const clock = overrides.clock ?? systemClock;
   const queue = new DatabaseJobQueue({ jobs: store.repos.jobs, definitions: JOB_DEFINITIONS, notifier: overrides.notifier ?? new InProcessNotifier(), leaseMs: config.jobLeaseMs, clock });
   const storage = overrides.storage ?? new LocalFileStorage(resolve(config.dataDir, 'storage'));
-  const baseGenerator = overrides.generator ?? new EngineThreadGenerator();
+  const baseGenerator =
+    overrides.generator ??
+    new EngineThreadGenerator({ modelMemoryBytes: config.modelMemoryBytes, strictDevice: config.deviceStrict, warn: (message) => logger.warn({ device: config.device }, message) });
   const generator = overrides.wrapGenerator ? overrides.wrapGenerator(baseGenerator) : baseGenerator;
 
   const users = new UserService(store, clock);
   const credits = new CreditService(store, clock);
   const sessions = new SessionService(store, undefined, clock);
   const loginThrottle = new LoginThrottle(store, undefined, clock);
-  const engines = new EngineCatalog(overrides.engines ?? defaultEngines(config.defaultModelDir), generator);
+  const engines = new EngineCatalog(parts.engines);
   const entries = new EntryService({ store, queue, credits, engines, clock });
   const producer = new ImageProducer({ generator, engines, storage, publicUrl: config.publicUrl });
+  const fleet = new FleetStatus(store, { clock });
   const services: Services = {
     users,
     applications: new CachedApplicationService(store, { clock }),
@@ -107,8 +157,10 @@ export function assembleRuntime(config: Config, store: Store, overrides: Runtime
     threads: new ThreadService({ store, entries, storage, clock }),
     entries,
     producer,
+    fleet,
+    sweeper: new QueueSweeper({ entries, fleet, timeoutMs: config.queueTimeoutMs, logger }),
   };
-  const jobHandlers: JobHandlers = { generate: new GenerateJobHandler({ entries, producer }) };
+  const jobHandlers: JobHandlers = { generate: new GenerateJobHandler({ entries, producer, logger }) };
   let closing: Promise<void> | undefined;
   return {
     config,
@@ -117,10 +169,12 @@ export function assembleRuntime(config: Config, store: Store, overrides: Runtime
     storage,
     generator,
     services,
+    logger,
     jobHandlers,
     close: () =>
       (closing ??= (async () => {
         try {
+          await services.sweeper.stop();
           await generator.close();
         } finally {
           await queue.close().catch(() => undefined);
@@ -137,9 +191,15 @@ export async function createNotifier(config: Pick<Config, 'queueUrl' | 'queuePre
   return new RedisNotifier({ url: config.queueUrl, prefix: config.queuePrefix });
 }
 
-/** The generation worker over the runtime's queue and job handlers (heartbeats from the configured lease). */
+/**
+ * The generation worker over the runtime's queue and job handlers (heartbeats from the configured lease), routed to
+ * the runtime's engines: it claims only their jobs.
+ */
 export function createWorker(runtime: Runtime, options: JobWorkerOptions = {}): JobWorker {
-  return new JobWorker({ queue: runtime.queue, handlers: runtime.jobHandlers }, { heartbeatMs: heartbeatFor(runtime.config.jobLeaseMs), ...options });
+  return new JobWorker(
+    { queue: runtime.queue, handlers: runtime.jobHandlers },
+    { heartbeatMs: heartbeatFor(runtime.config.jobLeaseMs), engines: runtime.services.engines.ids(), ...options },
+  );
 }
 
 /** The HTTP app over the runtime's services (each route gets its own few). */
@@ -152,6 +212,7 @@ export function buildHttpApp(runtime: Runtime, options: Omit<AppDeps, 'config' |
       threads: services.threads,
       entries: services.entries,
       engines: services.engines,
+      fleet: services.fleet,
       credits: services.credits,
       users: services.users,
       applications: services.applications,

@@ -2,47 +2,56 @@
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Config } from '../config/load-config.ts';
-import type { JobWorker } from '../worker/job-worker.ts';
 import { createLogger } from './logger.ts';
-import { buildHttpApp, createWorker, openRuntime, type Runtime, type RuntimeOverrides } from './runtime.ts';
+import { buildHttpApp, openRuntime, type Runtime, type RuntimeOverrides } from './runtime.ts';
+import { startGenerationWorkers, type GenerationWorkers } from './generation-workers.ts';
 
 export interface RunningServer {
   app: FastifyInstance;
   runtime: Runtime;
-  worker: JobWorker;
+  /** The in-process workers; undefined with SDAPI_WORKERS=0 (API only). */
+  workers: GenerationWorkers | undefined;
   logger: Logger;
   url: string;
   close(): Promise<void>;
 }
 
-export async function startServer(config: Config, options: { overrides?: RuntimeOverrides; logger?: Logger } = {}): Promise<RunningServer> {
+export interface ServerOptions {
+  overrides?: RuntimeOverrides;
+  logger?: Logger;
+  /** In-process workers load their models on first use instead of at start. */
+  lazy?: boolean;
+}
+
+export async function startServer(config: Config, options: ServerOptions = {}): Promise<RunningServer> {
   const logger = options.logger ?? createLogger(config);
-  const runtime = await openRuntime(config, options.overrides);
+  const runtime = await openRuntime(config, options.overrides, { logger, runsModels: config.workers > 0 });
   let app: FastifyInstance | undefined;
-  const worker = createWorker(runtime, { concurrency: config.workers, logger });
+  let workers: GenerationWorkers | undefined;
   try {
+    if (config.workers > 0) workers = await startGenerationWorkers(runtime, { concurrency: config.workers, lazy: options.lazy });
     app = await buildHttpApp(runtime, { logger });
     app.server.keepAliveTimeout = 65_000;
     app.server.headersTimeout = 66_000;
     app.server.requestTimeout = 120_000;
-    if (config.workers > 0) await worker.start();
     await app.listen({ host: config.host, port: config.port });
   } catch (err) {
-    // e.g. EADDRINUSE: release everything so the process can exit with the error.
-    await worker.stop().catch(() => undefined);
+    // e.g. EADDRINUSE or a model that cannot load: release everything so the process can exit with the error.
+    await workers?.stop().catch(() => undefined);
     await app?.close().catch(() => undefined);
     await runtime.close().catch(() => undefined);
     throw err;
   }
+  runtime.services.sweeper.start();
   const listening = app;
   const address = listening.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   let closing: Promise<void> | undefined;
   const close = () =>
     (closing ??= (async () => {
-      await worker.stop();
+      await workers?.stop();
       await listening.close();
       await runtime.close();
     })());
-  return { app: listening, runtime, worker, logger, url: `http://${config.host}:${port}`, close };
+  return { app: listening, runtime, workers, logger, url: `http://${config.host}:${port}`, close };
 }

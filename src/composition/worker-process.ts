@@ -1,40 +1,44 @@
 /** `sdapi worker`: the runtime and generation workers only (no HTTP), against the shared store, queue and storage. */
 import type { Logger } from 'pino';
 import type { Config } from '../config/load-config.ts';
-import type { JobWorker } from '../worker/job-worker.ts';
 import { createLogger } from './logger.ts';
-import { createWorker, openRuntime, type Runtime, type RuntimeOverrides } from './runtime.ts';
+import { openRuntime, type Runtime, type RuntimeOverrides } from './runtime.ts';
+import { startGenerationWorkers, type GenerationWorkers } from './generation-workers.ts';
 
 export interface RunningWorker {
   runtime: Runtime;
-  worker: JobWorker;
+  workers: GenerationWorkers;
   logger: Logger;
   /** Hands running jobs back to the queue, then releases everything. */
   close(): Promise<void>;
 }
 
-export async function startWorkerProcess(config: Config, options: { concurrency: number; overrides?: RuntimeOverrides; logger?: Logger }): Promise<RunningWorker> {
+export async function startWorkerProcess(
+  config: Config,
+  options: { concurrency: number; lazy?: boolean; overrides?: RuntimeOverrides; logger?: Logger },
+): Promise<RunningWorker> {
   const logger = options.logger ?? createLogger(config);
-  const runtime = await openRuntime(config, options.overrides);
-  const worker = createWorker(runtime, { concurrency: options.concurrency, logger });
+  const runtime = await openRuntime(config, options.overrides, { logger });
+  let workers: GenerationWorkers;
   try {
-    await worker.start();
+    workers = await startGenerationWorkers(runtime, { concurrency: options.concurrency, lazy: options.lazy });
   } catch (err) {
     await runtime.close().catch(() => undefined);
     throw err;
   }
+  runtime.services.sweeper.start();
   if (!config.publicUrlConfigured) {
     logger.warn({ publicUrl: config.publicUrl }, 'SDAPI_PUBLIC_URL is not set: image URLs written by this worker assume the API listens on HOST:PORT of this environment');
   }
   let closing: Promise<void> | undefined;
   return {
     runtime,
-    worker,
+    workers,
     logger,
     close: () =>
       (closing ??= (async () => {
         try {
-          await worker.stop();
+          await workers.stop();
         } finally {
           await runtime.close();
         }

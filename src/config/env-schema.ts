@@ -5,6 +5,10 @@
  */
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 
+/** cpu, cuda or cuda:N (src/domain/devices.ts spells the same for the layers that cannot read config). */
+export const DEVICE_PATTERN = '^(cpu|cuda(:\\d{1,3})?)$';
+export type Device = 'cpu' | 'cuda' | `cuda:${number}`;
+
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export const LOG_FORMATS = ['auto', 'pretty', 'json'] as const;
 
@@ -24,7 +28,21 @@ export const EnvSchema = Type.Object({
   DATABASE_URL: Text('Fallback for SDAPI_DATABASE_URL', { pattern: '^(sqlite:|postgres(ql)?://)', hint: 'must start with sqlite: or postgres://' }),
   SDAPI_DATABASE_POOL: Int('PostgreSQL connections per process', 1, 1000, 10),
   SDAPI_PUBLIC_URL: Text('Base of the absolute image URLs (default http://HOST:PORT)', { pattern: '^https?://[^\\s/]', hint: 'must be an http:// or https:// URL' }),
-  SDAPI_MODEL_DIR: Text('Model folder behind the engine ids (default models/demo)'),
+  SDAPI_MODEL_DIR: Text('Model folder behind the default engines, used when no engine registry is given (default models/demo)'),
+  SDAPI_ENGINES: Text('Engine registry: a JSON file naming each engine and its model folder (default: the demo engines on SDAPI_MODEL_DIR)'),
+  SDAPI_DEVICE: Type.String({ pattern: DEVICE_PATTERN, default: 'cpu', description: 'Where models run: cpu, cuda or cuda:N (an engine’s "device" overrides it)', hint: 'must be cpu, cuda or cuda:N' }),
+  SDAPI_DEVICE_STRICT: Type.String({ pattern: '^(0|1|true|false)$', default: '0', description: '1: a missing GPU provider stops start-up instead of falling back to the CPU', hint: 'must be 0, 1, true or false' }),
+  SDAPI_MODEL_MEMORY: Text('Bytes of loaded models a worker process keeps (K/M/G/T suffixes, powers of 1024); default 75 % of RAM / SDAPI_WORKERS_PER_HOST', {
+    pattern: '^\\d+(\\.\\d+)?\\s*([KMGT](i?B)?|B)?$',
+    hint: 'must be a number of bytes, optionally with K, M, G or T (e.g. 12G)',
+  }),
+  SDAPI_WORKERS_PER_HOST: Int('Worker processes the operator runs on this host (they share SDAPI_MODEL_MEMORY’s default)', 1, 1024, 1),
+  SDAPI_QUEUE_TIMEOUT: Type.String({
+    pattern: '^\\d+\\s*(ms|s|m|min|h|d)?$',
+    default: '1h',
+    description: 'A request for an engine no worker serves fails (and is refunded) after waiting this long: 90s, 30m, 1h (a plain number is seconds)',
+    hint: 'must be a duration such as 90s, 30m or 1h',
+  }),
   SDAPI_WORKERS: Int('In-process generation workers of `sdapi serve` (0 = API only)', 0, 64, 1),
   SDAPI_SIGNUP_CREDITS: Int('Credits of a self-registered account', 0, 1_000_000_000, 100),
   SDAPI_BODY_LIMIT: Int('Largest request body in bytes', 1024, 100 * 1024 * 1024, 1024 * 1024),

@@ -3,12 +3,13 @@
  * into one typed Config. The server, the workers and every CLI command read it through here.
  */
 import { readFileSync } from 'node:fs';
+import { totalmem } from 'node:os';
 import { resolve } from 'node:path';
 import * as nodeUtil from 'node:util';
 import { Value } from '@sinclair/typebox/value';
 import type { TSchema } from '@sinclair/typebox';
 import { ConfigError } from './config-error.ts';
-import { EnvSchema, type Env, type EnvName, type EnvSource } from './env-schema.ts';
+import { EnvSchema, type Device, type Env, type EnvName, type EnvSource } from './env-schema.ts';
 import { projectRoot } from './project-root.ts';
 
 export { projectRoot };
@@ -26,8 +27,19 @@ export interface Config {
   publicUrl: string;
   /** False when publicUrl was derived from HOST:PORT (workers warn: their image URLs may point at the wrong host). */
   publicUrlConfigured: boolean;
-  /** Model folder behind the default engine ids (absolute). */
+  /** Model folder behind the default engines, used when there is no registry file (absolute). */
   defaultModelDir: string;
+  /** The engine registry file (absolute), or undefined for the default engines on defaultModelDir. */
+  enginesFile: string | undefined;
+  /** Where models run unless an engine names its own device. */
+  device: Device;
+  /** A GPU that cannot be used stops start-up instead of falling back to the CPU. */
+  deviceStrict: boolean;
+  /** Budget of loaded models per worker process (bytes); least recently used models are unloaded beyond it. */
+  modelMemoryBytes: number;
+  workersPerHost: Env['SDAPI_WORKERS_PER_HOST'];
+  /** A pending request whose engine no worker served for this long fails and is refunded. */
+  queueTimeoutMs: number;
   /** In-process generation workers started with the server (0 = API only). */
   workers: Env['SDAPI_WORKERS'];
   /** `redis://…` selects Redis wake-ups; undefined = in-process wake-ups. */
@@ -94,6 +106,12 @@ export function loadConfig(env: EnvSource = readEnvironment().env): Config {
     publicUrl: (parsed.SDAPI_PUBLIC_URL ?? `http://${displayHost}:${parsed.PORT}`).replace(/\/+$/, ''),
     publicUrlConfigured: parsed.SDAPI_PUBLIC_URL !== undefined,
     defaultModelDir: resolve(parsed.SDAPI_MODEL_DIR ?? resolve(projectRoot, 'models/demo')),
+    enginesFile: parsed.SDAPI_ENGINES === undefined ? undefined : resolve(parsed.SDAPI_ENGINES),
+    device: parsed.SDAPI_DEVICE as Device, // checked by the schema's pattern
+    deviceStrict: parsed.SDAPI_DEVICE_STRICT === '1' || parsed.SDAPI_DEVICE_STRICT === 'true',
+    modelMemoryBytes: parsed.SDAPI_MODEL_MEMORY === undefined ? defaultModelMemory(parsed.SDAPI_WORKERS_PER_HOST) : parseBytes(parsed.SDAPI_MODEL_MEMORY),
+    workersPerHost: parsed.SDAPI_WORKERS_PER_HOST,
+    queueTimeoutMs: parseDuration(parsed.SDAPI_QUEUE_TIMEOUT),
     workers: parsed.SDAPI_WORKERS,
     queueUrl: parsed.SDAPI_QUEUE_URL === 'embedded' ? undefined : parsed.SDAPI_QUEUE_URL,
     queuePrefix: parsed.SDAPI_QUEUE_PREFIX,
@@ -104,6 +122,29 @@ export function loadConfig(env: EnvSource = readEnvironment().env): Config {
     logFormat: parsed.LOG_FORMAT,
     trustProxy: parsed.SDAPI_TRUST_PROXY === 'true' ? true : parsed.SDAPI_TRUST_PROXY === 'false' ? false : parsed.SDAPI_TRUST_PROXY,
   };
+}
+
+/** 75 % of the RAM, shared by the worker processes the operator runs on this host. */
+export function defaultModelMemory(workersPerHost: number, total = totalmem()): number {
+  return Math.floor((total * 0.75) / workersPerHost);
+}
+
+const BYTE_UNITS: Record<string, number> = { '': 1, B: 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3, T: 1024 ** 4 };
+
+/** `12G`, `512MiB`, `1.5GB`, `1000000` → bytes (the units are powers of 1024). */
+export function parseBytes(text: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([KMGT]?)/.exec(text.trim());
+  if (!m) throw new ConfigError(`not a size: ${text}`);
+  return Math.floor(Number(m[1]) * BYTE_UNITS[m[2]]);
+}
+
+const DURATION_UNITS: Record<string, number> = { ms: 1, '': 1000, s: 1000, m: 60_000, min: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** `90s`, `30m`, `1h`, `3600` (seconds) → milliseconds. */
+export function parseDuration(text: string): number {
+  const m = /^(\d+)\s*(ms|s|min|m|h|d)?$/.exec(text.trim());
+  if (!m) throw new ConfigError(`not a duration: ${text}`);
+  return Number(m[1]) * DURATION_UNITS[m[2] ?? ''];
 }
 
 /** The declared variables, converted by their schema type, defaults applied and checked; unknown variables are ignored. */

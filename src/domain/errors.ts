@@ -47,3 +47,14 @@ export class AppError extends Error {
 export function isAppError(value: unknown): value is AppError {
   return value instanceof AppError;
 }
+
+/**
+ * A start-up check failed (a bad engine registry, a model folder that cannot be read or loaded, a device that is
+ * not available in strict mode). Never an HTTP error: the CLI prints each problem as its own line and exits with 2.
+ */
+export class StartupError extends Error {
+  constructor(readonly problems: readonly string[]) {
+    super(problems.join('; '));
+    this.name = 'StartupError';
+  }
+}

@@ -25,6 +25,17 @@ export interface JobDefinition<S extends TSchema = TSchema> {
 
 export type JobDefinitions = Readonly<Record<string, JobDefinition>>;
 
+/** `generate` version 1: before engines were routed (the request's engine id was always the canonical one). */
+export const GenerateJobPayloadV1Schema = Type.Object({
+  entryId: Type.String(),
+  threadId: Type.String(),
+  userId: Type.String(),
+  aiVersionCode: Type.String(),
+  request: GenerationRequestSchema,
+  seed: Type.Integer({ minimum: 1, maximum: SEED_MAX }),
+  cost: Type.Integer({ minimum: 0 }),
+});
+
 /** `generate`: run one request entry's generation, write its response entry, charge or refund its credits. */
 export const GenerateJobPayloadSchema = Type.Object({
   entryId: Type.String(),
@@ -36,11 +47,24 @@ export const GenerateJobPayloadSchema = Type.Object({
   seed: Type.Integer({ minimum: 1, maximum: SEED_MAX }),
   /** Credits reserved for the request: charged on delivery, refunded on failure. */
   cost: Type.Integer({ minimum: 0 }),
+  /** The canonical id of the engine that runs it (the request keeps the id the client sent, maybe an alias). */
+  engine: Type.String(),
 });
 
 export const JOB_DEFINITIONS = {
-  generate: { version: 1, schema: GenerateJobPayloadSchema, maxAttempts: 3 },
+  generate: {
+    version: 2,
+    schema: GenerateJobPayloadSchema,
+    maxAttempts: 3,
+    legacy: [{ version: 1, schema: GenerateJobPayloadV1Schema, upgrade: (payload: unknown) => upgradeGenerateV1(payload) }],
+  },
 } as const satisfies JobDefinitions;
+
+/** Version 1 had no `engine`: its request named the canonical id. */
+function upgradeGenerateV1(payload: unknown): Static<typeof GenerateJobPayloadSchema> {
+  const v1 = payload as Static<typeof GenerateJobPayloadV1Schema>; // checked against GenerateJobPayloadV1Schema by the queue
+  return { ...v1, engine: v1.request.engine };
+}
 
 export type JobKind = keyof typeof JOB_DEFINITIONS;
 export type PayloadOf<D extends JobDefinition> = Static<D['schema']>;

@@ -11,7 +11,7 @@ import { systemClock, type Clock } from '../domain/clock.ts';
 import type { JOB_DEFINITIONS, JobDefinitions } from '../domain/jobs.ts';
 import type { JobRow, JobsRepository, JobVersion } from '../store/repositories/jobs.repo.ts';
 import type { Repositories } from '../store/repositories/repositories.ts';
-import type { Claim, ClaimedJob, FinalJobStatus, JobQueue, LeasedJob, NewJob } from './job-queue.ts';
+import type { Claim, ClaimedJob, ClaimOptions, FinalJobStatus, JobQueue, LeasedJob, NewJob } from './job-queue.ts';
 import { newLeaseOwner, ownerIsDead } from './lease-owner.ts';
 import type { WorkNotifier } from './work-notifier.ts';
 
@@ -68,6 +68,7 @@ export class DatabaseJobQueue<D extends JobDefinitions = typeof JOB_DEFINITIONS>
       payload: JSON.stringify(job.payload),
       status: 'pending',
       entry_id: job.entryId ?? null,
+      engine: job.engine ?? null,
       user_id: job.userId ?? null,
       attempts: 0,
       max_attempts: definition.maxAttempts,
@@ -89,13 +90,14 @@ export class DatabaseJobQueue<D extends JobDefinitions = typeof JOB_DEFINITIONS>
     return this.#notifier.wait(timeoutMs, signal);
   }
 
-  async claim(kinds?: readonly (keyof D & string)[]): Promise<Claim<D> | undefined> {
+  async claim(options: ClaimOptions<D> = {}): Promise<Claim<D> | undefined> {
+    const { kinds, engines } = options;
     const accepted: JobVersion[] = [];
     for (const key of this.#readers.keys()) {
       const [kind, version] = key.split('@');
       if (!kinds || kinds.some((k) => k === kind)) accepted.push({ kind, version: Number(version) });
     }
-    const row = await this.#jobs.claim({ owner: this.owner, now: this.#clock(), leaseMs: this.leaseMs, accepted });
+    const row = await this.#jobs.claim({ owner: this.owner, now: this.#clock(), leaseMs: this.leaseMs, accepted, engines });
     return row && this.#read(row);
   }
 
@@ -105,6 +107,10 @@ export class DatabaseJobQueue<D extends JobDefinitions = typeof JOB_DEFINITIONS>
 
   async finish(tx: Repositories, job: LeasedJob, outcome: { status: FinalJobStatus; error?: string }): Promise<boolean> {
     return tx.jobs.finish(job.id, { owner: job.leaseOwner, status: outcome.status, error: outcome.error ?? null, finishedAt: this.#clock().toISOString() });
+  }
+
+  async finishPending(tx: Repositories, jobId: string, outcome: { status: 'failed' | 'cancelled'; error: string }): Promise<boolean> {
+    return tx.jobs.finishPending(jobId, { ...outcome, finishedAt: this.#clock().toISOString() });
   }
 
   async release(job: LeasedJob, options: { error?: string; countAttempt?: boolean } = {}): Promise<void> {

@@ -35,6 +35,16 @@ export interface NewJob<D extends JobDefinitions, K extends keyof D & string> {
   payload: PayloadOf<D[K]>;
   entryId?: string;
   userId?: string;
+  /** The canonical id of the engine the job needs: only workers serving it claim the job. Absent: any worker. */
+  engine?: string;
+}
+
+/** Which jobs claim() may take. */
+export interface ClaimOptions<D extends JobDefinitions> {
+  /** Only these kinds (all by default). */
+  kinds?: readonly (keyof D & string)[];
+  /** Only jobs for these engines, and jobs that need none (default: any engine). */
+  engines?: readonly string[];
 }
 
 export type FinalJobStatus = 'done' | 'failed' | 'cancelled';
@@ -47,14 +57,16 @@ export interface JobQueue<D extends JobDefinitions = typeof JOB_DEFINITIONS> {
   enqueue<K extends keyof D & string>(tx: Repositories, job: NewJob<D, K>): Promise<string>;
   /** Wakes idle workers (of this process, or of all processes with a shared notifier) at once. */
   wake(): void;
-  /** Leases the oldest pending job of these kinds (all by default) in a payload version this queue knows. */
-  claim(kinds?: readonly (keyof D & string)[]): Promise<Claim<D> | undefined>;
+  /** Leases the oldest pending job (of these kinds and engines) in a payload version this queue knows. */
+  claim(options?: ClaimOptions<D>): Promise<Claim<D> | undefined>;
   /** Resolves on wake(), after `timeoutMs`, or when `signal` aborts. */
   waitForWork(timeoutMs: number, signal?: AbortSignal): Promise<void>;
   /** Extends the lease; false when the job is no longer ours (cancelled, recovered by someone else). */
   heartbeat(job: LeasedJob): Promise<boolean>;
   /** Marks the job final inside `tx`; false (and nothing written) when it is no longer ours. */
   finish(tx: Repositories, job: LeasedJob, outcome: { status: FinalJobStatus; error?: string }): Promise<boolean>;
+  /** Finishes a job nobody has claimed inside `tx`; false (nothing written) when it is no longer pending. */
+  finishPending(tx: Repositories, jobId: string, outcome: { status: 'failed' | 'cancelled'; error: string }): Promise<boolean>;
   /** Puts a job we hold back to pending. `countAttempt: false` (a graceful shutdown) gives the attempt back. */
   release(job: LeasedJob, options?: { error?: string; countAttempt?: boolean }): Promise<void>;
   /** Cancels the user's pending/running jobs of these entries inside `tx`; returns the cancelled jobs' entry ids. */

@@ -1,7 +1,8 @@
 /**
  * The worker loop: claims jobs from the queue, dispatches each to the handler of its kind, keeps the lease alive
  * with heartbeats and hands running jobs back on shutdown. It refuses to start unless every job kind has exactly
- * one handler; a job whose stored payload fails its schema is failed cleanly through its handler's reject().
+ * one handler; a job whose stored payload fails its schema is failed cleanly through its handler's reject(). A
+ * routed worker claims only the jobs of the engines it serves.
  */
 import type { JOB_DEFINITIONS, JobKind } from '../domain/jobs.ts';
 import { checkHandlerTable, type JobHandlers } from '../queue/job-handler.ts';
@@ -16,6 +17,8 @@ export interface WorkerLogger {
 export interface JobWorkerOptions {
   /** Jobs run at the same time by this worker. */
   concurrency?: number;
+  /** Routing: claim only jobs for these engines (and jobs that need none); absent: any engine. */
+  engines?: readonly string[];
   /** How long an idle loop waits when nothing wakes it (recovery checks run then). */
   idleMs?: number;
   heartbeatMs?: number;
@@ -75,7 +78,7 @@ export class JobWorker {
     while (!stop.aborted) {
       let claim;
       try {
-        claim = await this.deps.queue.claim();
+        claim = await this.deps.queue.claim({ engines: this.options.engines });
       } catch (err) {
         this.#log.error({ err }, 'claiming a job failed');
       }

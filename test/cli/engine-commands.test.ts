@@ -69,7 +69,9 @@ test('bad input: one line on stderr, exit code 2, no stack trace', () => {
   const cases: string[][] = [
     ['generate', '--model', join(root, 'models', 'tiny', 'nope'), '--prompt', 'x'],
     ['generate', '--model', sd1, '--prompt', 'x', '--sampler', 'warp'],
-    ['generate', '--model', sd1, '--prompt', 'x', '--width', '30', '--height', '32'],
+    ['generate', '--model', sd1, '--prompt', 'x', '--width', '30', '--height', '32', '--native'],
+    ['generate', '--model', sd1, '--engines', join(root, 'models', 'nope.json'), '--engine', 'x', '--prompt', 'x'],
+    ['generate', '--engine', 'x', '--prompt', 'x'],
     ['generate', '--model', sd1, '--prompt', 'x', '--steps', '0'],
     ['generate', '--model', sd1, '--prompt', 'x', '--steps', 'ten'],
     ['generate', '--model', sd1, '--prompt', 'x', '--cfg', 'high'],
@@ -96,7 +98,7 @@ test('every command and subcommand has --help; --version prints the version', ()
   const v = sdapi('--version');
   assert.equal(v.status, 0);
   assert.equal(v.stdout.trim(), version);
-  for (const command of [[], ['serve'], ['worker'], ['users'], ['users', 'create'], ['users', 'credits'], ['tokens'], ['tokens', 'create'], ['generate'], ['tokenize']]) {
+  for (const command of [[], ['serve'], ['worker'], ['users'], ['users', 'create'], ['users', 'credits'], ['tokens'], ['tokens', 'create'], ['engines'], ['engines', 'check'], ['generate'], ['tokenize']]) {
     const r = sdapi(...command, '--help');
     assert.equal(r.status, 0, `${command.join(' ')} --help: ${r.stderr}`);
     assert.match(r.stdout, new RegExp(`^Usage: sdapi${command.length ? ` ${command.join(' ')}` : ''} `), r.stdout);

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ConfigError } from '../../src/config/config-error.ts';
 import { EnvSchema } from '../../src/config/env-schema.ts';
-import { loadConfig, projectRoot } from '../../src/config/load-config.ts';
+import { totalmem } from 'node:os';
+import { defaultModelMemory, loadConfig, parseBytes, parseDuration, projectRoot } from '../../src/config/load-config.ts';
 
 describe('loadConfig()', () => {
   it('gives the documented defaults for an empty environment', () => {
@@ -19,6 +20,40 @@ describe('loadConfig()', () => {
     assert.equal(config.jobLeaseMs, 30_000);
     assert.equal(config.trustProxy, false);
     assert.equal(config.logLevel, 'info');
+    assert.equal(config.enginesFile, undefined);
+    assert.equal(config.defaultModelDir, `${projectRoot}/models/demo`);
+    assert.equal(config.device, 'cpu');
+    assert.equal(config.deviceStrict, false);
+    assert.equal(config.workersPerHost, 1);
+    assert.equal(config.modelMemoryBytes, Math.floor(totalmem() * 0.75));
+    assert.equal(config.queueTimeoutMs, 3_600_000);
+  });
+
+  it('fleet variables: the registry, the device, the model memory budget and the queue timeout', () => {
+    const config = loadConfig({ SDAPI_ENGINES: 'conf/engines.json', SDAPI_DEVICE: 'cuda:1', SDAPI_DEVICE_STRICT: '1', SDAPI_WORKERS_PER_HOST: '4', SDAPI_QUEUE_TIMEOUT: '30m' });
+    assert.equal(config.enginesFile, `${process.cwd()}/conf/engines.json`);
+    assert.equal(config.device, 'cuda:1');
+    assert.equal(config.deviceStrict, true);
+    assert.equal(config.modelMemoryBytes, defaultModelMemory(4), 'the default is shared by the worker processes of the host');
+    assert.equal(defaultModelMemory(4, 16 * 1024 ** 3), 3 * 1024 ** 3);
+    assert.equal(config.queueTimeoutMs, 30 * 60_000);
+    assert.equal(loadConfig({ SDAPI_MODEL_MEMORY: '12G', SDAPI_WORKERS_PER_HOST: '4' }).modelMemoryBytes, 12 * 1024 ** 3, 'an explicit budget is per process');
+    assert.deepEqual(['1000', '512M', '1.5GiB', '2GB', '3 T'].map(parseBytes), [1000, 512 * 1024 ** 2, 1.5 * 1024 ** 3, 2 * 1024 ** 3, 3 * 1024 ** 4]);
+    assert.deepEqual(['90', '90s', '250ms', '2m', '2min', '1h', '1d'].map(parseDuration), [90_000, 90_000, 250, 120_000, 120_000, 3_600_000, 86_400_000]);
+    assert.throws(
+      () => loadConfig({ SDAPI_DEVICE: 'gpu', SDAPI_DEVICE_STRICT: 'yes', SDAPI_MODEL_MEMORY: 'lots', SDAPI_QUEUE_TIMEOUT: '1 hour', SDAPI_WORKERS_PER_HOST: '0' }),
+      (err: unknown) => {
+        assert.ok(err instanceof ConfigError);
+        assert.deepEqual(err.problems, [
+          'SDAPI_DEVICE must be cpu, cuda or cuda:N, got "gpu"',
+          'SDAPI_DEVICE_STRICT must be 0, 1, true or false, got "yes"',
+          'SDAPI_MODEL_MEMORY must be a number of bytes, optionally with K, M, G or T (e.g. 12G), got "lots"',
+          'SDAPI_WORKERS_PER_HOST must be an integer between 1 and 1024, got "0"',
+          'SDAPI_QUEUE_TIMEOUT must be a duration such as 90s, 30m or 1h, got "1 hour"',
+        ]);
+        return true;
+      },
+    );
   });
 
   it('reads every variable it knows, treats empty values as unset and ignores the rest', () => {

@@ -8,10 +8,10 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
+import pino, { type Logger } from 'pino';
 import type { AppDeps } from '../../src/api/app.ts';
 import { buildHttpApp, createWorker, openRuntime, type Runtime, type RuntimeOverrides, type Services } from '../../src/composition/runtime.ts';
 import { loadConfig, projectRoot, type Config } from '../../src/config/load-config.ts';
-import { defaultEngines } from '../../src/services/generation/engine-catalog.ts';
 import { hashPassword } from '../../src/services/identity/passwords.ts';
 import type { Store } from '../../src/store/database.ts';
 import type { JobWorker, JobWorkerOptions } from '../../src/worker/job-worker.ts';
@@ -46,31 +46,16 @@ export async function createApiContext(
     /** Accept browser sessions (cookie + X-CSRF-Token), as the server does (default true). */
     sessions?: boolean;
     onRoute?: AppDeps['onRoute'];
+    /** The runtime's log (default: pino at LOG_LEVEL, info). */
+    logger?: Logger;
   } = {},
 ): Promise<ApiContext> {
   const dataDir = await mkdtemp(join(tmpdir(), 'sdapi-test-'));
   // SQLite in dataDir by default; SDAPI_TEST_DIALECT=postgres / SDAPI_TEST_QUEUE=redis switch to a fresh database / key prefix.
   const scaleOut = await testServiceEnv('api');
   const config = loadConfig({ SDAPI_DATA_DIR: dataDir, SDAPI_MODEL_DIR: TEST_MODEL_DIR, SDAPI_PUBLIC_URL: PUBLIC_URL, PORT: '0', ...scaleOut.env, ...options.env });
-  const runtime = await openRuntime(config, {
-    engines: [
-      ...defaultEngines(TEST_MODEL_DIR),
-      {
-        id: 'broken-engine',
-        name: 'Broken',
-        description: 'Model folder that does not exist (failure path)',
-        resolutions: ['64x64', '1024x1024'],
-        stepsMin: 1,
-        stepsMax: 150,
-        stepsDefault: 10,
-        cfgMin: 0,
-        cfgMax: 35,
-        cfgDefault: 7,
-        modelDir: join(dataDir, 'no-such-model'),
-      },
-    ],
-    ...options.overrides,
-  });
+  // The default engines on the test model, unless the test brings its own (overrides.engines or SDAPI_ENGINES).
+  const runtime = await openRuntime(config, options.overrides, { logger: options.logger ?? pino({ level: 'silent' }) });
   const app = await buildHttpApp(runtime, { sessions: options.sessions, onRoute: options.onRoute });
   let worker: JobWorker | undefined;
   if (options.worker) {

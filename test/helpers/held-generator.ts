@@ -3,7 +3,7 @@
  * releases it, its delay passes or the job's signal aborts (cancel, shutdown), then delegates. Used in-process through the runtime's
  * overrides and in child processes through test/helpers/sdapi-test.ts.
  */
-import type { GenerateControl, GenerateRequest, ImageGenerator, ModelSummary } from '../../src/services/generation/image-generator.ts';
+import type { GenerateControl, GenerateRequest, ImageGenerator, ModelTarget } from '../../src/services/generation/image-generator.ts';
 import type { GeneratedImage } from '../../src/engine/index.ts';
 
 export class HeldGenerator implements ImageGenerator {
@@ -20,11 +20,15 @@ export class HeldGenerator implements ImageGenerator {
     this.#released = new Promise((resolve) => (this.#release = resolve));
   }
 
-  describe(modelDir: string): Promise<ModelSummary> {
-    return this.inner.describe(modelDir);
+  preload(target: ModelTarget): Promise<string> {
+    return this.inner.preload(target);
   }
 
-  async generate(modelDir: string, request: GenerateRequest, control: GenerateControl = {}): Promise<GeneratedImage[]> {
+  deviceFor(target: ModelTarget): string {
+    return this.inner.deviceFor(target);
+  }
+
+  async generate(target: ModelTarget, request: GenerateRequest, control: GenerateControl = {}): Promise<GeneratedImage[]> {
     this.held += 1;
     const signal = control.signal;
     await new Promise<void>((resolve, reject) => {
@@ -33,7 +37,7 @@ export class HeldGenerator implements ImageGenerator {
       signal?.addEventListener('abort', () => (clearTimeout(timer), reject(signal.reason)), { once: true });
       void this.#released.then(resolve);
     });
-    return this.inner.generate(modelDir, request, control);
+    return this.inner.generate(target, request, control);
   }
 
   /** Lets every held and later generate() call through. */

@@ -75,6 +75,35 @@ describe('DatabaseJobQueue', () => {
     assert.deepEqual(new Set(got), ids);
   });
 
+  it('routing: a claim for some engines takes only their jobs (and jobs that need none), oldest first, in one query', async () => {
+    const q = queue(V1);
+    const job = (n: number, engine?: string) => store.transaction((tx) => q.enqueue(tx, { kind: 'echo', payload: { n }, engine }));
+    const xl = await job(1, 'sdxl');
+    const any = await job(2);
+    const sd15a = await job(3, 'sd15');
+    const sd15b = await job(4, 'sd15');
+    assert.deepEqual(Object.fromEntries(await store.repos.jobs.pendingByEngine()), { sdxl: 1, sd15: 2 });
+    assert.equal((await q.claim({ engines: ['sd15', 'turbo'] }))?.job.id, any, 'a job without an engine is anyone’s');
+    assert.equal((await q.claim({ engines: ['sd15'] }))?.job.id, sd15a);
+    assert.equal((await q.claim({ engines: [] }))?.job.id, undefined, 'a worker serving nothing takes only engine-less jobs');
+    assert.equal((await q.claim({ engines: ['sd15'] }))?.job.id, sd15b);
+    assert.equal(await q.claim({ engines: ['sd15'] }), undefined, 'never the other engine’s job');
+    assert.deepEqual(Object.fromEntries(await store.repos.jobs.pendingByEngine()), { sdxl: 1 });
+    assert.equal((await q.claim())?.job.id, xl, 'an unrouted claim takes any engine');
+  });
+
+  it('finishPending() ends a job nobody claimed, once; a claimed job is left to its worker', async () => {
+    const q = queue(V1);
+    const a = await store.transaction((tx) => q.enqueue(tx, { kind: 'echo', payload: { n: 1 }, engine: 'e' }));
+    const b = await store.transaction((tx) => q.enqueue(tx, { kind: 'echo', payload: { n: 2 }, engine: 'e' }));
+    assert.equal(await store.transaction((tx) => q.finishPending(tx, a, { status: 'failed', error: 'expired' })), true);
+    assert.equal(await store.transaction((tx) => q.finishPending(tx, a, { status: 'failed', error: 'expired' })), false);
+    assert.equal((await q.get(a))?.status, 'failed');
+    assert.equal((await q.claim())?.job.id, b);
+    assert.equal(await store.transaction((tx) => q.finishPending(tx, b, { status: 'failed', error: 'expired' })), false);
+    assert.equal((await q.get(b))?.status, 'running');
+  });
+
   it('an enqueue inside a rolled-back transaction leaves no job', async () => {
     const q = queue(V1);
     await assert.rejects(

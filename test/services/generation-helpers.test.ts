@@ -5,7 +5,6 @@ import { requestCost } from '../../src/services/credits/pricing.ts';
 import { fileId } from '../../src/services/generation/image-producer.ts';
 import { encodeImage } from '../../src/services/generation/image-encoder.ts';
 import { insertTextChunk, parametersText, readTextChunks } from '../../src/services/generation/png-text.ts';
-import { planSize } from '../../src/services/generation/sizing.ts';
 
 describe('requestCost()', () => {
   it('prices the tutorial request at 10 credits', () => {
@@ -18,20 +17,6 @@ describe('requestCost()', () => {
     assert.equal(requestCost({ images: 1, steps: 27, width: 1024, height: 1024 }), 3);
     assert.equal(requestCost({ images: 1, steps: 13, width: 1024, height: 1024 }), 1);
     assert.equal(requestCost({ images: 10, steps: 150, width: 1536, height: 640 }), 160);
-  });
-});
-
-describe('planSize()', () => {
-  it('generates above-native sizes at the native area with the requested aspect, in multiples of 8', () => {
-    assert.deepEqual(planSize({ width: 1024, height: 1024 }, { width: 64, height: 64 }), { width: 64, height: 64, targetWidth: 1024, targetHeight: 1024, upscaled: true });
-    const wide = planSize({ width: 1536, height: 640 }, { width: 64, height: 64 });
-    assert.equal(wide.width % 8, 0);
-    assert.equal(wide.height % 8, 0);
-    assert.ok(wide.width > wide.height);
-    assert.ok(Math.abs(wide.width / wide.height - 2.4) < 0.5);
-  });
-  it('generates sizes within the native area directly', () => {
-    assert.deepEqual(planSize({ width: 512, height: 512 }, { width: 512, height: 512 }), { width: 512, height: 512, targetWidth: 512, targetHeight: 512, upscaled: false });
   });
 });
 

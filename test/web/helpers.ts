@@ -10,7 +10,8 @@ import type { ImageGenerator } from '../../src/services/generation/image-generat
 import type { Store } from '../../src/store/database.ts';
 
 export const stubGenerator: ImageGenerator = {
-  describe: async () => ({ name: 'stub', family: 'sd1', nativeWidth: 512, nativeHeight: 512, defaultSampler: 'euler', samplers: ['euler', 'ddim'] }),
+  preload: async () => 'cpu',
+  deviceFor: () => 'cpu',
   generate: async () => {
     throw new Error('the stub generator does not generate');
   },

@@ -29,7 +29,7 @@ describe('JobWorker', () => {
   });
 
   const enqueue = (entryId: string) =>
-    store.transaction((tx) => queue.enqueue(tx, { kind: 'generate', payload: { entryId, threadId: 't', userId: 'u', aiVersionCode: 'v', request: REQUEST, seed: 1, cost: 1 }, entryId, userId: 'u' }));
+    store.transaction((tx) => queue.enqueue(tx, { kind: 'generate', payload: { entryId, threadId: 't', userId: 'u', aiVersionCode: 'v', request: REQUEST, seed: 1, cost: 1, engine: REQUEST.engine }, entryId, userId: 'u', engine: REQUEST.engine }));
 
   /** Handlers that record what they were given and settle when told. */
   function recordingHandlers() {

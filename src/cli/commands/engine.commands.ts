@@ -1,18 +1,25 @@
 /**
  * `sdapi generate` and `sdapi tokenize`: the engine library from the command line, without the server. The engine
- * (and onnxruntime-node, slow to load) is imported only when one of these runs, through its public index.
+ * (and onnxruntime-node, slow to load) is imported only when one of these runs, through its public index. Sizes are
+ * planned as the service plans them (the engine's planSize()).
  */
 import { mkdirSync, statSync } from 'node:fs';
 import { dirname, extname, join } from 'node:path';
 import { Command } from 'commander';
 import type { GeneratedImage, SamplerName } from '../../engine/index.ts';
+import type { DeviceName } from '../../domain/devices.ts';
+import { loadConfig } from '../../config/load-config.ts';
+import type { Engine } from '../../services/generation/engine-registry.ts';
 import type { CliContext } from '../cli-context.ts';
 import { UsageError } from '../cli-error.ts';
-import { finiteNumber, integerIn, multipleOf8, oneOf } from '../options.ts';
+import { deviceName, finiteNumber, integerIn } from '../options.ts';
 import { ProgressBar } from '../progress-bar.ts';
 
 interface GenerateOptions {
-  model: string;
+  model?: string;
+  engines?: string;
+  engine?: string;
+  native?: boolean;
   prompt: string;
   negative?: string;
   steps?: number;
@@ -24,7 +31,7 @@ interface GenerateOptions {
   images: number;
   style?: string;
   output?: string;
-  device?: 'cpu' | 'cuda';
+  device?: DeviceName;
 }
 
 /** out.png for one image; out-0.png, out-1.png … for several. */
@@ -38,37 +45,52 @@ export function outputPaths(output: string | undefined, images: GeneratedImage[]
 
 export function generateCommand(ctx: CliContext): Command {
   return new Command('generate')
-    .description('generate images with a model folder, without the server')
-    .requiredOption('--model <dir>', 'a diffusers/optimum ONNX model folder')
+    .description('generate images with a model folder (or a registry engine), without the server')
+    .option('--model <dir>', 'a diffusers/optimum ONNX model folder')
+    .option('--engines <file>', 'an engine registry, with --engine: use that engine’s model, defaults and sizing')
+    .option('--engine <id>', 'the engine (id or alias) of --engines to use instead of --model')
     .requiredOption('--prompt <text>', 'what to draw')
     .option('--negative <text>', 'what to avoid')
-    .option('--steps <n>', "denoising steps (default: the model's)", integerIn(1, 1000))
-    .option('--cfg <scale>', "guidance scale (default: the model's)", finiteNumber)
-    .option('--sampler <name>', "scheduler, e.g. euler, ddim (default: the model's)")
+    .option('--steps <n>', "denoising steps (default: the engine's or model's)", integerIn(1, 1000))
+    .option('--cfg <scale>', "guidance scale (default: the engine's or model's)", finiteNumber)
+    .option('--sampler <name>', "scheduler, e.g. euler, ddim (default: the engine's or model's)")
     .option('--seed <n>', 'seed; 0 or absent: random (printed on stderr)', integerIn(0, 0xffffffff))
-    .option('--width <px>', "multiple of 8 (default: the model's native size)", multipleOf8(8, 4096))
-    .option('--height <px>', "multiple of 8 (default: the model's native size)", multipleOf8(8, 4096))
+    .option('--width <px>', "output width (default: the engine's first size, or the model's native width)", integerIn(8, 8192))
+    .option('--height <px>', "output height (default: the engine's first size, or the model's native height)", integerIn(8, 8192))
+    .option('--native', "generate exactly --width × --height (each a multiple of the model's latent multiple) instead of generating at the model's native area and resizing")
     .option('--images <n>', 'images to generate', integerIn(1, 64), 1)
     .option('--style <name>', 'a style preset, e.g. neon-punk')
     .option('--output <path>', 'PNG path (several images: path-0.png, path-1.png …; default sdapi-<seed>.png)')
-    .option('--device <device>', 'cpu or cuda', oneOf(['cpu', 'cuda'] as const))
+    .option('--device <device>', 'cpu, cuda or cuda:N (default: the engine’s, else cpu)', deviceName)
     .action(async (options: GenerateOptions) => {
+      const selected = await selectModel(ctx, options);
       const engine = await import('../../engine/index.ts');
-      const sampler = options.sampler === undefined ? undefined : engine.SAMPLER_NAMES.find((s): s is SamplerName => s === options.sampler);
+      const sampler = options.sampler === undefined ? selected.engine?.defaultSampler : engine.SAMPLER_NAMES.find((s): s is SamplerName => s === options.sampler);
       if (options.sampler !== undefined && sampler === undefined) {
         throw new UsageError(`unknown sampler "${options.sampler}" (known: ${engine.SAMPLER_NAMES.join(', ')})`);
       }
-      const pipeline = await engine.loadModel(options.model, { device: options.device, logger: (message) => ctx.io.err(`sdapi generate: ${message}`) });
+      const pipeline = await engine.loadModel(selected.dir, {
+        device: options.device ?? selected.engine?.device,
+        family: selected.engine?.model.family,
+        logger: (message) => ctx.io.err(`sdapi generate: ${message}`),
+      });
       const bar = new ProgressBar(ctx.io, 'sdapi generate:');
       try {
+        const info = pipeline.info;
+        const first = selected.engine?.resolutions[0]?.split('x').map(Number);
+        const target = { width: options.width ?? first?.[0] ?? info.nativeWidth, height: options.height ?? first?.[1] ?? info.nativeHeight };
+        // As the service plans: an upscaling engine (or a bare model, unless --native) generates at the native area.
+        const upscale = options.native ? false : (selected.engine?.upscale ?? true);
+        const plan = engine.planSize(info, target, { upscale });
+        if (plan.resize) ctx.io.err(`sdapi generate: generating ${plan.width}x${plan.height} (the model's native area) and resizing to ${target.width}x${target.height}; --native generates that size directly`);
         const prompts = [{ text: options.prompt, weight: 1 }];
         if (options.negative !== undefined) prompts.push({ text: options.negative, weight: -1 });
         const { images: result } = await pipeline.generate({
           prompts,
-          width: options.width ?? pipeline.info.nativeWidth,
-          height: options.height ?? pipeline.info.nativeHeight,
-          steps: options.steps ?? pipeline.info.defaultSteps,
-          cfgScale: options.cfg ?? pipeline.info.defaultCfg,
+          width: plan.width,
+          height: plan.height,
+          steps: options.steps ?? selected.engine?.steps.default ?? info.defaultSteps,
+          cfgScale: options.cfg ?? selected.engine?.cfg.default ?? info.defaultCfg,
           sampler,
           seed: options.seed,
           images: options.images,
@@ -79,7 +101,7 @@ export function generateCommand(ctx: CliContext): Command {
         if (!options.seed) ctx.io.err(`sdapi generate: seed ${result[0].seed}`);
         const paths = outputPaths(options.output, result);
         for (let i = 0; i < result.length; i++) {
-          await writePng(paths[i], result[i]);
+          await writePng(paths[i], result[i], target);
           ctx.io.out(paths[i]);
         }
       } finally {
@@ -87,6 +109,23 @@ export function generateCommand(ctx: CliContext): Command {
         await pipeline.dispose();
       }
     });
+}
+
+/** --model DIR, or --engines FILE --engine ID (that engine's model, defaults and sizing). */
+async function selectModel(ctx: CliContext, options: GenerateOptions): Promise<{ dir: string; engine?: Engine }> {
+  if (options.model !== undefined) {
+    if (options.engines !== undefined || options.engine !== undefined) throw new UsageError('give either --model or --engines with --engine, not both');
+    return { dir: options.model };
+  }
+  if (options.engine === undefined) throw new UsageError('--model <dir> is required (or --engines <file> --engine <id>)');
+  const config = loadConfig(ctx.env);
+  const file = options.engines ?? config.enginesFile;
+  if (file === undefined) throw new UsageError('--engine needs a registry: --engines <file> or SDAPI_ENGINES');
+  const { loadEngines } = await import('../../services/generation/engine-registry.ts');
+  const engines = await loadEngines({ file, defaultModelDir: config.defaultModelDir, demo: false, device: config.device });
+  const found = engines.find((e) => e.id === options.engine || e.aliases.includes(options.engine ?? ''));
+  if (!found) throw new UsageError(`no engine "${options.engine}" in ${file} (engines: ${engines.map((e) => e.id).join(', ')})`);
+  return { dir: found.model.dir, engine: found };
 }
 
 export function tokenizeCommand(ctx: CliContext): Command {
@@ -118,9 +157,12 @@ function isDirectory(path: string): boolean {
   }
 }
 
-async function writePng(path: string, image: GeneratedImage): Promise<void> {
+/** Writes the image as a PNG of exactly `target` (resized with Lanczos, as the service does, when it differs). */
+async function writePng(path: string, image: GeneratedImage, target: { width: number; height: number }): Promise<void> {
   const { default: sharp } = await import('sharp');
   mkdirSync(dirname(path), { recursive: true });
   const raw = Buffer.from(image.rgb.buffer, image.rgb.byteOffset, image.rgb.byteLength);
-  await sharp(raw, { raw: { width: image.width, height: image.height, channels: 3 } }).png().toFile(path);
+  let png = sharp(raw, { raw: { width: image.width, height: image.height, channels: 3 } });
+  if (image.width !== target.width || image.height !== target.height) png = png.resize(target.width, target.height, { fit: 'fill', kernel: 'lanczos3' });
+  await png.png().toFile(path);
 }

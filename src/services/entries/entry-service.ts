@@ -64,7 +64,7 @@ export class EntryService {
 
   /** What the request would cost, after the same one-pass check as createRequest() (the same 422). */
   async quote(submission: RequestSubmission): Promise<{ credits: number; request: GenerationRequest }> {
-    const request = await checkGenerationRequest(submission, this.deps.engines);
+    const { request } = checkGenerationRequest(submission, this.deps.engines);
     return { credits: costOf(request), request };
   }
 
@@ -73,7 +73,7 @@ export class EntryService {
    * entry. The first request of a thread that still has its default title names the thread after its prompt.
    */
   async createRequest(userId: string, submission: RequestSubmission & { threadId: string }): Promise<Entry> {
-    const request = await checkGenerationRequest(submission, this.deps.engines);
+    const { request, engine } = checkGenerationRequest(submission, this.deps.engines);
     const thread = isUuid(submission.threadId) ? await this.deps.store.repos.threads.find(userId, submission.threadId) : undefined;
     if (!thread) throw new AppError('not_found', 'Thread not found.');
     const cost = costOf(request);
@@ -106,9 +106,10 @@ export class EntryService {
       await this.deps.credits.reserve(tx, { userId, cost, entryId: id });
       await this.deps.queue.enqueue(tx, {
         kind: 'generate',
-        payload: { entryId: id, threadId: thread.id, userId, aiVersionCode: thread.ai_version_code, request, seed, cost },
+        payload: { entryId: id, threadId: thread.id, userId, aiVersionCode: thread.ai_version_code, request, seed, cost, engine: engine.id },
         entryId: id,
         userId,
+        engine: engine.id,
       });
       const title = titleFromPrompt(request.prompts.find((p) => p.weight > 0)?.text ?? '');
       if (Number(inserted.seq) === 1 && title && current.title === findAiVersion(current.ai_version_code)?.title) {
@@ -266,6 +267,34 @@ export class EntryService {
   }
 
   /**
+   * Fails the requests that waited longer than `timeoutMs` for an engine that no worker served in that time
+   * (`servedEngines`: the engines of workers seen since), each with a clear message and a refund. Safe to run in
+   * several processes at once: a job is failed only while still pending, by one conditional UPDATE, in the same
+   * transaction as its response entry and refund. Returns how many requests it failed.
+   */
+  async expireUnserved(options: { timeoutMs: number; servedEngines: readonly string[]; limit?: number }): Promise<number> {
+    const now = this.#clock();
+    const createdBefore = new Date(now.getTime() - options.timeoutMs).toISOString();
+    const jobs = await this.deps.store.repos.jobs.unservedPending({ createdBefore, servedEngines: options.servedEngines, limit: options.limit ?? 100 });
+    let expired = 0;
+    for (const job of jobs) {
+      const message = `No worker served engine ${job.engine ?? 'unknown'} for ${formatDuration(options.timeoutMs)}; the request was cancelled and refunded.`;
+      const request = job.user_id && job.entry_id ? await this.deps.store.repos.entries.findRequest(job.user_id, job.entry_id) : undefined;
+      const done = await this.deps.store.transaction(async (tx) => {
+        if (request) await tx.threads.lock(request.thread_id); // thread → job → user, the lock order of every writer
+        if (!(await this.deps.queue.finishPending(tx, job.id, { status: 'failed', error: message }))) return false;
+        if (!request) return true;
+        const target = { entryId: request.id, threadId: request.thread_id, userId: request.user_id };
+        await this.#respond(tx, target, { content: [], error: message, credits: 0, files: [], status: 'failed', now: this.#clock().toISOString() });
+        await this.deps.credits.refundHeld(tx, { userId: request.user_id, entryId: request.id, reason: 'Refunded: no worker served the engine.' });
+        return true;
+      });
+      if (done) expired += 1;
+    }
+    return expired;
+  }
+
+  /**
    * Inside the thread's deletion: cancels the unfinished jobs of its entries, refunds what they hold and deletes the
    * entries; returns the storage keys of their files (deleted once the transaction committed).
    */
@@ -356,6 +385,20 @@ export class EntryService {
 function costOf(request: GenerationRequest): number {
   const size = parseResolution(request.resolution) ?? { width: 0, height: 0 };
   return requestCost({ images: request.images, steps: request.steps, width: size.width, height: size.height });
+}
+
+/** 3 600 000 → "1 h", 5 400 000 → "1 h 30 min", 90 000 → "1 min 30 s". */
+export function formatDuration(ms: number): string {
+  const units: [number, string][] = [[86_400_000, 'd'], [3_600_000, 'h'], [60_000, 'min'], [1000, 's']];
+  const parts: string[] = [];
+  let rest = Math.round(ms);
+  for (const [size, name] of units) {
+    if (rest >= size) {
+      parts.push(`${Math.floor(rest / size)} ${name}`);
+      rest %= size;
+    }
+  }
+  return parts.length > 0 ? parts.slice(0, 2).join(' ') : `${rest} ms`;
 }
 
 function parseFiles(text: string): string[] {

@@ -3,11 +3,12 @@
  * (its errors come in as `schemaErrors`); this adds the rules that depend on the engine (engine id, resolution,
  * step and cfg ranges, sampler, style) and the few a schema cannot say (blank text, a positive prompt), for every
  * field the schema found well-formed, and throws one 422 naming every bad field. On success it returns the
- * GenerationRequest with its defaults filled.
+ * GenerationRequest with its defaults filled, and its engine. Everything it reads is in memory (the registry and the
+ * models' manifests): checking a request never loads a model.
  */
 import { AppError, type FieldErrors } from '../../domain/errors.ts';
 import { parseResolution, PROMPT_TEXT_MAX, type GenerationRequest, type GenerationRequestBody } from '../../domain/generation-request.ts';
-import { canonicalSampler, type EngineCatalog, type EngineDefinition } from '../generation/engine-catalog.ts';
+import { canonicalSampler, type Engine, type EngineCatalog } from '../generation/engine-catalog.ts';
 
 export interface RequestSubmission {
   body: GenerationRequestBody;
@@ -15,7 +16,13 @@ export interface RequestSubmission {
   schemaErrors?: FieldErrors;
 }
 
-export async function checkGenerationRequest(submission: RequestSubmission, engines: EngineCatalog): Promise<GenerationRequest> {
+/** A checked request and the engine that runs it (the request's `engine` may be one of its aliases). */
+export interface CheckedRequest {
+  request: GenerationRequest;
+  engine: Engine;
+}
+
+export function checkGenerationRequest(submission: RequestSubmission, engines: EngineCatalog): CheckedRequest {
   const errors: FieldErrors = structuredClone(submission.schemaErrors ?? {});
   const fail = (field: string, message: string) => void (errors[field] ??= []).push(message);
   /** A field the schema found malformed (or inside one) is not checked again: one message per problem. */
@@ -26,11 +33,11 @@ export async function checkGenerationRequest(submission: RequestSubmission, engi
     throw AppError.validation(errors.body ? errors : { ...errors, body: ['The request body must be an object.'] });
   }
 
-  let engine: EngineDefinition | undefined;
+  let engine: Engine | undefined;
   if (!malformed('engine')) {
     engine = engines.find(body.engine);
     if (body.engine === '') fail('engine', 'The engine field is required.');
-    else if (!engine) fail('engine', `The selected engine is invalid. Valid: ${engines.ids().join(', ')}.`);
+    else if (!engine) fail('engine', `The selected engine is invalid. Valid: ${engines.acceptedIds().join(', ')}.`);
   }
 
   let size: { width: number; height: number } | undefined;
@@ -50,12 +57,12 @@ export async function checkGenerationRequest(submission: RequestSubmission, engi
     if (!body.prompts.some((p) => (p.weight ?? 1) > 0)) fail('prompts', 'At least one prompt must have a positive weight.');
   }
 
-  if (engine && body.steps !== undefined && !malformed('steps') && (body.steps < engine.stepsMin || body.steps > engine.stepsMax)) {
-    fail('steps', `The steps must be between ${engine.stepsMin} and ${engine.stepsMax}.`);
+  if (engine && body.steps !== undefined && !malformed('steps') && (body.steps < engine.steps.min || body.steps > engine.steps.max)) {
+    fail('steps', `The steps must be between ${engine.steps.min} and ${engine.steps.max}.`);
   }
 
-  if (engine && body.cfg_scale !== undefined && !malformed('cfg_scale') && (body.cfg_scale < engine.cfgMin || body.cfg_scale > engine.cfgMax)) {
-    fail('cfg_scale', `The cfg_scale must be between ${engine.cfgMin} and ${engine.cfgMax}.`);
+  if (engine && body.cfg_scale !== undefined && !malformed('cfg_scale') && (body.cfg_scale < engine.cfg.min || body.cfg_scale > engine.cfg.max)) {
+    fail('cfg_scale', `The cfg_scale must be between ${engine.cfg.min} and ${engine.cfg.max}.`);
   }
 
   if (body.style !== undefined && !malformed('style')) {
@@ -63,26 +70,26 @@ export async function checkGenerationRequest(submission: RequestSubmission, engi
     if (!styles.includes(body.style)) fail('style', `The style must be one of: ${styles.join(', ')}.`);
   }
 
-  // An empty sampler (a blank form field) means the model's default, as an absent one does.
+  // An empty sampler (a blank form field) means the engine's default, as an absent one does.
   const sampler = body.sampler === undefined || body.sampler === '' || malformed('sampler') ? undefined : canonicalSampler(body.sampler);
-  if (sampler !== undefined && engine) {
-    const samplers = (await engines.view(engine)).samplers;
-    if (!samplers.includes(sampler)) fail('sampler', `The sampler must be one of: ${samplers.join(', ')}.`);
+  if (sampler !== undefined && engine && !engine.samplers.some((s) => s === sampler)) {
+    fail('sampler', `The sampler must be one of: ${engine.samplers.join(', ')}.`);
   }
 
   if (Object.keys(errors).length > 0 || !engine || !size) throw AppError.validation(errors);
 
   // The published `content` of the request entry: the tutorial's fields in its order, then what the caller added.
+  // `engine` echoes the id the client sent (an alias stays an alias); the job records the canonical one.
   const request: GenerationRequest = {
     prompts: body.prompts.map((p) => ({ text: p.text, weight: p.weight ?? 1 })),
-    engine: engine.id,
+    engine: body.engine,
     style: body.style ?? null,
     images: body.images ?? 1,
-    steps: body.steps ?? engine.stepsDefault,
+    steps: body.steps ?? engine.steps.default,
     resolution: `${size.width}x${size.height}`,
   };
   if (body.seed !== undefined) request.seed = body.seed;
   if (body.cfg_scale !== undefined) request.cfg_scale = body.cfg_scale;
   if (sampler !== undefined) request.sampler = sampler;
-  return request;
+  return { request, engine };
 }

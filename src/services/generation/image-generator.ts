@@ -1,20 +1,11 @@
 /**
- * What the service needs from an image engine. The real implementation runs the ONNX engine in a
- * worker thread (engine-generator.ts); the API, queue and tests depend only on this interface.
+ * What the service needs from an image engine. The real implementation runs the ONNX engine in worker threads
+ * (engine-generator.ts); the API, queue and tests depend only on this interface.
  */
 import type { GeneratedImage, GenerationProgress, SamplerName, WeightedPrompt } from '../../engine/index.ts';
+import type { ModelTarget } from './engine-catalog.ts';
 
-export type { GeneratedImage, GenerationProgress, SamplerName, WeightedPrompt };
-
-export interface ModelSummary {
-  /** Folder name, shown as the model name. */
-  name: string;
-  family: string;
-  nativeWidth: number;
-  nativeHeight: number;
-  defaultSampler: string;
-  samplers: string[];
-}
+export type { GeneratedImage, GenerationProgress, ModelTarget, SamplerName, WeightedPrompt };
 
 export interface GenerateRequest {
   prompts: WeightedPrompt[];
@@ -22,7 +13,7 @@ export interface GenerateRequest {
   height: number;
   steps: number;
   cfgScale: number;
-  sampler?: SamplerName;
+  sampler: SamplerName;
   seed: number;
   images: number;
   style?: string;
@@ -34,7 +25,10 @@ export interface GenerateControl {
 }
 
 export interface ImageGenerator {
-  describe(modelDir: string): Promise<ModelSummary>;
-  generate(modelDir: string, request: GenerateRequest, control?: GenerateControl): Promise<GeneratedImage[]>;
+  /** Creates the model's sessions now (a worker's start-up check); resolves with the device they run on. */
+  preload(target: ModelTarget): Promise<string>;
+  generate(target: ModelTarget, request: GenerateRequest, control?: GenerateControl): Promise<GeneratedImage[]>;
+  /** The device a target's model runs on, as far as known: its own, or `cpu` once a CUDA fallback happened. */
+  deviceFor(target: ModelTarget): string;
   close(): Promise<void>;
 }

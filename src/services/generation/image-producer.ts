@@ -4,15 +4,15 @@
  * so a re-run after a crash overwrites instead of leaving orphans. Knows nothing about entries or credits.
  */
 import { createHash } from 'node:crypto';
+import { planSize } from '../../engine/index.ts';
 import type { ImageItem } from '../../domain/entry.ts';
 import { parseResolution, type GenerationRequest } from '../../domain/generation-request.ts';
 import type { FileStorage } from '../../storage/file-storage.ts';
-import type { EngineCatalog } from './engine-catalog.ts';
+import { modelTarget, type EngineCatalog } from './engine-catalog.ts';
 import { toEngineOptions } from './engine-options.ts';
 import type { GenerationProgress, ImageGenerator } from './image-generator.ts';
 import { encodeImage } from './image-encoder.ts';
 import { parametersText } from './png-text.ts';
-import { planSize } from './sizing.ts';
 
 export interface ImageProducerDeps {
   generator: ImageGenerator;
@@ -22,12 +22,14 @@ export interface ImageProducerDeps {
   publicUrl: string;
 }
 
-/** What to produce: the request, its resolved seed, and where its files go. */
+/** What to produce: the request, the engine that runs it, its resolved seed, and where its files go. */
 export interface ProductionOrder {
   /** Names the files (stable across re-runs of one job). */
   jobId: string;
   aiVersionCode: string;
   request: GenerationRequest;
+  /** The canonical engine id (the request may name an alias). */
+  engine: string;
   seed: number;
 }
 
@@ -58,13 +60,13 @@ export class ImageProducer {
 
   async #produce(order: ProductionOrder, control: { signal: AbortSignal; onProgress?: (progress: GenerationProgress) => void }, files: string[]): Promise<ImageItem[]> {
     const { request } = order;
-    const engine = this.deps.engines.require(request.engine);
+    const engine = this.deps.engines.require(order.engine);
     const target = parseResolution(request.resolution);
     if (!target) throw new Error(`Cannot run the request: "${request.resolution}" is not a resolution`);
-    const model = await this.deps.engines.model(engine.modelDir);
-    const size = planSize(target, { width: model.nativeWidth, height: model.nativeHeight });
-    const options = toEngineOptions(request, { size, seed: order.seed, cfgDefault: engine.cfgDefault });
-    const images = await this.deps.generator.generate(engine.modelDir, options, { signal: control.signal, onProgress: control.onProgress });
+    // The engine's own plan: the size itself, or (upscaling engines) the native area in the requested aspect ratio.
+    const size = planSize(engine.model, target, { upscale: engine.upscale });
+    const options = toEngineOptions(request, engine, { size, seed: order.seed });
+    const images = await this.deps.generator.generate(modelTarget(engine), options, { signal: control.signal, onProgress: control.onProgress });
     const prompt = request.prompts.filter((p) => p.weight > 0).map((p) => p.text).join(', ');
     const negative = request.prompts.filter((p) => p.weight < 0).map((p) => p.text).join(', ');
     const items: ImageItem[] = [];
@@ -74,12 +76,12 @@ export class ImageProducer {
         prompt,
         negativePrompt: negative,
         steps: request.steps,
-        sampler: options.sampler ?? model.defaultSampler,
+        sampler: options.sampler,
         cfgScale: options.cfgScale,
         seed: image.seed,
         width: target.width,
         height: target.height,
-        model: model.name,
+        model: engine.model.name,
         style: request.style,
       });
       const encoded = await encodeImage(image, target, text);

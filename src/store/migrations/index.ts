@@ -6,6 +6,7 @@ import * as web from './003-web.ts';
 import * as jobVersions from './004-job-versions.ts';
 import * as threadVersions from './005-thread-versions.ts';
 import * as images from './006-images.ts';
+import * as fleet from './007-fleet.ts';
 
 const migrations: Record<string, Migration> = {
   '001-identity': identity,
@@ -14,6 +15,7 @@ const migrations: Record<string, Migration> = {
   '004-job-versions': jobVersions,
   '005-thread-versions': threadVersions,
   '006-images': images,
+  '007-fleet': fleet,
 };
 
 export const migrationProvider: MigrationProvider = {

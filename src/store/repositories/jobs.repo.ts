@@ -16,6 +16,13 @@ export interface JobVersion {
   version: number;
 }
 
+/** Which jobs a claimer takes: the (kind, version) pairs it can run and, when routed, the engines it serves. */
+export interface ClaimFilter {
+  accepted: readonly JobVersion[];
+  /** Jobs without an engine, or for one of these engines; undefined: any engine. */
+  engines?: readonly string[];
+}
+
 export class JobsRepository {
   constructor(
     private readonly db: Kysely<Database>,
@@ -30,8 +37,9 @@ export class JobsRepository {
    * Atomically leases the oldest pending job among the accepted (kind, version) pairs to `owner` and counts the
    * attempt. PostgreSQL skips rows other claimers hold (FOR UPDATE SKIP LOCKED), so concurrent workers never wait.
    */
-  async claim(lease: { owner: string; now: Date; leaseMs: number; accepted: readonly JobVersion[] }): Promise<JobRow | undefined> {
+  async claim(lease: { owner: string; now: Date; leaseMs: number } & ClaimFilter): Promise<JobRow | undefined> {
     if (lease.accepted.length === 0) return undefined;
+    const engines = lease.engines;
     return this.db
       .updateTable('jobs')
       .set({
@@ -47,6 +55,8 @@ export class JobsRepository {
           .select('id')
           .where('status', '=', 'pending')
           .where((w) => w.or(lease.accepted.map((a) => w.and([w('kind', '=', a.kind), w('payload_version', '=', a.version)]))))
+          // Routing: a worker takes only jobs for the engines it serves (and jobs that need none).
+          .$if(engines !== undefined, (q) => q.where((w) => w.or([w('engine', 'is', null), ...(engines?.length ? [w('engine', 'in', engines)] : [])])))
           .orderBy('created_at')
           .orderBy('id')
           .limit(1);
@@ -125,6 +135,43 @@ export class JobsRepository {
       .where('id', '=', jobId)
       .where('status', '=', 'running')
       .where('lease_owner', change.owner === null ? 'is' : '=', change.owner)
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) === 1;
+  }
+
+  /** Pending jobs per engine (jobs without an engine are not counted). */
+  async pendingByEngine(): Promise<Map<string, number>> {
+    const rows = await this.db
+      .selectFrom('jobs')
+      .select((eb) => ['engine', eb.fn.countAll<number>().as('count')])
+      .where('status', '=', 'pending')
+      .where('engine', 'is not', null)
+      .groupBy('engine')
+      .execute();
+    return new Map(rows.flatMap((r) => (r.engine === null ? [] : [[r.engine, Number(r.count)] as const])));
+  }
+
+  /** Pending jobs created before `createdBefore` whose engine is none of `servedEngines`, oldest first. */
+  async unservedPending(query: { createdBefore: string; servedEngines: readonly string[]; limit: number }): Promise<Pick<JobRow, 'id' | 'engine' | 'entry_id' | 'user_id' | 'created_at'>[]> {
+    return this.db
+      .selectFrom('jobs')
+      .select(['id', 'engine', 'entry_id', 'user_id', 'created_at'])
+      .where('status', '=', 'pending')
+      .where('engine', 'is not', null)
+      .$if(query.servedEngines.length > 0, (q) => q.where('engine', 'not in', query.servedEngines))
+      .where('created_at', '<', query.createdBefore)
+      .orderBy('created_at')
+      .limit(query.limit)
+      .execute();
+  }
+
+  /** Finishes a job nobody holds (still pending); false when it is no longer pending (claimed, cancelled, expired). */
+  async finishPending(jobId: string, change: { status: Extract<JobStatus, 'failed' | 'cancelled'>; error: string; finishedAt: string }): Promise<boolean> {
+    const result = await this.db
+      .updateTable('jobs')
+      .set({ status: change.status, finished_at: change.finishedAt, last_error: change.error })
+      .where('id', '=', jobId)
+      .where('status', '=', 'pending')
       .executeTakeFirst();
     return Number(result.numUpdatedRows) === 1;
   }

@@ -16,6 +16,7 @@ import { SessionsRepository } from './sessions.repo.ts';
 import { ThreadsRepository } from './threads.repo.ts';
 import { TokensRepository } from './tokens.repo.ts';
 import { UsersRepository } from './users.repo.ts';
+import { WorkersRepository } from './workers.repo.ts';
 
 export interface Repositories {
   users: UsersRepository;
@@ -28,6 +29,7 @@ export interface Repositories {
   images: ImagesRepository;
   jobs: JobsRepository;
   ledger: LedgerRepository;
+  workers: WorkersRepository;
 }
 
 /** `direct` (SQLite, outside transactions): lets hot prepared reads skip Kysely's executor (see prepared-query.ts). */
@@ -43,5 +45,6 @@ export function createRepositories(db: Kysely<Database>, dialect: Dialect, optio
     images: new ImagesRepository(db),
     jobs: new JobsRepository(db, dialect),
     ledger: new LedgerRepository(db),
+    workers: new WorkersRepository(db),
   };
 }

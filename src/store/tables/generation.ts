@@ -52,6 +52,8 @@ export interface JobsTable {
   status: JobStatus;
   /** The request entry the job answers, when there is one (UNIQUE). */
   entry_id: string | null;
+  /** The canonical id of the engine the job needs; workers claim only their engines' jobs. Null: any worker. */
+  engine: string | null;
   user_id: string | null;
   attempts: number;
   max_attempts: number;
@@ -101,10 +103,24 @@ export interface ImagesTable {
   created_at: string;
 }
 
+/** One row per running worker, refreshed by its heartbeat and deleted when it stops. */
+export interface WorkersTable {
+  /** The worker's lease-owner id (`host:pid:boot:instance`). */
+  id: string;
+  host: string;
+  pid: number;
+  /** JSON text: `[{"id": engine id, "device": the device it actually uses}]`. */
+  engines: string;
+  concurrency: number;
+  started_at: string;
+  last_seen: string;
+}
+
 export interface GenerationTables {
   images: ImagesTable;
   threads: ThreadsTable;
   entries: EntriesTable;
   jobs: JobsTable;
   credit_ledger: CreditLedgerTable;
+  workers: WorkersTable;
 }
