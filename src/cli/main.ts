@@ -14,6 +14,7 @@ import { isAppError } from '../domain/errors.ts';
 import type { CliContext } from './cli-context.ts';
 import { UsageError } from './cli-error.ts';
 import { generateCommand, tokenizeCommand } from './commands/engine.commands.ts';
+import { invitesCommand } from './commands/invites.command.ts';
 import { serveCommand } from './commands/serve.command.ts';
 import { tokensCommand } from './commands/tokens.command.ts';
 import { usersCommand } from './commands/users.command.ts';
@@ -55,6 +56,7 @@ export function buildProgram(ctx: CliContext): Command {
     .addCommand(workerCommand(ctx))
     .addCommand(usersCommand(ctx))
     .addCommand(tokensCommand(ctx))
+    .addCommand(invitesCommand(ctx))
     .addCommand(generateCommand(ctx))
     .addCommand(tokenizeCommand(ctx));
   configure(program, ctx.io);

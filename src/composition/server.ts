@@ -5,6 +5,7 @@ import type { Config } from '../config/load-config.ts';
 import type { JobWorker } from '../worker/job-worker.ts';
 import { createLogger } from './logger.ts';
 import { buildHttpApp, createWorker, openRuntime, type Runtime, type RuntimeOverrides } from './runtime.ts';
+import { checkRedisAtStart, startHousekeeping } from './startup-checks.ts';
 
 export interface RunningServer {
   app: FastifyInstance;
@@ -18,6 +19,7 @@ export interface RunningServer {
 export async function startServer(config: Config, options: { overrides?: RuntimeOverrides; logger?: Logger } = {}): Promise<RunningServer> {
   const logger = options.logger ?? createLogger(config);
   const runtime = await openRuntime(config, options.overrides);
+  await checkRedisAtStart(runtime, logger);
   let app: FastifyInstance | undefined;
   const worker = createWorker(runtime, { concurrency: config.workers, logger });
   try {
@@ -37,9 +39,11 @@ export async function startServer(config: Config, options: { overrides?: Runtime
   const listening = app;
   const address = listening.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
+  const stopHousekeeping = startHousekeeping(runtime, logger);
   let closing: Promise<void> | undefined;
   const close = () =>
     (closing ??= (async () => {
+      await stopHousekeeping();
       await worker.stop();
       await listening.close();
       await runtime.close();

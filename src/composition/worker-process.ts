@@ -4,6 +4,7 @@ import type { Config } from '../config/load-config.ts';
 import type { JobWorker } from '../worker/job-worker.ts';
 import { createLogger } from './logger.ts';
 import { createWorker, openRuntime, type Runtime, type RuntimeOverrides } from './runtime.ts';
+import { checkRedisAtStart } from './startup-checks.ts';
 
 export interface RunningWorker {
   runtime: Runtime;
@@ -16,6 +17,7 @@ export interface RunningWorker {
 export async function startWorkerProcess(config: Config, options: { concurrency: number; overrides?: RuntimeOverrides; logger?: Logger }): Promise<RunningWorker> {
   const logger = options.logger ?? createLogger(config);
   const runtime = await openRuntime(config, options.overrides);
+  await checkRedisAtStart(runtime, logger);
   const worker = createWorker(runtime, { concurrency: options.concurrency, logger });
   try {
     await worker.start();

@@ -8,6 +8,12 @@ import { projectRoot } from './project-root.ts';
 
 export { projectRoot };
 
+/** A quota over a fixed window (SDAPI_RATE_LIMIT, SDAPI_SIGNUP_LIMIT). */
+export interface Rate {
+  count: number;
+  windowSeconds: number;
+}
+
 export interface Config {
   host: Env['HOST'];
   port: Env['PORT'];
@@ -29,7 +35,14 @@ export interface Config {
   queueUrl: string | undefined;
   queuePrefix: Env['SDAPI_QUEUE_PREFIX'];
   jobLeaseMs: Env['SDAPI_JOB_LEASE_MS'];
+  signup: Env['SDAPI_SIGNUP'];
   signupCredits: Env['SDAPI_SIGNUP_CREDITS'];
+  /** Registrations per client address and window; undefined = unlimited. */
+  signupLimit: Rate | undefined;
+  /** API requests per token, session or client address and window; undefined = no rate limit. */
+  rateLimit: Rate | undefined;
+  /** Bearer token that GET /metrics requires; undefined = /metrics is open. */
+  metricsToken: string | undefined;
   bodyLimit: Env['SDAPI_BODY_LIMIT'];
   logLevel: Env['LOG_LEVEL'];
   /** Fastify's trustProxy: `true`, or the proxies' addresses/CIDRs as one comma-separated string; false = trust nobody. */
@@ -57,11 +70,25 @@ export function loadConfig(env: EnvSource = process.env): Config {
     queueUrl: parsed.SDAPI_QUEUE_URL === 'embedded' ? undefined : parsed.SDAPI_QUEUE_URL,
     queuePrefix: parsed.SDAPI_QUEUE_PREFIX,
     jobLeaseMs: parsed.SDAPI_JOB_LEASE_MS,
+    signup: parsed.SDAPI_SIGNUP,
     signupCredits: parsed.SDAPI_SIGNUP_CREDITS,
+    signupLimit: parseRate(parsed.SDAPI_SIGNUP_LIMIT),
+    rateLimit: parseRate(parsed.SDAPI_RATE_LIMIT),
+    metricsToken: parsed.SDAPI_METRICS_TOKEN,
     bodyLimit: parsed.SDAPI_BODY_LIMIT,
     logLevel: parsed.LOG_LEVEL,
     trustProxy: parsed.SDAPI_TRUST_PROXY === 'true' ? true : parsed.SDAPI_TRUST_PROXY === 'false' ? false : parsed.SDAPI_TRUST_PROXY,
   };
+}
+
+const WINDOW_UNIT_SECONDS: Readonly<Record<string, number>> = { s: 1, m: 60, h: 3600, d: 86_400 };
+
+/** `off` → undefined; `150/10s` → 150 per 10 seconds (a window without a unit is in seconds). The schema checked the shape. */
+export function parseRate(text: string): Rate | undefined {
+  if (text === 'off') return undefined;
+  const m = /^(\d+)\/(\d+)([smhd]?)$/.exec(text);
+  if (!m) throw new ConfigError(`Invalid rate "${text}"`);
+  return { count: Number(m[1]), windowSeconds: Number(m[2]) * WINDOW_UNIT_SECONDS[m[3] || 's'] };
 }
 
 /** The declared variables, converted by their schema type, defaults applied and checked; unknown variables are ignored. */

@@ -5,6 +5,7 @@ import * as generation from './002-generation.ts';
 import * as web from './003-web.ts';
 import * as jobVersions from './004-job-versions.ts';
 import * as threadVersions from './005-thread-versions.ts';
+import * as abuseResistance from './006-abuse-resistance.ts';
 
 const migrations: Record<string, Migration> = {
   '001-identity': identity,
@@ -12,6 +13,7 @@ const migrations: Record<string, Migration> = {
   '003-web': web,
   '004-job-versions': jobVersions,
   '005-thread-versions': threadVersions,
+  '006-abuse-resistance': abuseResistance,
 };
 
 export const migrationProvider: MigrationProvider = {
