@@ -12,7 +12,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const CHROMIUM = '/usr/bin/chromium';
@@ -72,6 +72,12 @@ async function waitForServer(url: string, child: ChildProcess, log: () => string
   throw new Error(`the server did not answer at ${url}:\n${log()}`);
 }
 
+async function screenshot(page: Page, name: string, docsName?: string): Promise<void> {
+  const file = join(SHOTS, `${name}.png`);
+  await page.screenshot({ path: file, fullPage: true });
+  if (DOCS_SHOTS && docsName) copyFileSync(file, join(ROOT, 'docs', docsName));
+}
+
 describe('web UI in chromium', { skip }, () => {
   let server: ChildProcess;
   let serverLog = '';
@@ -85,11 +91,7 @@ describe('web UI in chromium', { skip }, () => {
   const password = 'a-long-password';
   let token = '';
 
-  async function shot(name: string, docsName?: string) {
-    const file = join(SHOTS, `${name}.png`);
-    await page.screenshot({ path: file, fullPage: true });
-    if (DOCS_SHOTS && docsName) copyFileSync(file, join(ROOT, 'docs', docsName));
-  }
+  const shot = (name: string, docsName?: string) => screenshot(page, name, docsName);
 
   before(async () => {
     mkdirSync(SHOTS, { recursive: true });
@@ -156,6 +158,8 @@ describe('web UI in chromium', { skip }, () => {
     await page.getByRole('heading', { name: 'Create an account' }).waitFor();
     await page.getByLabel('Email').fill(email);
     await page.getByLabel('Password').fill(password);
+    await page.getByText('At least 10 characters. Not a common password, and not your email.').waitFor();
+    assert.equal(await page.getByLabel('Invite code').count(), 0, 'no invite field while sign-up is open');
     await shot('02-register');
     await page.getByRole('button', { name: 'Create account' }).click();
     await page.getByRole('button', { name: 'New thread' }).waitFor();
@@ -328,7 +332,87 @@ describe('web UI in chromium', { skip }, () => {
     await page.getByRole('button', { name: 'New thread' }).waitFor();
   });
 
+  it('serves Swagger UI at /docs under its Content-Security-Policy, with every operation listed', async () => {
+    const response = await page.goto(`${base}/docs/`);
+    const csp = response?.headers()['content-security-policy'] ?? '';
+    assert.match(csp, /frame-ancestors 'none'/);
+    assert.match(csp, /script-src 'self'(;|$)/);
+    await page.locator('.swagger-ui .opblock').first().waitFor();
+    assert.ok((await page.locator('.swagger-ui .opblock').count()) >= 20, 'the operations are rendered');
+    await page.getByText('/api/v1/threads/{guid}/entry', { exact: true }).first().waitFor();
+    await page.getByText('/metrics', { exact: true }).first().waitFor();
+    await shot('10-docs');
+    await page.goto(`${base}/#/playground`);
+    await page.getByRole('button', { name: 'New thread' }).waitFor();
+  });
+
   it('raised no script errors or CSP violations in the page', () => {
     assert.deepEqual(pageErrors, []);
+  });
+});
+
+describe('web UI registration by invite (SDAPI_SIGNUP=invite)', { skip }, () => {
+  let server: ChildProcess;
+  let serverLog = '';
+  let browser: Browser;
+  let page: Page;
+  let base = '';
+  let dataDir = '';
+  let env: NodeJS.ProcessEnv = {};
+  const errors: string[] = [];
+
+  before(async () => {
+    dataDir = mkdtempSync(join(tmpdir(), 'sdapi-ui-invite-'));
+    const port = await freePort();
+    base = `http://127.0.0.1:${port}`;
+    env = { ...process.env, HOST: '127.0.0.1', PORT: String(port), SDAPI_DATA_DIR: dataDir, SDAPI_SIGNUP: 'invite', SDAPI_WORKERS: '0', LOG_LEVEL: 'warn' };
+    delete env.SDAPI_DATABASE_URL;
+    delete env.DATABASE_URL;
+    delete env.SDAPI_PUBLIC_URL;
+    server = spawn(process.execPath, ['bin/sdapi.js', 'serve'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    server.stdout?.on('data', (d) => (serverLog += d));
+    server.stderr?.on('data', (d) => (serverLog += d));
+    await waitForServer(`${base}/`, server, () => serverLog);
+    // Its own browser context: cookies are per host, not per port, so the main flow's session stays untouched.
+    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+    page = await (await browser.newContext({ viewport: { width: 1280, height: 860 } })).newPage();
+    page.on('pageerror', (err) => errors.push(`pageerror: ${err.message}`));
+    page.on('console', (msg) => {
+      if (msg.type() === 'error' && !/Failed to load resource: the server responded with a status of 4\d\d/.test(msg.text())) errors.push(`console: ${msg.text()}`);
+    });
+    page.setDefaultTimeout(30_000);
+  });
+
+  after(async () => {
+    await browser?.close().catch(() => undefined);
+    if (server && server.exitCode === null) {
+      const exited = new Promise((r) => server.once('exit', r));
+      server.kill('SIGTERM');
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
+      if (server.exitCode === null) server.kill('SIGKILL');
+    }
+    if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('asks for an invite code, shows why a wrong one is refused, and registers with a code from `sdapi invites create`', async () => {
+    const made = spawnSync(process.execPath, ['bin/sdapi.js', 'invites', 'create', '--credits', '77'], { cwd: ROOT, env, encoding: 'utf8' });
+    assert.equal(made.status, 0, made.stderr);
+    const code = made.stdout.trim();
+
+    await page.goto(`${base}/#/register`);
+    await page.getByRole('heading', { name: 'Create an account' }).waitFor();
+    await page.getByLabel('Email').fill('invited@example.com');
+    await page.getByLabel('Password').fill('an invited guest');
+    await page.getByLabel('Invite code').fill('inv_wrong-code');
+    await page.getByRole('button', { name: 'Create account' }).click();
+    await page.getByRole('alert').filter({ hasText: 'invite code is not valid' }).waitFor();
+    await screenshot(page, '11-register-invite');
+
+    await page.getByLabel('Invite code').fill(code);
+    await page.getByRole('button', { name: 'Create account' }).click();
+    await page.getByRole('button', { name: 'New thread' }).waitFor();
+    await page.getByText('My account').click();
+    await page.getByText('77', { exact: true }).waitFor();
+    assert.deepEqual(errors, []);
   });
 });
