@@ -1,6 +1,6 @@
 /**
  * Builds the Fastify app (no listening socket: the composition root listens, tests use inject()).
- * Registration order: security headers and HTTP metrics (every response) → body parsers → OpenAPI → error
+ * Registration order: security headers (every response) → body parsers → OpenAPI → error
  * handlers → /api/v1 routes (auth + rate limit + no-store in one onRequest hook) → operations → public files.
  * Every route plugin gets only the services it uses; add one with one `register(...)` line below.
  */
@@ -34,7 +34,7 @@ import { storageRoutes } from './routes/storage.routes.ts';
 import { threadRoutes } from './routes/threads.routes.ts';
 import { webUiRoutes } from './routes/web-ui.routes.ts';
 import { ErrorBody } from './schemas.ts';
-import { docsContentSecurityPolicy, securityHeaders } from './security-headers.ts';
+import { docsContentSecurityPolicy, pageHeadersUnder, securityHeaders } from './security-headers.ts';
 import { createSessionAuthenticator } from './session-auth.ts';
 
 /** The services the HTTP surface uses; each route plugin receives its own few. */
@@ -72,10 +72,14 @@ export const MAX_PARAM_LENGTH = 100;
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const { config, services } = deps;
+  const metrics = services.metrics;
   const app = Fastify({
     ...(deps.logger ? { loggerInstance: deps.logger } : { logger: false }),
-    // One line per request (RequestLogController), and no per-request child logger: the id is logged explicitly.
-    logController: new RequestLogController(),
+    // One line per request (RequestLogController), and no per-request child logger: the id is logged explicitly. The
+    // controller also records each request's duration by route pattern (never the raw URL: bounded label values).
+    logController: new RequestLogController((request, reply) =>
+      metrics.observeHttp(request.method, request.is404 ? 'unmatched' : (request.routeOptions.url ?? 'unmatched'), reply.statusCode, reply.elapsedTime / 1000),
+    ),
     childLoggerFactory: (logger) => logger,
     bodyLimit: config.bodyLimit,
     trustProxy: config.trustProxy,
@@ -88,12 +92,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.decorateRequest('auth', null);
   if (deps.onRoute) app.addHook('onRoute', deps.onRoute);
   app.addHook('onRequest', securityHeaders({ publicUrl: config.publicUrl }));
-  const metrics = services.metrics;
-  app.addHook('onResponse', (request, reply, done) => {
-    // The route pattern, never the raw URL (bounded label values).
-    metrics.observeHttp(request.method, request.is404 ? 'unmatched' : (request.routeOptions.url ?? 'unmatched'), reply.statusCode, reply.elapsedTime / 1000);
-    done();
-  });
 
   // Cookies are parsed on demand by the session authenticator, not for every request.
   await app.register(cookie, { hook: false });
@@ -113,8 +111,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       security: [{ bearerAuth: [] }, { sessionCookie: [] }],
     },
   });
-  // Swagger UI runs under its own CSP (swagger-ui sets it on every /docs response). BaseLayout: without the top bar,
-  // whose logo is an SVG with an inline <style> the CSP (rightly) refuses.
+  // Swagger UI runs under its own CSP (swagger-ui sets it on every /docs response) with the page headers. BaseLayout:
+  // without the top bar, whose logo is an SVG with an inline <style> the CSP (rightly) refuses.
+  app.addHook('onRoute', pageHeadersUnder('/docs'));
   await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { docExpansion: 'list', layout: 'BaseLayout' }, staticCSP: docsContentSecurityPolicy(config.publicUrl) });
   installErrorHandlers(app);
   app.addHook('onRoute', rejectNonFiniteOnRoute);

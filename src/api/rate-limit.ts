@@ -34,6 +34,9 @@ export function policyField(policy: RequestLimitPolicy): string {
   return `"${policy.name}";q=${policy.quota};w=${policy.windowSeconds}`;
 }
 
+/** The constant parts of the fields, per limiter (built once: this runs on every API request). */
+const FIELDS = new WeakMap<RequestLimiter, { policy: string; prefix: string }>();
+
 /** The counter key of a request: its token or session, else its client address. */
 export function rateLimitKey(request: FastifyRequest, auth: RateLimitSubject | null): string {
   if (auth?.tokenId) return `t:${auth.tokenId}`;
@@ -48,7 +51,9 @@ export function rateLimitKey(request: FastifyRequest, auth: RateLimitSubject | n
 export async function applyRateLimit(rateLimit: RateLimit, key: string, reply: FastifyReply): Promise<boolean> {
   const { limiter } = rateLimit;
   const verdict = await limiter.consume(key);
-  reply.header('ratelimit-policy', policyField(limiter.policy)).header('ratelimit', `"${limiter.policy.name}";r=${verdict.remaining};t=${verdict.resetSeconds}`);
+  let fields = FIELDS.get(limiter);
+  if (!fields) FIELDS.set(limiter, (fields = { policy: policyField(limiter.policy), prefix: `"${limiter.policy.name}";r=` }));
+  reply.header('ratelimit-policy', fields.policy).header('ratelimit', `${fields.prefix}${verdict.remaining};t=${verdict.resetSeconds}`);
   if (verdict.allowed) return false;
   reply
     .code(429)

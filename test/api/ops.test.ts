@@ -140,6 +140,24 @@ describe('health, readiness and metrics', () => {
   });
 });
 
+describe('/metrics when the database does not answer', () => {
+  it('still serves the process and HTTP metrics, and counts the failed refresh', async () => {
+    const h = await buildHarness();
+    try {
+      const ops = h.store.repos.ops;
+      ops.jobActivity = async () => {
+        throw new Error('connection terminated');
+      };
+      const res = await h.app.inject({ method: 'GET', url: '/metrics' });
+      assert.equal(res.statusCode, 200);
+      assert.equal(sample(res.body, 'sdapi_metrics_refresh_failures_total'), 1);
+      assert.match(res.body, /^process_cpu_seconds_total /m);
+    } finally {
+      await h.close();
+    }
+  });
+});
+
 describe('/metrics with SDAPI_METRICS_TOKEN', () => {
   it('answers 401 without the bearer token or with a wrong one, 200 with it', async () => {
     const h = await buildHarness({ SDAPI_METRICS_TOKEN: 'metrics-token-0123456789' });

@@ -12,8 +12,14 @@ const IMAGE_KEY = `stablediffusion_text2img/${'1'.repeat(8)}-0000-4000-8000-${'1
 function common(res: LightMyRequestResponse, label: string): void {
   assert.equal(res.headers['x-content-type-options'], 'nosniff', `${label}: nosniff`);
   assert.equal(res.headers['referrer-policy'], 'same-origin', `${label}: Referrer-Policy`);
-  assert.equal(res.headers['x-frame-options'], 'DENY', `${label}: X-Frame-Options`);
   assert.equal(res.headers['strict-transport-security'], undefined, `${label}: no HSTS over plain http`);
+}
+
+/** Pages (the UI, Swagger UI) also get the framing and isolation headers of helmet. */
+function page(res: LightMyRequestResponse, label: string): void {
+  common(res, label);
+  assert.equal(res.headers['x-frame-options'], 'DENY', `${label}: X-Frame-Options`);
+  assert.equal(res.headers['cross-origin-opener-policy'], 'same-origin', `${label}: COOP`);
 }
 
 function lockedDownCsp(res: LightMyRequestResponse, label: string): void {
@@ -34,7 +40,7 @@ describe('security headers', () => {
   });
   after(() => h.close());
 
-  it('API JSON, authenticated or not, success or error: nosniff, no-store, a CSP that allows nothing, no framing', async () => {
+  it('API JSON, authenticated or not, success or error: nosniff, no-store, a CSP that allows nothing (frame-ancestors none)', async () => {
     const answers: [string, LightMyRequestResponse, number][] = [
       ['authenticated JSON', await bearerRequest(h.app, 'GET', '/api/v1/threads', token), 200],
       ['authenticated 201', await bearerRequest(h.app, 'POST', '/api/v1/applications', token, { name: 'x' }), 201],
@@ -64,7 +70,7 @@ describe('security headers', () => {
   it('the web UI page: its own strict CSP with frame-ancestors none', async () => {
     const res = await h.app.inject({ method: 'GET', url: '/' });
     assert.match(String(res.headers['content-type']), /^text\/html/);
-    common(res, 'UI');
+    page(res, 'UI');
     const csp = String(res.headers['content-security-policy']);
     assert.match(csp, /script-src 'self'(;|$)/);
     assert.match(csp, /frame-ancestors 'none'/);
@@ -75,7 +81,7 @@ describe('security headers', () => {
     for (const url of ['/docs', '/docs/', '/docs/static/index.html', '/docs/static/swagger-initializer.js']) {
       const res = await h.app.inject({ method: 'GET', url });
       assert.ok(res.statusCode < 400, `${url}: ${res.statusCode}`);
-      common(res, url);
+      page(res, url);
       const csp = String(res.headers['content-security-policy']);
       assert.match(csp, /script-src 'self'(;|$)/, `${url}: ${csp}`);
       assert.match(csp, /frame-ancestors 'none'/, url);

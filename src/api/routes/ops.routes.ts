@@ -96,7 +96,7 @@ export function opsRoutes(deps: OpsRouteDeps): FastifyPluginAsync {
             return reply.code(401).header('www-authenticate', 'Bearer realm="metrics"').send({ message: 'Unauthenticated.' });
           }
         }
-        const text = await deps.metrics.scrape();
+        const text = await deps.metrics.scrape((err) => request.log.error({ err }, 'metrics: the database figures could not be read'));
         return reply.type(deps.metrics.contentType).send(text);
       },
     );

@@ -58,6 +58,7 @@ export class ServiceMetrics {
   readonly #finished: Counter<'kind' | 'engine' | 'status'>;
   readonly #duration: Histogram<'kind' | 'engine' | 'status'>;
   readonly #wait: Histogram<'kind' | 'engine'>;
+  readonly #refreshFailures: Counter;
   readonly #clock: Clock;
   readonly #refreshMinMs: number;
   readonly #settleMs: number;
@@ -118,6 +119,7 @@ export class ServiceMetrics {
       buckets: JOB_SECONDS_BUCKETS,
       registers,
     });
+    this.#refreshFailures = new Counter({ name: 'sdapi_metrics_refresh_failures_total', help: 'Scrapes whose database-derived figures could not be read (the last ones were served)', registers });
   }
 
   get contentType(): string {
@@ -139,9 +141,18 @@ export class ServiceMetrics {
     this.webhookDeliveries.labels({ outcome }).inc();
   }
 
-  /** The Prometheus text exposition, database-derived figures refreshed first (at most once per refreshMinMs). */
-  async scrape(): Promise<string> {
-    await this.refresh();
+  /**
+   * The Prometheus text exposition, database-derived figures refreshed first (at most once per refreshMinMs). When the
+   * database does not answer, the other metrics are still served (with the last database figures) and
+   * `sdapi_metrics_refresh_failures_total` grows; `onRefreshError` hears why.
+   */
+  async scrape(onRefreshError?: (err: unknown) => void): Promise<string> {
+    try {
+      await this.refresh();
+    } catch (err) {
+      this.#refreshFailures.inc();
+      onRefreshError?.(err);
+    }
     return this.registry.metrics();
   }
 

@@ -30,9 +30,12 @@ export interface FinishedJob {
 /**
  * The engine a job runs on, for metric labels. Jobs do not carry an engine column yet, so it is read from the
  * generate payload (`request.engine`); when the fleet work (issue #8) adds `jobs.engine`, return the column here.
+ * PostgreSQL: a pattern on the text, not a cast to json, which refuses a whole query over one payload whose prompt
+ * holds an escape PostgreSQL's json type rejects (a lone surrogate). In JSON text an unescaped `"engine":"` can only
+ * be a key, and `engine` is the request's only key of that name. SQLite's json_extract accepts any escape.
  */
 export function jobEngineExpression(dialect: Dialect): RawBuilder<string | null> {
-  return dialect === 'postgres' ? sql<string | null>`(payload::json #>> '{request,engine}')` : sql<string | null>`json_extract(payload, '$.request.engine')`;
+  return dialect === 'postgres' ? sql<string | null>`substring(payload from '"engine":"([^"\\\\]*)"')` : sql<string | null>`json_extract(payload, '$.request.engine')`;
 }
 
 export class OpsRepository {
