@@ -5,7 +5,12 @@
  * (default log level, logs to /dev/null), the bare server (bench/bare-server.mjs) and the load generator
  * (autocannon, a child process). Rounds alternate bare/real; the best round of each counts.
  *
- *   npm run bench:api [-- --duration 5 --connections 32 --rounds 3 --log-level info --routes engines,entries --cpu-prof DIR]
+ * The rate limiter's cost: the server runs with its limiter on (SDAPI_RATE_LIMIT with a quota the load never
+ * reaches, so every request is counted and gets its RateLimit fields), and `engines-nolimit` measures the same route
+ * on a second server with SDAPI_RATE_LIMIT=off; the limiter is also timed alone (µs per request, in memory and, when
+ * one answers at 127.0.0.1:6379 or SDAPI_TEST_REDIS_URL, in Redis).
+ *
+ *   npm run bench:api [-- --duration 5 --connections 32 --rounds 3 --log-level info --routes engines,entries,engines-nolimit --cpu-prof DIR]
  *
  * --cpu-prof DIR starts the server with node --cpu-prof (open the .cpuprofile in Chrome DevTools or speedscope).
  * On a 2-core box the server and the load generator each get about one core: read the ratios, not the req/s.
@@ -35,8 +40,8 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '3' },
     'log-level': { type: 'string', default: 'info' },
     'cpu-prof': { type: 'string' },
-    /** Measure only these routes (comma-separated: engines, entries), e.g. while profiling one path. */
-    routes: { type: 'string', default: 'engines,entries' },
+    /** Measure only these routes (comma-separated: engines, entries, engines-nolimit), e.g. while profiling one path. */
+    routes: { type: 'string', default: 'engines,entries,engines-nolimit' },
   },
 });
 
@@ -53,7 +58,8 @@ async function main(): Promise<void> {
   const demo = join(ROOT, 'models/demo');
   const modelDir = process.env.SDAPI_MODEL_DIR || (existsSync(join(demo, 'model_index.json')) ? demo : join(ROOT, 'models/tiny/sd1'));
   const port = await freePort();
-  const env = { ...process.env, SDAPI_DATA_DIR: dataDir, SDAPI_MODEL_DIR: modelDir, SDAPI_DATABASE_URL: '', HOST: '127.0.0.1', PORT: String(port), SDAPI_WORKERS: '1', LOG_LEVEL: values['log-level'] };
+  // The limiter counts every request, with a quota the load never reaches (a 429 would end the measurement).
+  const env = { ...process.env, SDAPI_DATA_DIR: dataDir, SDAPI_MODEL_DIR: modelDir, SDAPI_DATABASE_URL: '', HOST: '127.0.0.1', PORT: String(port), SDAPI_WORKERS: '1', LOG_LEVEL: values['log-level'], SDAPI_RATE_LIMIT: '999999999/10s', SDAPI_QUEUE_URL: '' };
 
   cli(['users', 'create', '--email', 'bench@example.com', '--password', 'correct horse battery', '--credits', '1000000'], env);
   const token = cli(['tokens', 'create', '--email', 'bench@example.com', '--application', 'bench'], env).trim();
@@ -76,9 +82,19 @@ async function main(): Promise<void> {
     await new Promise((r) => setTimeout(r, 200));
   }
   const wanted = values.routes!.split(',');
+  // The same route on a second server over the same data, with the rate limiter off.
+  let unlimitedBase: string | undefined;
+  if (wanted.includes('engines-nolimit')) {
+    const unlimitedPort = await freePort();
+    const unlimited = spawn(process.execPath, [BIN, 'serve'], { cwd: ROOT, env: { ...env, PORT: String(unlimitedPort), SDAPI_WORKERS: '0', SDAPI_RATE_LIMIT: 'off' }, stdio: ['ignore', 'ignore', 'pipe'] });
+    children.push(unlimited);
+    unlimitedBase = `http://127.0.0.1:${unlimitedPort}`;
+    await waitFor(`${unlimitedBase}/api/v1/openapi.json`, unlimited);
+  }
   const targets = [
-    { key: 'engines', name: 'GET /engines', path: '/api/v1/engines', goal: 0.8 },
-    { key: 'entries', name: 'GET …/entries', path: entriesPath, goal: 0.5 },
+    { key: 'engines', name: 'GET /engines', path: '/api/v1/engines', goal: 0.8, base },
+    { key: 'entries', name: 'GET …/entries', path: entriesPath, goal: 0.5, base },
+    { key: 'engines-nolimit', name: 'GET /engines, rate limiter off', path: '/api/v1/engines', goal: 0.8, base: unlimitedBase ?? base },
   ].filter((t) => wanted.includes(t.key));
   const bodies: Record<string, unknown> = {};
   for (const t of targets) bodies[t.path] = await json(base + t.path, { headers: auth });
@@ -95,7 +111,7 @@ async function main(): Promise<void> {
     const realRounds: Round[] = [];
     for (let r = 0; r < Number(values.rounds); r++) {
       bareRounds.push(load(`http://127.0.0.1:${barePort}${t.path}`, {}));
-      realRounds.push(load(base + t.path, auth));
+      realRounds.push(load(t.base + t.path, auth));
     }
     const best = (rounds: Round[]) => rounds.reduce((a, b) => (b.rps > a.rps ? b : a));
     const b = best(bareRounds);
@@ -113,9 +129,9 @@ async function main(): Promise<void> {
     });
   }
 
-  server.kill('SIGTERM');
-  bare.kill('SIGTERM');
-  await Promise.all([exited(server), exited(bare)]);
+  for (const child of children) if (child.exitCode === null) child.kill('SIGTERM');
+  await Promise.all(children.map(exited));
+  const limiter = await limiterMicrobench();
 
   const cpu = os.cpus();
   console.log(`machine: ${cpu.length} × ${cpu[0]?.model}, node ${process.version}, load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}`);
@@ -123,11 +139,52 @@ async function main(): Promise<void> {
   for (const r of results) {
     console.log(`G7 ${r.route}: ${r.serverRps} req/s ÷ bare ${r.bareRps} req/s = ${r.ratio} (goal >= ${r.goal}; ${r.bodyBytes} B body, server p99 ${r.serverP99ms} ms, rounds ${r.rounds.server.join('/')} vs ${r.rounds.bare.join('/')})`);
   }
-  console.log(JSON.stringify({ machine: { cpus: cpu.length, model: cpu[0]?.model, node: process.version, loadavg: os.loadavg() }, results }));
+  const on = results.find((r) => r.route === 'GET /engines');
+  const off = results.find((r) => r.route === 'GET /engines, rate limiter off');
+  if (on && off) {
+    const perRequestUs = (1 / on.serverRps - 1 / off.serverRps) * 1e6;
+    console.log(`rate limiter, end to end: GET /engines ${on.serverRps} req/s with it ÷ ${off.serverRps} req/s without = ${(on.serverRps / off.serverRps).toFixed(3)} (${perRequestUs.toFixed(1)} µs per request)`);
+  }
+  console.log(`rate limiter alone: ${limiter.map((l) => `${l.store} ${l.usPerRequest.toFixed(2)} µs/request (${l.mode})`).join('; ')}`);
+  console.log(JSON.stringify({ machine: { cpus: cpu.length, model: cpu[0]?.model, node: process.version, loadavg: os.loadavg() }, results, limiter }));
   if (results.some((r) => r.errors > 0)) {
     console.error('some requests failed');
     process.exitCode = 1;
   }
+}
+
+/**
+ * The limiter alone, in this process: one key consumed over and over (the hot path of a polling client), awaited one
+ * at a time (latency), and for Redis also 32 in flight (what 32 connections of load give one API process).
+ */
+async function limiterMicrobench(): Promise<{ store: string; mode: string; usPerRequest: number }[]> {
+  const { memoryRequestLimiter, redisRequestLimiter } = await import('../src/services/limits/request-limiter.ts');
+  const policy = { name: 'bench', quota: 999_999_999, windowSeconds: 10 };
+  const time = async (consume: () => Promise<unknown>, n: number, parallel: number) => {
+    for (let i = 0; i < Math.min(n, 2000); i++) await consume();
+    const start = process.hrtime.bigint();
+    await Promise.all(Array.from({ length: parallel }, async () => {
+      for (let i = 0; i < n / parallel; i++) await consume();
+    }));
+    return Number(process.hrtime.bigint() - start) / 1000 / n;
+  };
+  const memory = memoryRequestLimiter(policy);
+  const out = [{ store: 'memory', mode: 'sequential', usPerRequest: await time(() => memory.consume('t:bench'), 200_000, 1) }];
+  const { Redis } = await import('ioredis');
+  const redis = new Redis(process.env.SDAPI_TEST_REDIS_URL || 'redis://127.0.0.1:6379', { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  redis.on('error', () => undefined);
+  try {
+    await redis.connect();
+    const limiter = redisRequestLimiter(policy, redis, `sdapi-bench-${process.pid}`);
+    out.push({ store: 'redis', mode: 'sequential', usPerRequest: await time(() => limiter.consume('t:bench'), 5000, 1) });
+    out.push({ store: 'redis', mode: '32 in flight', usPerRequest: await time(() => limiter.consume('t:bench'), 20_000, 32) });
+    await redis.del(`sdapi-bench-${process.pid}:rl:bench:t:bench`);
+  } catch {
+    // no Redis here: the memory figure only
+  } finally {
+    redis.disconnect();
+  }
+  return out;
 }
 
 function cli(args: string[], env: NodeJS.ProcessEnv): string {

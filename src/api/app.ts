@@ -1,35 +1,43 @@
 /**
  * Builds the Fastify app (no listening socket: the composition root listens, tests use inject()).
- * Registration order: body parsers → OpenAPI → error handlers → /api/v1 routes → public files.
+ * Registration order: security headers (every response) → body parsers → OpenAPI → error
+ * handlers → /api/v1 routes (auth + rate limit + no-store in one onRequest hook) → operations → public files.
  * Every route plugin gets only the services it uses; add one with one `register(...)` line below.
  */
 import cookie from '@fastify/cookie';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { readFileSync } from 'node:fs';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type RouteOptions } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type RouteOptions, type RouteShorthandOptions } from 'fastify';
 import type { FileStorage } from '../storage/file-storage.ts';
 import type { CreditService } from '../services/credits/credit-service.ts';
 import type { EntryService } from '../services/entries/entry-service.ts';
 import type { FleetStatus } from '../services/fleet/fleet-status.ts';
 import type { EngineCatalog } from '../services/generation/engine-catalog.ts';
+import type { RequestLimiter } from '../services/limits/request-limiter.ts';
+import type { ServiceMetrics } from '../services/ops/metrics.ts';
+import type { ReadinessService } from '../services/ops/readiness.ts';
 import type { ApplicationService } from '../services/identity/applications.ts';
 import type { UserService } from '../services/identity/users.ts';
 import type { ThreadService } from '../services/threads/thread-service.ts';
 import type { AccountService } from '../services/web/accounts.ts';
 import type { SessionService } from '../services/web/sessions.ts';
-import { apiRequestHook } from './auth.ts';
+import { apiRequestHook, decodeMultipartBody } from './auth.ts';
 import { registerBodyParsers } from './body-parsers.ts';
-import { frameworkErrors, installErrorHandlers, rejectNonFiniteOnRoute } from './errors.ts';
+import { frameworkErrors, installErrorHandlers, notFound, rejectNonFiniteOnRoute } from './errors.ts';
+import { RATE_LIMIT_HEADERS, RETRY_AFTER_HEADER, type RateLimitErrorBody } from './rate-limit.ts';
 import { RequestLogController } from './request-log-controller.ts';
 import { accountRoutes } from './routes/account.routes.ts';
 import { authRoutes } from './routes/auth.routes.ts';
 import { engineRoutes } from './routes/engines.routes.ts';
 import { entryRoutes } from './routes/entries.routes.ts';
 import { imageRoutes } from './routes/images.routes.ts';
+import { opsRoutes } from './routes/ops.routes.ts';
 import { storageRoutes } from './routes/storage.routes.ts';
 import { threadRoutes } from './routes/threads.routes.ts';
 import { webUiRoutes } from './routes/web-ui.routes.ts';
+import { ErrorBody } from './schemas.ts';
+import { docsContentSecurityPolicy, pageHeadersUnder, securityHeaders } from './security-headers.ts';
 import { createSessionAuthenticator } from './session-auth.ts';
 
 /** The services the HTTP surface uses; each route plugin receives its own few. */
@@ -44,11 +52,17 @@ export interface ApiServices {
   accounts: AccountService;
   sessions: SessionService;
   storage: FileStorage;
+  readiness: ReadinessService;
+  metrics: ServiceMetrics;
+  /** The per-request rate limit of /api/v1 (SDAPI_RATE_LIMIT); none = unlimited. */
+  requestLimiter?: RequestLimiter;
 }
 
 export interface AppDeps {
-  config: { bodyLimit: number; trustProxy: boolean | string; publicUrl: string };
+  config: { bodyLimit: number; trustProxy: boolean | string; publicUrl: string; metricsToken?: string };
   services: ApiServices;
+  /** The 429 body of /api/v1 (default `{"message": "Too Many Requests"}`). */
+  rateLimitBody?: RateLimitErrorBody;
   /** Accept browser sessions (cookie + X-CSRF-Token) besides bearer tokens (default true). */
   sessions?: boolean;
   /** The process logger (pino); none by default. */
@@ -62,10 +76,14 @@ export const MAX_PARAM_LENGTH = 100;
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const { config, services } = deps;
+  const metrics = services.metrics;
   const app = Fastify({
     ...(deps.logger ? { loggerInstance: deps.logger } : { logger: false }),
-    // One line per request (RequestLogController), and no per-request child logger: the id is logged explicitly.
-    logController: new RequestLogController(),
+    // One line per request (RequestLogController), and no per-request child logger: the id is logged explicitly. The
+    // controller also records each request's duration by route pattern (never the raw URL: bounded label values).
+    logController: new RequestLogController((request, reply) =>
+      metrics.observeHttp(request.method, request.is404 ? 'unmatched' : (request.routeOptions.url ?? 'unmatched'), reply.statusCode, reply.elapsedTime / 1000),
+    ),
     childLoggerFactory: (logger) => logger,
     bodyLimit: config.bodyLimit,
     trustProxy: config.trustProxy,
@@ -77,6 +95,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
   app.decorateRequest('auth', null);
   if (deps.onRoute) app.addHook('onRoute', deps.onRoute);
+  app.addHook('onRequest', securityHeaders({ publicUrl: config.publicUrl }));
 
   // Cookies are parsed on demand by the session authenticator, not for every request.
   await app.register(cookie, { hook: false });
@@ -90,16 +109,20 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         securitySchemes: {
           bearerAuth: { type: 'http', scheme: 'bearer' },
           sessionCookie: { type: 'apiKey', in: 'cookie', name: 'sdapi_session', description: 'Web UI session (POST /auth/login); writes also need the X-CSRF-Token header.' },
+          metricsToken: { type: 'http', scheme: 'bearer', description: 'GET /metrics only: SDAPI_METRICS_TOKEN, when the operator set one.' },
         },
       },
       security: [{ bearerAuth: [] }, { sessionCookie: [] }],
     },
   });
+  // Swagger UI runs under its own CSP (swagger-ui sets it on every /docs response) with the page headers. BaseLayout:
+  // no "Explore" bar (an unlabelled URL box and a logo whose inline <style> the CSP refuses); the theme fixes Swagger
+  // UI's low-contrast colours and names its server picker (test/browser/pages.test.ts runs axe-core on /docs).
+  app.addHook('onRoute', pageHeadersUnder('/docs'));
   await app.register(swaggerUi, {
     routePrefix: '/docs',
-    // BaseLayout: no "Explore" bar (an unlabelled URL box and logo); the theme fixes Swagger UI's low-contrast colours
-    // and names its server picker (test/browser/pages.test.ts runs axe-core on /docs).
     uiConfig: { docExpansion: 'list', layout: 'BaseLayout' },
+    staticCSP: docsContentSecurityPolicy(config.publicUrl),
     theme: {
       title: 'sdapi API',
       css: [{ filename: 'sdapi.css', content: readFileSync(new URL('./docs/swagger-theme.css', import.meta.url), 'utf8') }],
@@ -109,10 +132,14 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   installErrorHandlers(app);
   app.addHook('onRoute', rejectNonFiniteOnRoute);
 
-  const sessionAuthenticator = deps.sessions === false ? undefined : createSessionAuthenticator(services.sessions);
+  const sessionAuthenticator = deps.sessions === false ? undefined : createSessionAuthenticator(services.sessions, { publicUrl: config.publicUrl });
+  const rateLimit = services.requestLimiter && { limiter: services.requestLimiter, errorBody: deps.rateLimitBody };
   await app.register(
     async (api) => {
-      api.addHook('preValidation', apiRequestHook(services.applications, sessionAuthenticator));
+      api.addHook('onRequest', apiRequestHook({ applications: services.applications, sessionAuthenticator, rateLimit }));
+      api.addHook('onRoute', withApiRouteExtras);
+      // Unknown /api/v1 paths go through the hook above too: they carry the RateLimit fields and count against the limit.
+      api.setNotFoundHandler(notFound);
       api.get('/openapi.json', { schema: { hide: true }, config: { public: true } }, async () => app.swagger());
       await api.register(threadRoutes({ threads: services.threads }));
       await api.register(entryRoutes({ entries: services.entries }));
@@ -123,7 +150,32 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     },
     { prefix: API_PREFIX },
   );
+  await app.register(opsRoutes({ readiness: services.readiness, metrics: services.metrics, metricsToken: config.metricsToken }));
   await app.register(storageRoutes({ storage: services.storage }));
   await app.register(webUiRoutes({ publicUrl: config.publicUrl }));
   return app;
+}
+
+const WRITE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+const TOO_MANY = { description: 'Too Many Requests: past the rate limit (see the RateLimit fields); retry after Retry-After seconds', headers: { ...RATE_LIMIT_HEADERS, ...RETRY_AFTER_HEADER }, ...ErrorBody };
+
+/**
+ * onRoute of the /api/v1 scope: write routes decode multipart bodies before validation, and every documented answer
+ * carries the RateLimit fields, with the 429 the rate limit may give.
+ */
+function withApiRouteExtras(route: RouteOptions): void {
+  const methods = Array.isArray(route.method) ? route.method : [route.method];
+  if (methods.some((m) => WRITE_METHODS.has(m))) {
+    const existing = route.preValidation === undefined ? [] : Array.isArray(route.preValidation) ? route.preValidation : [route.preValidation];
+    route.preValidation = [decodeMultipartBody, ...existing];
+  }
+  const schema = route.schema;
+  if (!schema || schema.hide || !schema.response) return;
+  const responses: Record<string, unknown> = {};
+  for (const [status, response] of Object.entries(schema.response as Record<string, object>)) {
+    const documented = response as { headers?: object };
+    responses[status] = { ...response, headers: { ...RATE_LIMIT_HEADERS, ...documented.headers } };
+  }
+  responses['429'] ??= TOO_MANY;
+  route.schema = { ...schema, response: responses } satisfies RouteShorthandOptions['schema'];
 }

@@ -1,6 +1,6 @@
 /** One error handler: stable JSON bodies, 422 with field names, never a stack trace. */
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify';
-import { AppError, isAppError, type FieldErrors } from '../domain/errors.ts';
+import { AppError, isAppError, ThrottledError, type FieldErrors } from '../domain/errors.ts';
 
 interface AjvError {
   instancePath?: string;
@@ -70,6 +70,7 @@ export function installErrorHandlers(app: FastifyInstance): void {
     if (isAppError(error)) {
       if (error.status === 401) return reply.status(401).send({ message: 'Unauthenticated.' });
       if (error.status === 422) return reply.status(422).send(validationBody(error.fields ?? {}));
+      if (error instanceof ThrottledError) reply.header('retry-after', String(error.retryAfterSeconds));
       if (error.status >= 500) request.log.error({ err: error, reqId: request.id }, 'request failed');
       return reply.status(error.status).send({ message: error.message, code: error.code });
     }
@@ -90,9 +91,12 @@ export function installErrorHandlers(app: FastifyInstance): void {
     return reply.status(500).send({ message: 'Server Error.' });
   });
 
-  app.setNotFoundHandler((request, reply) => {
-    reply.status(404).send({ message: `Route ${request.method} ${shortPath(request.url)} not found.`, code: 'not_found' });
-  });
+  app.setNotFoundHandler(notFound);
+}
+
+/** The 404 of an unknown route (also the /api/v1 scope's own not-found handler). */
+export function notFound(request: FastifyRequest, reply: FastifyReply): void {
+  reply.status(404).send({ message: `Route ${request.method} ${shortPath(request.url)} not found.`, code: 'not_found' });
 }
 
 /** The request path for a message: no query string, at most 200 characters (a hostile URL is not echoed back whole). */

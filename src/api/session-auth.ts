@@ -9,6 +9,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { AppError } from '../domain/errors.ts';
 import type { SessionService } from '../services/web/sessions.ts';
 import type { AuthContext, SessionAuthenticator } from './auth.ts';
+import { crossSiteReason } from './same-origin.ts';
 
 export const SESSION_COOKIE = 'sdapi_session';
 export const CSRF_HEADER = 'x-csrf-token';
@@ -22,9 +23,10 @@ function sameSecret(given: string, expected: string): boolean {
 
 /**
  * Builds the session authenticator auth.ts calls when a request has no bearer token. A cookie-authenticated
- * write (any method but GET/HEAD/OPTIONS) must carry the session's CSRF token in `X-CSRF-Token`, else 403.
+ * write (any method but GET/HEAD/OPTIONS) must come from this site (Origin, else Sec-Fetch-Site/Referer: see
+ * same-origin.ts) and carry the session's CSRF token in `X-CSRF-Token`; otherwise 403.
  */
-export function createSessionAuthenticator(sessions: SessionService): SessionAuthenticator {
+export function createSessionAuthenticator(sessions: SessionService, options: { publicUrl: string }): SessionAuthenticator {
   return async function sessionAuthenticator(request: FastifyRequest): Promise<AuthContext | null> {
     // Cookies are parsed here, on demand: a bearer-token request (most API traffic) never pays for it.
     const header = request.headers.cookie;
@@ -33,6 +35,7 @@ export function createSessionAuthenticator(sessions: SessionService): SessionAut
     const session = await sessions.authenticate(secret);
     if (!session) return null;
     if (!SAFE_METHODS.has(request.method)) {
+      if (crossSiteReason(request, options.publicUrl)) throw new AppError('csrf_mismatch', 'Cross-site request refused.');
       const given = request.headers[CSRF_HEADER];
       if (typeof given !== 'string' || !sameSecret(given, session.csrfToken)) {
         throw new AppError('csrf_mismatch', 'CSRF token mismatch.');

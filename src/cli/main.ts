@@ -16,6 +16,7 @@ import type { CliContext } from './cli-context.ts';
 import { ExitCode, UsageError } from './cli-error.ts';
 import { generateCommand, tokenizeCommand } from './commands/engine.commands.ts';
 import { enginesCommand } from './commands/engines.command.ts';
+import { invitesCommand } from './commands/invites.command.ts';
 import { serveCommand } from './commands/serve.command.ts';
 import { tokensCommand } from './commands/tokens.command.ts';
 import { usersCommand } from './commands/users.command.ts';
@@ -66,6 +67,7 @@ export function buildProgram(ctx: CliContext): Command {
     .addCommand(usersCommand(ctx))
     .addCommand(tokensCommand(ctx))
     .addCommand(enginesCommand(ctx))
+    .addCommand(invitesCommand(ctx))
     .addCommand(generateCommand(ctx))
     .addCommand(tokenizeCommand(ctx));
   configure(program, ctx.io);

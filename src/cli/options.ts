@@ -48,3 +48,12 @@ export function applyEngineOptions(config: Config, options: EngineOptions): Conf
   if (options.device !== undefined) config.device = options.device;
   return config;
 }
+
+const DURATION_UNIT_MS: Readonly<Record<string, number>> = { m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
+
+/** A lifetime such as 30m, 12h, 7d or 2w, in milliseconds. */
+export function duration(value: string): number {
+  const m = /^([1-9]\d{0,5})([mhdw])$/.exec(value.trim());
+  if (!m) throw new InvalidArgumentError('must be a whole number with a unit: m (minutes), h (hours), d (days) or w (weeks), e.g. 7d');
+  return Number(m[1]) * DURATION_UNIT_MS[m[2]];
+}

@@ -28,11 +28,17 @@ import type { ImageGenerator } from '../services/generation/image-generator.ts';
 import { ImageProducer } from '../services/generation/image-producer.ts';
 import { ApplicationService } from '../services/identity/applications.ts';
 import { CachedApplicationService } from '../services/identity/cached-applications.ts';
+import { InviteService } from '../services/identity/invites.ts';
 import { UserService } from '../services/identity/users.ts';
 import { GenerateJobHandler } from '../services/jobs/generate-job-handler.ts';
+import { FixedWindowCounters } from '../services/limits/fixed-window-counters.ts';
+import { memoryRequestLimiter, redisRequestLimiter, type RequestLimiter } from '../services/limits/request-limiter.ts';
+import { Housekeeping } from '../services/ops/housekeeping.ts';
+import { ServiceMetrics, type LiveWorkers } from '../services/ops/metrics.ts';
+import { ReadinessService, type ReadinessCheck } from '../services/ops/readiness.ts';
 import { ThreadService } from '../services/threads/thread-service.ts';
 import { AccountService } from '../services/web/accounts.ts';
-import { LoginThrottle } from '../services/web/login-throttle.ts';
+import { LoginThrottle, type LoginThrottleDeps } from '../services/web/login-throttle.ts';
 import { SessionService } from '../services/web/sessions.ts';
 import type { FileStorage } from '../storage/file-storage.ts';
 import { LocalFileStorage } from '../storage/local-storage.ts';
@@ -54,6 +60,10 @@ export interface RuntimeOverrides {
   engines?: EngineEntry[];
   notifier?: WorkNotifier;
   clock?: Clock;
+  /** Replaces the login throttle's wait (tests record the slow-down instead of sleeping). */
+  loginWait?: LoginThrottleDeps['wait'];
+  /** Replaces the per-request rate limiter (tests give one a tiny quota). */
+  requestLimiter?: RequestLimiter;
 }
 
 export interface RuntimeOptions {
@@ -79,12 +89,20 @@ export interface Services {
   producer: ImageProducer;
   fleet: FleetStatus;
   sweeper: QueueSweeper;
+  invites: InviteService;
+  housekeeping: Housekeeping;
+  readiness: ReadinessService;
+  metrics: ServiceMetrics;
+  /** The per-request API rate limit; undefined when SDAPI_RATE_LIMIT=off. */
+  requestLimiter: RequestLimiter | undefined;
 }
 
 export interface Runtime {
   config: Config;
   store: Store;
   queue: JobQueue;
+  /** How idle workers learn of new jobs (Redis or in-process). */
+  notifier: WorkNotifier;
   storage: FileStorage;
   generator: ImageGenerator;
   services: Services;
@@ -109,9 +127,20 @@ export async function openRuntime(config: Config, overrides: RuntimeOverrides = 
     engines = plan.engines;
   }
   const store = await openStore(config.databaseUrl, { poolSize: config.databasePoolSize });
+  let limiterRedis: RedisConnection | undefined;
   try {
-    return assembleRuntime(config, store, { engines, logger, overrides: { ...overrides, notifier: overrides.notifier ?? (await createNotifier(config)) } });
+    let requestLimiter = overrides.requestLimiter;
+    if (!requestLimiter && config.rateLimit && config.queueUrl) {
+      limiterRedis = await createLimiterRedis(config.queueUrl);
+      requestLimiter = redisRequestLimiter(rateLimitPolicy(config.rateLimit), limiterRedis.client, config.queuePrefix);
+    }
+    const notifier = overrides.notifier ?? (await createNotifier(config));
+    const runtime = assembleRuntime(config, store, { engines, logger, overrides: { ...overrides, requestLimiter, notifier } });
+    const connection = limiterRedis;
+    if (!connection) return runtime;
+    return { ...runtime, close: () => runtime.close().finally(() => connection.close()) };
   } catch (err) {
+    await limiterRedis?.close();
     await store.close();
     throw err;
   }
@@ -131,7 +160,8 @@ export function registryOptions(config: Pick<Config, 'enginesFile' | 'defaultMod
 export function assembleRuntime(config: Config, store: Store, parts: { engines: Engine[]; logger: Logger; overrides?: RuntimeOverrides }): Runtime {
   const { logger, overrides = {} } = parts;
   const clock = overrides.clock ?? systemClock;
-  const queue = new DatabaseJobQueue({ jobs: store.repos.jobs, definitions: JOB_DEFINITIONS, notifier: overrides.notifier ?? new InProcessNotifier(), leaseMs: config.jobLeaseMs, clock });
+  const notifier: WorkNotifier = overrides.notifier ?? new InProcessNotifier();
+  const queue = new DatabaseJobQueue({ jobs: store.repos.jobs, definitions: JOB_DEFINITIONS, notifier, leaseMs: config.jobLeaseMs, clock });
   const storage = overrides.storage ?? new LocalFileStorage(resolve(config.dataDir, 'storage'));
   const baseGenerator =
     overrides.generator ??
@@ -141,24 +171,46 @@ export function assembleRuntime(config: Config, store: Store, parts: { engines: 
   const users = new UserService(store, clock);
   const credits = new CreditService(store, clock);
   const sessions = new SessionService(store, undefined, clock);
-  const loginThrottle = new LoginThrottle(store, undefined, clock);
+  const loginThrottle = new LoginThrottle(store, undefined, { clock, wait: overrides.loginWait });
   const engines = new EngineCatalog(parts.engines);
   const entries = new EntryService({ store, queue, credits, engines, clock });
   const producer = new ImageProducer({ generator, engines, storage, publicUrl: config.publicUrl });
   const fleet = new FleetStatus(store, { clock });
+  const invites = new InviteService(store, clock);
+  const accounts = new AccountService({
+    users,
+    sessions,
+    throttle: loginThrottle,
+    credits,
+    invites,
+    counters: new FixedWindowCounters(store, clock),
+    signup: {
+      mode: config.signup,
+      credits: config.signupCredits,
+      limit: config.signupLimit && { count: config.signupLimit.count, windowMs: config.signupLimit.windowSeconds * 1000 },
+    },
+  });
+  const readinessChecks: ReadinessCheck[] = [{ name: 'store', check: () => store.repos.ops.ping() }];
+  const ping = notifier.ping?.bind(notifier);
+  if (ping) readinessChecks.push({ name: 'redis', check: ping });
   const services: Services = {
     users,
     applications: new CachedApplicationService(store, { clock }),
     credits,
     sessions,
     loginThrottle,
-    accounts: new AccountService({ users, sessions, throttle: loginThrottle, credits, signupCredits: config.signupCredits }),
+    accounts,
     engines,
     threads: new ThreadService({ store, entries, storage, clock }),
     entries,
     producer,
     fleet,
     sweeper: new QueueSweeper({ entries, fleet, timeoutMs: config.queueTimeoutMs, logger }),
+    invites,
+    housekeeping: new Housekeeping({ store, counterPolicies: accounts.counterPolicies, clock }),
+    readiness: new ReadinessService(readinessChecks),
+    metrics: new ServiceMetrics({ store, clock, engineIds: () => engines.ids(), liveWorkersByEngine: () => liveWorkersByEngine(fleet) }),
+    requestLimiter: overrides.requestLimiter ?? (config.rateLimit && memoryRequestLimiter(rateLimitPolicy(config.rateLimit))),
   };
   const jobHandlers: JobHandlers = { generate: new GenerateJobHandler({ entries, producer, logger }) };
   let closing: Promise<void> | undefined;
@@ -166,6 +218,7 @@ export function assembleRuntime(config: Config, store: Store, parts: { engines: 
     config,
     store,
     queue,
+    notifier,
     storage,
     generator,
     services,
@@ -182,6 +235,37 @@ export function assembleRuntime(config: Config, store: Store, parts: { engines: 
         }
       })()),
   };
+}
+
+/** The one quota policy of the API rate limit (SDAPI_RATE_LIMIT). */
+function rateLimitPolicy(rate: NonNullable<Config['rateLimit']>) {
+  return { name: 'default', quota: rate.count, windowSeconds: rate.windowSeconds };
+}
+
+/**
+ * Live generation workers per engine, for the metrics. Nothing records workers yet: the fleet work (issue #8) adds a
+ * `workers` heartbeat table, and this becomes a read of it.
+ */
+async function liveWorkersByEngine(fleet: FleetStatus): Promise<readonly LiveWorkers[]> {
+  const load = await fleet.engineLoad();
+  return [...load].map(([engine, entry]) => ({ engine, count: entry.workers }));
+}
+
+interface RedisConnection {
+  client: import('ioredis').Redis;
+  close(): Promise<void>;
+}
+
+/**
+ * The rate limiter's own Redis connection (ioredis loaded only then). No offline queue: while Redis is down a
+ * command fails at once and the limiter's in-memory insurance answers, instead of requests waiting for Redis.
+ */
+async function createLimiterRedis(url: string): Promise<RedisConnection> {
+  const { Redis } = await import('ioredis');
+  const client = new Redis(url, { connectionName: 'sdapi-ratelimit', enableOfflineQueue: false, maxRetriesPerRequest: 1, retryStrategy: (times) => Math.min(times * 200, 2000) });
+  // Connection errors are reported by readiness and the start-up check (the notifier's connection to the same URL).
+  client.on('error', () => undefined);
+  return { client, close: () => client.quit().then(() => undefined, () => client.disconnect()) };
 }
 
 /** Redis wake-ups when SDAPI_QUEUE_URL names a Redis (ioredis is loaded only then), else in-process ones. */
@@ -219,6 +303,9 @@ export function buildHttpApp(runtime: Runtime, options: Omit<AppDeps, 'config' |
       accounts: services.accounts,
       sessions: services.sessions,
       storage: runtime.storage,
+      readiness: services.readiness,
+      metrics: services.metrics,
+      requestLimiter: services.requestLimiter,
     },
   });
 }
@@ -228,6 +315,7 @@ export interface AccountRuntime {
   users: UserService;
   applications: ApplicationService;
   credits: CreditService;
+  invites: InviteService;
   close(): Promise<void>;
 }
 
@@ -237,6 +325,7 @@ export async function openAccountRuntime(config: Config): Promise<AccountRuntime
     users: new UserService(store),
     applications: new ApplicationService(store),
     credits: new CreditService(store),
+    invites: new InviteService(store),
     close: () => store.close(),
   };
 }

@@ -5,6 +5,7 @@ import type { Config } from '../config/load-config.ts';
 import { createLogger } from './logger.ts';
 import { buildHttpApp, openRuntime, type Runtime, type RuntimeOverrides } from './runtime.ts';
 import { startGenerationWorkers, type GenerationWorkers } from './generation-workers.ts';
+import { checkRedisAtStart, startHousekeeping } from './startup-checks.ts';
 
 export interface RunningServer {
   app: FastifyInstance;
@@ -26,6 +27,7 @@ export interface ServerOptions {
 export async function startServer(config: Config, options: ServerOptions = {}): Promise<RunningServer> {
   const logger = options.logger ?? createLogger(config);
   const runtime = await openRuntime(config, options.overrides, { logger, runsModels: config.workers > 0 });
+  await checkRedisAtStart(runtime, logger);
   let app: FastifyInstance | undefined;
   let workers: GenerationWorkers | undefined;
   try {
@@ -46,9 +48,11 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
   const listening = app;
   const address = listening.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
+  const stopHousekeeping = startHousekeeping(runtime, logger);
   let closing: Promise<void> | undefined;
   const close = () =>
     (closing ??= (async () => {
+      await stopHousekeeping();
       await workers?.stop();
       await listening.close();
       await runtime.close();

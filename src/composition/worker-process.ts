@@ -4,6 +4,7 @@ import type { Config } from '../config/load-config.ts';
 import { createLogger } from './logger.ts';
 import { openRuntime, type Runtime, type RuntimeOverrides } from './runtime.ts';
 import { startGenerationWorkers, type GenerationWorkers } from './generation-workers.ts';
+import { checkRedisAtStart } from './startup-checks.ts';
 
 export interface RunningWorker {
   runtime: Runtime;
@@ -19,6 +20,7 @@ export async function startWorkerProcess(
 ): Promise<RunningWorker> {
   const logger = options.logger ?? createLogger(config);
   const runtime = await openRuntime(config, options.overrides, { logger });
+  await checkRedisAtStart(runtime, logger);
   let workers: GenerationWorkers;
   try {
     workers = await startGenerationWorkers(runtime, { concurrency: options.concurrency, lazy: options.lazy });

@@ -11,6 +11,9 @@ export type Device = 'cpu' | 'cuda' | `cuda:${number}`;
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export const LOG_FORMATS = ['auto', 'pretty', 'json'] as const;
+export const SIGNUP_MODES = ['open', 'closed', 'invite'] as const;
+/** `off`, or COUNT/WINDOW: a count and a whole number of seconds, minutes, hours or days (RateLimit-Policy windows are whole seconds). */
+const RATE_PATTERN = '^(off|[1-9][0-9]{0,8}/[1-9][0-9]{0,6}(s|m|h|d)?)$';
 
 const Text = (description: string, options: { pattern?: string; hint?: string } = {}) =>
   Type.Optional(Type.String({ minLength: 1, maxLength: 2000, description, ...options }));
@@ -44,7 +47,24 @@ export const EnvSchema = Type.Object({
     hint: 'must be a duration such as 90s, 30m or 1h',
   }),
   SDAPI_WORKERS: Int('In-process generation workers of `sdapi serve` (0 = API only)', 0, 64, 1),
+  SDAPI_SIGNUP: Type.Union(
+    SIGNUP_MODES.map((mode) => Type.Literal(mode)),
+    { default: 'open', description: 'Self-registration: open, closed, or invite (an invite code from `sdapi invites create` is needed)', hint: `must be one of ${SIGNUP_MODES.join(', ')}` },
+  ),
   SDAPI_SIGNUP_CREDITS: Int('Credits of a self-registered account', 0, 1_000_000_000, 100),
+  SDAPI_SIGNUP_LIMIT: Type.String({
+    pattern: RATE_PATTERN,
+    default: '5/1h',
+    description: 'Registrations per client address and window, e.g. 5/1h; "off" for none',
+    hint: 'must be "off" or COUNT/WINDOW such as 5/1h (window in s, m, h or d)',
+  }),
+  SDAPI_RATE_LIMIT: Type.String({
+    pattern: RATE_PATTERN,
+    default: '150/10s',
+    description: 'API requests per bearer token, session or (unauthenticated) client address and window, e.g. 150/10s; "off" for none',
+    hint: 'must be "off" or COUNT/WINDOW such as 150/10s (window in s, m, h or d)',
+  }),
+  SDAPI_METRICS_TOKEN: Text('Bearer token GET /metrics requires (default: none, /metrics is open)', { pattern: '^[\\x21-\\x7e]{16,}$', hint: 'must be at least 16 printable characters without spaces' }),
   SDAPI_BODY_LIMIT: Int('Largest request body in bytes', 1024, 100 * 1024 * 1024, 1024 * 1024),
   SDAPI_QUEUE_URL: Type.String({
     pattern: '^(embedded|rediss?://.+)$',

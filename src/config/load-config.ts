@@ -14,6 +14,12 @@ import { projectRoot } from './project-root.ts';
 
 export { projectRoot };
 
+/** A quota over a fixed window (SDAPI_RATE_LIMIT, SDAPI_SIGNUP_LIMIT). */
+export interface Rate {
+  count: number;
+  windowSeconds: number;
+}
+
 export interface Config {
   host: Env['HOST'];
   port: Env['PORT'];
@@ -46,7 +52,14 @@ export interface Config {
   queueUrl: string | undefined;
   queuePrefix: Env['SDAPI_QUEUE_PREFIX'];
   jobLeaseMs: Env['SDAPI_JOB_LEASE_MS'];
+  signup: Env['SDAPI_SIGNUP'];
   signupCredits: Env['SDAPI_SIGNUP_CREDITS'];
+  /** Registrations per client address and window; undefined = unlimited. */
+  signupLimit: Rate | undefined;
+  /** API requests per token, session or client address and window; undefined = no rate limit. */
+  rateLimit: Rate | undefined;
+  /** Bearer token that GET /metrics requires; undefined = /metrics is open. */
+  metricsToken: string | undefined;
   bodyLimit: Env['SDAPI_BODY_LIMIT'];
   logLevel: Env['LOG_LEVEL'];
   /** auto (pretty on a terminal), pretty or json. */
@@ -116,7 +129,11 @@ export function loadConfig(env: EnvSource = readEnvironment().env): Config {
     queueUrl: parsed.SDAPI_QUEUE_URL === 'embedded' ? undefined : parsed.SDAPI_QUEUE_URL,
     queuePrefix: parsed.SDAPI_QUEUE_PREFIX,
     jobLeaseMs: parsed.SDAPI_JOB_LEASE_MS,
+    signup: parsed.SDAPI_SIGNUP,
     signupCredits: parsed.SDAPI_SIGNUP_CREDITS,
+    signupLimit: parseRate(parsed.SDAPI_SIGNUP_LIMIT),
+    rateLimit: parseRate(parsed.SDAPI_RATE_LIMIT),
+    metricsToken: parsed.SDAPI_METRICS_TOKEN,
     bodyLimit: parsed.SDAPI_BODY_LIMIT,
     logLevel: parsed.LOG_LEVEL,
     logFormat: parsed.LOG_FORMAT,
@@ -145,6 +162,16 @@ export function parseDuration(text: string): number {
   const m = /^(\d+)\s*(ms|s|min|m|h|d)?$/.exec(text.trim());
   if (!m) throw new ConfigError(`not a duration: ${text}`);
   return Number(m[1]) * DURATION_UNITS[m[2] ?? ''];
+}
+
+const WINDOW_UNIT_SECONDS: Readonly<Record<string, number>> = { s: 1, m: 60, h: 3600, d: 86_400 };
+
+/** `off` → undefined; `150/10s` → 150 per 10 seconds (a window without a unit is in seconds). The schema checked the shape. */
+export function parseRate(text: string): Rate | undefined {
+  if (text === 'off') return undefined;
+  const m = /^(\d+)\/(\d+)([smhd]?)$/.exec(text);
+  if (!m) throw new ConfigError(`Invalid rate "${text}"`);
+  return { count: Number(m[1]), windowSeconds: Number(m[2]) * WINDOW_UNIT_SECONDS[m[3] || 's'] };
 }
 
 /** The declared variables, converted by their schema type, defaults applied and checked; unknown variables are ignored. */

@@ -7,6 +7,7 @@ export const ERROR_STATUS = {
   unauthenticated: 401,
   forbidden: 403,
   csrf_mismatch: 403,
+  signup_closed: 403,
   not_found: 404,
   conflict: 409,
   payload_too_large: 413,
@@ -56,5 +57,15 @@ export class StartupError extends Error {
   constructor(readonly problems: readonly string[]) {
     super(problems.join('; '));
     this.name = 'StartupError';
+  }
+}
+
+/** Too many attempts (429): the API sends `retryAfterSeconds` as Retry-After. */
+export class ThrottledError extends AppError {
+  constructor(
+    message: string,
+    readonly retryAfterSeconds: number,
+  ) {
+    super('rate_limited', message);
   }
 }

@@ -41,6 +41,11 @@ export class RedisNotifier implements WorkNotifier {
     return this.#lastError;
   }
 
+  /** One PING on the command connection: rejects while Redis is unreachable (readiness, the start-up check). */
+  async ping(): Promise<void> {
+    await this.#commands.ping();
+  }
+
   notify(): void {
     if (this.#closed) return;
     this.#commands

@@ -9,4 +9,6 @@ export interface WorkNotifier {
   wait(timeoutMs: number, signal?: AbortSignal): Promise<void>;
   /** Releases connections; later waits resolve at once. */
   close(): Promise<void>;
+  /** Resolves when the service behind the notifier (Redis) answers; rejects when it does not. Absent: nothing to check. */
+  ping?(): Promise<void>;
 }

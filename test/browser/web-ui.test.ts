@@ -83,6 +83,8 @@ describe('web UI in chromium', { skip: SKIP_BROWSER }, () => {
     await page.getByRole('heading', { name: 'Create an account' }).waitFor();
     await page.getByLabel('Email').fill(email);
     await page.getByLabel('Password').fill(password);
+    await page.getByText('At least 10 characters. Not a common password, and not your email.').waitFor();
+    assert.equal(await page.getByLabel('Invite code').count(), 0, 'no invite field while sign-up is open');
     await shot('02-register');
     await page.getByRole('button', { name: 'Create account' }).click();
     await form().waitFor();
@@ -340,7 +342,65 @@ describe('web UI in chromium', { skip: SKIP_BROWSER }, () => {
     await form().waitFor();
   });
 
+  it('serves Swagger UI at /docs under its Content-Security-Policy, with every operation listed', async () => {
+    const response = await page.goto(`${server.base}/docs/`);
+    const csp = response?.headers()['content-security-policy'] ?? '';
+    assert.match(csp, /frame-ancestors 'none'/);
+    assert.match(csp, /script-src 'self'(;|$)/);
+    await page.locator('.swagger-ui .opblock').first().waitFor();
+    assert.ok((await page.locator('.swagger-ui .opblock').count()) >= 20, 'the operations are rendered');
+    await page.getByText('/api/v1/threads/{guid}/entry', { exact: true }).first().waitFor();
+    await page.getByText('/metrics', { exact: true }).first().waitFor();
+    await shot('10-docs');
+    await page.goto(`${server.base}/#/playground`);
+    await form().waitFor();
+  });
+
   it('raised no script errors or CSP violations in the page', () => {
+    assert.deepEqual(errors, []);
+  });
+});
+
+describe('web UI registration by invite (SDAPI_SIGNUP=invite)', { skip: SKIP_BROWSER }, () => {
+  let server: TestServer;
+  let browser: Browser;
+  let page: Page;
+  const errors: string[] = [];
+
+  before(async () => {
+    server = await startTestServer({ env: { SDAPI_SIGNUP: 'invite', SDAPI_WORKERS: '0' } });
+    browser = await launchBrowser();
+    // Its own browser context: cookies are per host, not per port, so the main flow's session stays untouched.
+    ({ page } = await openPage(browser, errors));
+  });
+
+  after(async () => {
+    await browser?.close().catch(() => undefined);
+    await server?.stop();
+  });
+
+  it('asks for an invite code, shows why a wrong one is refused, and registers with a code from `sdapi invites create`', async () => {
+    const env: NodeJS.ProcessEnv = { ...process.env, SDAPI_DATA_DIR: server.dataDir, SDAPI_ENV_FILE: 'none' };
+    delete env.SDAPI_DATABASE_URL;
+    delete env.DATABASE_URL;
+    const made = spawnSync(process.execPath, ['bin/sdapi.js', 'invites', 'create', '--credits', '77'], { cwd: ROOT, env, encoding: 'utf8' });
+    assert.equal(made.status, 0, made.stderr);
+    const code = made.stdout.trim();
+
+    await page.goto(`${server.base}/#/register`);
+    await page.getByRole('heading', { name: 'Create an account' }).waitFor();
+    await page.getByLabel('Email').fill('invited@example.com');
+    await page.getByLabel('Password').fill('an invited guest');
+    await page.getByLabel('Invite code').fill('inv_wrong-code');
+    await page.getByRole('button', { name: 'Create account' }).click();
+    await page.getByRole('alert').filter({ hasText: 'invite code is not valid' }).waitFor();
+    await page.screenshot({ path: join(SHOTS, '11-register-invite.png'), fullPage: true });
+
+    await page.getByLabel('Invite code').fill(code);
+    await page.getByRole('button', { name: 'Create account' }).click();
+    await page.getByRole('button', { name: 'New thread' }).waitFor();
+    await page.getByText('My account').click();
+    await page.getByText('77', { exact: true }).waitFor();
     assert.deepEqual(errors, []);
   });
 });

@@ -107,6 +107,35 @@ describe('loadConfig()', () => {
     assert.doesNotMatch(err.message, /\n/);
   });
 
+  it('parses the abuse and operations settings: rates as COUNT/WINDOW or off, the sign-up mode, the metrics token', () => {
+    const defaults = loadConfig({});
+    assert.deepEqual(defaults.rateLimit, { count: 150, windowSeconds: 10 });
+    assert.deepEqual(defaults.signupLimit, { count: 5, windowSeconds: 3600 });
+    assert.equal(defaults.signup, 'open');
+    assert.equal(defaults.metricsToken, undefined);
+    const set = loadConfig({ SDAPI_RATE_LIMIT: '1000/1m', SDAPI_SIGNUP_LIMIT: 'off', SDAPI_SIGNUP: 'invite', SDAPI_METRICS_TOKEN: 'a-long-metrics-token', SDAPI_SIGNUP_CREDITS: '0' });
+    assert.deepEqual(set.rateLimit, { count: 1000, windowSeconds: 60 });
+    assert.equal(set.signupLimit, undefined);
+    assert.equal(set.signup, 'invite');
+    assert.equal(set.signupCredits, 0);
+    assert.equal(set.metricsToken, 'a-long-metrics-token');
+    assert.deepEqual(loadConfig({ SDAPI_RATE_LIMIT: '20/30' }).rateLimit, { count: 20, windowSeconds: 30 }, 'a window without a unit is in seconds');
+    assert.deepEqual(loadConfig({ SDAPI_SIGNUP_LIMIT: '3/1d' }).signupLimit, { count: 3, windowSeconds: 86_400 });
+    assert.equal(loadConfig({ SDAPI_RATE_LIMIT: 'off' }).rateLimit, undefined);
+
+    const err = (() => {
+      try {
+        loadConfig({ SDAPI_RATE_LIMIT: '0/10s', SDAPI_SIGNUP_LIMIT: '5 per hour', SDAPI_SIGNUP: 'maybe', SDAPI_METRICS_TOKEN: 'short' });
+      } catch (e) {
+        return e;
+      }
+    })();
+    assert.ok(err instanceof ConfigError);
+    assert.deepEqual(err.problems.map((p) => p.split(' ')[0]).sort(), ['SDAPI_METRICS_TOKEN', 'SDAPI_RATE_LIMIT', 'SDAPI_SIGNUP', 'SDAPI_SIGNUP_LIMIT']);
+    assert.match(err.message, /SDAPI_RATE_LIMIT must be "off" or COUNT\/WINDOW such as 150\/10s/);
+    for (const bad of ['10/0s', '10/10x', '10', '-1/10s', '1.5/10s']) assert.throws(() => loadConfig({ SDAPI_RATE_LIMIT: bad }), ConfigError, bad);
+  });
+
   it('documents every variable in the schema', () => {
     for (const [name, schema] of Object.entries(EnvSchema.properties)) assert.ok(typeof schema.description === 'string' && schema.description.length > 10, name);
   });

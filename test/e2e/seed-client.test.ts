@@ -59,7 +59,8 @@ describe('seed client against a fresh install', () => {
 
     const token = (await cli(['tokens', 'create', '--email', 'seed@example.com', '--application', 'Seed client'], env)).stdout.trim();
     const port = await freePort();
-    server = await startServe(env, port);
+    // The tutorial's client, polling once a second, works within the default rate limit.
+    server = await startServe({ ...env, SDAPI_RATE_LIMIT: '150/10s' }, port);
     const client = await run('python3', [CLIENT], { SDAPI_URL: server.url, SDAPI_TOKEN: token, SDAPI_WAIT_S: '300' }, 360_000);
     assert.equal(client.code, 0, `seed client failed:\n${client.stdout}\n${client.stderr}\nserver:\n${server.output()}`);
     const fetched = client.stdout.split('\n').filter((l) => /^(url|thumbnail_url) /.test(l));

@@ -53,7 +53,8 @@ export async function createApiContext(
   const dataDir = await mkdtemp(join(tmpdir(), 'sdapi-test-'));
   // SQLite in dataDir by default; SDAPI_TEST_DIALECT=postgres / SDAPI_TEST_QUEUE=redis switch to a fresh database / key prefix.
   const scaleOut = await testServiceEnv('api');
-  const config = loadConfig({ SDAPI_DATA_DIR: dataDir, SDAPI_MODEL_DIR: TEST_MODEL_DIR, SDAPI_PUBLIC_URL: PUBLIC_URL, PORT: '0', ...scaleOut.env, ...options.env });
+  // Limits the suites' own traffic never meets (the limiter still runs); the rate-limit and abuse tests set small ones.
+  const config = loadConfig({ SDAPI_DATA_DIR: dataDir, SDAPI_MODEL_DIR: TEST_MODEL_DIR, SDAPI_PUBLIC_URL: PUBLIC_URL, PORT: '0', SDAPI_RATE_LIMIT: '1000000/10s', SDAPI_SIGNUP_LIMIT: 'off', ...scaleOut.env, ...options.env });
   // The default engines on the test model, unless the test brings its own (overrides.engines or SDAPI_ENGINES).
   const runtime = await openRuntime(config, options.overrides, { logger: options.logger ?? pino({ level: 'silent' }) });
   const app = await buildHttpApp(runtime, { sessions: options.sessions, onRoute: options.onRoute });

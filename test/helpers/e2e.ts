@@ -92,7 +92,8 @@ function stoppers(child: ChildProcess, exited: Promise<void>): { stop(): Promise
 export async function startServe(env: NodeJS.ProcessEnv, port: number, options: ProcessOptions = {}): Promise<ServerProcess> {
   const child = spawn(process.execPath, sdapiArgs(['serve'], options), {
     cwd: projectRoot,
-    env: { ...process.env, HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'warn', SDAPI_ENV_FILE: 'none', ...env },
+    // Tests poll every 50–100 ms, faster than the default rate limit allows a client; the seed-client test sets the default.
+    env: { ...process.env, HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'warn', SDAPI_ENV_FILE: 'none', SDAPI_RATE_LIMIT: '100000/10s', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';

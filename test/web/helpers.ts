@@ -4,10 +4,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
 import { SESSION_COOKIE } from '../../src/api/session-auth.ts';
-import { buildHttpApp, openRuntime, type Runtime, type Services } from '../../src/composition/runtime.ts';
+import { buildHttpApp, openRuntime, type Runtime, type RuntimeOverrides, type Services } from '../../src/composition/runtime.ts';
 import { loadConfig } from '../../src/config/load-config.ts';
 import type { ImageGenerator } from '../../src/services/generation/image-generator.ts';
 import type { Store } from '../../src/store/database.ts';
+
+/** Rate and sign-up limits for tests that are not about them (the limiter still runs and sets its fields). */
+export const TEST_LIMITS = { SDAPI_RATE_LIMIT: '1000000/10s', SDAPI_SIGNUP_LIMIT: 'off' };
 
 export const stubGenerator: ImageGenerator = {
   preload: async () => 'cpu',
@@ -26,13 +29,14 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-export async function buildHarness(env: Record<string, string> = {}): Promise<Harness> {
+export async function buildHarness(env: Record<string, string> = {}, overrides: RuntimeOverrides = {}): Promise<Harness> {
   const dataDir = mkdtempSync(join(tmpdir(), 'sdapi-web-'));
-  const config = loadConfig({ SDAPI_DATA_DIR: dataDir, SDAPI_DATABASE_URL: 'sqlite::memory:', SDAPI_WORKERS: '0', SDAPI_SIGNUP_CREDITS: '100', ...env });
+  // Limits high enough that the suites' own traffic never meets them; test/api/rate-limit.test.ts and test/web/abuse.test.ts set small ones.
+  const config = loadConfig({ SDAPI_DATA_DIR: dataDir, SDAPI_DATABASE_URL: 'sqlite::memory:', SDAPI_WORKERS: '0', SDAPI_SIGNUP_CREDITS: '100', ...TEST_LIMITS, ...env });
   let runtime: Runtime | undefined;
   let app: FastifyInstance;
   try {
-    runtime = await openRuntime(config, { generator: stubGenerator });
+    runtime = await openRuntime(config, { generator: stubGenerator, ...overrides });
     app = await buildHttpApp(runtime);
     await app.ready();
   } catch (err) {

@@ -5,8 +5,10 @@ import { openTestStore } from '../helpers/scale-out.ts';
 import { hashSecret } from '../../src/services/identity/secrets.ts';
 import { UserService } from '../../src/services/identity/users.ts';
 import { steppingClock } from '../helpers/clock.ts';
+import { InviteService } from '../../src/services/identity/invites.ts';
+import { FixedWindowCounters } from '../../src/services/limits/fixed-window-counters.ts';
 import { AccountService, LoginThrottledError } from '../../src/services/web/accounts.ts';
-import { LoginThrottle } from '../../src/services/web/login-throttle.ts';
+import { LOGIN_THROTTLE_DEFAULTS, LoginThrottle } from '../../src/services/web/login-throttle.ts';
 import { SessionService } from '../../src/services/web/sessions.ts';
 
 /** A clock that moves only when told to (stepping 0 ms per reading). */
@@ -69,40 +71,61 @@ describe('web services', () => {
     assert.equal(await sessions.authenticate(session.secret), undefined);
   });
 
-  it('LoginThrottle refuses an account after 5 failures and an address after 20, until the window passes', async () => {
+  it('LoginThrottle counts per (account, address) and per address before the check, and only slows an account under attack down', async () => {
     const clock = fixedClock();
-    const throttle = new LoginThrottle(store, { accountLimit: 5, addressLimit: 20, windowMs: 15 * 60_000 }, clock.now);
-    for (let i = 0; i < 5; i++) {
-      assert.deepEqual(await throttle.check('Victim@Example.com', '10.0.0.1'), { allowed: true });
-      await throttle.recordFailure('Victim@Example.com', '10.0.0.1');
-      clock.advance(1000);
-    }
-    const blocked = await throttle.check('victim@example.com', '10.0.0.99');
-    assert.equal(blocked.allowed, false, 'the account is blocked from any address, whatever the email case');
-    assert.equal(!blocked.allowed && blocked.scope, 'account');
-    assert.ok(!blocked.allowed && blocked.retryAfterSeconds > 0 && blocked.retryAfterSeconds <= 15 * 60);
-    assert.deepEqual(await throttle.check('other@example.com', '10.0.0.1'), { allowed: true }, 'the address is not blocked yet');
+    const waits: number[] = [];
+    const options = { pairLimit: 5, addressLimit: 20, accountSlowAfter: 10, windowMs: 15 * 60_000, delayMs: 1000, delayMaxMs: 8000 };
+    const throttle = new LoginThrottle(store, options, { clock: clock.now, wait: async (ms) => void waits.push(ms) });
+    for (let i = 0; i < 5; i++) await throttle.begin('Victim@Example.com', '10.0.0.1');
+    const blocked = await throttle.begin('victim@example.com', '10.0.0.1').catch((e: unknown) => e);
+    assert.ok(blocked instanceof LoginThrottledError, 'the sixth attempt from the same address is refused, whatever the email case');
+    assert.equal(blocked.scope, 'pair');
+    assert.ok(blocked.retryAfterSeconds > 0 && blocked.retryAfterSeconds <= 15 * 60);
+    assert.ok(await throttle.begin('victim@example.com', '10.0.0.99'), 'the same account from another address is not refused');
+    assert.ok(await throttle.begin('other@example.com', '10.0.0.1'), 'another account from the first address is not refused');
 
     clock.advance(15 * 60_000);
-    assert.deepEqual(await throttle.check('victim@example.com', '10.0.0.1'), { allowed: true }, 'failures leave the window');
+    assert.ok(await throttle.begin('victim@example.com', '10.0.0.1'), 'the window passes');
 
-    for (let i = 0; i < 20; i++) await throttle.recordFailure(`user${i}@example.com`, '10.0.0.2');
-    const byAddress = await throttle.check('fresh@example.com', '10.0.0.2');
-    assert.equal(!byAddress.allowed && byAddress.scope, 'address');
-    assert.deepEqual(await throttle.check('fresh@example.com', '10.0.0.3'), { allowed: true });
+    for (let i = 0; i < 20; i++) await throttle.begin(`user${i}@example.com`, '10.0.0.2');
+    const byAddress = await throttle.begin('fresh@example.com', '10.0.0.2').catch((e: unknown) => e);
+    assert.ok(byAddress instanceof LoginThrottledError && byAddress.scope === 'address');
+    assert.ok(await throttle.begin('fresh@example.com', '10.0.0.3'));
+
+    // A distributed attack: 10 failures from 10 addresses set no wait; each further attempt on the account waits longer.
+    clock.advance(15 * 60_000);
+    waits.length = 0;
+    for (let i = 0; i < 10; i++) await throttle.begin('target@example.com', `10.9.0.${i}`);
+    assert.deepEqual(waits, []);
+    for (let i = 0; i < 5; i++) await throttle.begin('target@example.com', `10.9.1.${i}`);
+    assert.deepEqual(waits, [1000, 2000, 4000, 8000, 8000], 'doubling up to the cap, never a refusal');
+    const success = await throttle.begin('target@example.com', '10.9.2.1');
+    assert.equal(success.waitedMs, 8000);
+    await success.succeeded();
+    const counter = await store.repos.throttleCounters.find('login:account', 'target@example.com');
+    assert.equal(counter?.count, 15, 'a success is given back: the account keeps only its failures');
   });
 
-  it('AccountService grants sign-up credits, throttles failed logins and clears the account count on success', async () => {
+  it('LoginThrottle: of 40 parallel attempts for one account from one address, exactly 5 go ahead', async () => {
+    const throttle = new LoginThrottle(store, undefined, { clock: fixedClock().now, wait: async () => undefined });
+    const results = await Promise.allSettled(Array.from({ length: 40 }, () => throttle.begin('race@example.com', '10.7.0.1')));
+    assert.equal(results.filter((r) => r.status === 'fulfilled').length, 5);
+    assert.ok(results.every((r) => r.status === 'fulfilled' || r.reason instanceof LoginThrottledError));
+  });
+
+  it('AccountService grants sign-up credits, throttles logins and clears the pair count on success', async () => {
     const granted: [string, number, string][] = [];
     const clock = fixedClock();
     const accounts = new AccountService({
       users,
       sessions: new SessionService(store, undefined, clock.now),
-      throttle: new LoginThrottle(store, { accountLimit: 3, addressLimit: 100, windowMs: 60_000 }, clock.now),
+      throttle: new LoginThrottle(store, { ...LOGIN_THROTTLE_DEFAULTS, pairLimit: 3 }, { clock: clock.now }),
       credits: { grant: async (userId, amount, reason) => void granted.push([userId, amount, reason]) },
-      signupCredits: 25,
+      invites: new InviteService(store, clock.now),
+      counters: new FixedWindowCounters(store, clock.now),
+      signup: { mode: 'open', credits: 25 },
     });
-    const { user, session } = await accounts.register('a1@example.com', 'password-1');
+    const { user, session } = await accounts.register({ email: 'a1@example.com', password: 'password-1', address: '1.2.3.4' });
     assert.deepEqual(granted, [[user.id, 25, 'Sign-up credits']]);
     assert.equal(session.userId, user.id);
 
@@ -110,8 +133,9 @@ describe('web services', () => {
     assert.ok(await accounts.login('a1@example.com', 'password-1', '1.2.3.4'), 'a correct password under the limit logs in');
     for (let i = 0; i < 3; i++) await assert.rejects(accounts.login('a1@example.com', 'wrong-pass', '1.2.3.4'), { code: 'validation_failed' });
     const err = await accounts.login('a1@example.com', 'password-1', '1.2.3.4').catch((e: unknown) => e);
-    assert.ok(err instanceof LoginThrottledError, 'even the right password is refused while throttled');
+    assert.ok(err instanceof LoginThrottledError, 'even the right password is refused from the throttled address');
     assert.equal(err.status, 429);
     assert.ok(err.retryAfterSeconds >= 1);
+    assert.ok(await accounts.login('a1@example.com', 'password-1', '5.6.7.8'), 'the owner logs in from another address');
   });
 });

@@ -5,9 +5,12 @@
 import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { AppError } from '../../domain/errors.ts';
+import { PASSWORD_MAX, PASSWORD_MIN } from '../../services/identity/password-policy.ts';
 import type { UserService } from '../../services/identity/users.ts';
-import { LoginThrottledError, type AccountService } from '../../services/web/accounts.ts';
+import type { AccountService } from '../../services/web/accounts.ts';
 import type { SessionService } from '../../services/web/sessions.ts';
+import { RETRY_AFTER_HEADER } from '../rate-limit.ts';
+import { crossSiteReason } from '../same-origin.ts';
 import { clearSessionCookie, setSessionCookie } from '../session-auth.ts';
 import { ErrorBody, NO_CONTROL_CHARS, ValidationErrorBody } from '../schemas.ts';
 import { timestamp } from '../views.ts';
@@ -20,14 +23,40 @@ export interface AuthRouteDeps {
   publicUrl: string;
 }
 
+const Email = Type.String({ maxLength: 320, pattern: NO_CONTROL_CHARS, description: 'Account email (case-insensitive).', examples: ['ada@example.com'] });
+
 const Credentials = Type.Object(
   {
-    email: Type.String({ maxLength: 320, pattern: NO_CONTROL_CHARS, description: 'Account email (case-insensitive).', examples: ['ada@example.com'] }),
-    password: Type.String({ maxLength: 1024, description: 'At least 8 characters.', examples: ['correct horse battery'] }),
+    email: Email,
+    password: Type.String({ maxLength: 1024, description: 'The account password.', examples: ['correct horse battery'] }),
   },
   { additionalProperties: false },
 );
 type CredentialsBody = Static<typeof Credentials>;
+
+const Registration = Type.Object(
+  {
+    email: Email,
+    password: Type.String({
+      maxLength: 1024,
+      description: `${PASSWORD_MIN} to ${PASSWORD_MAX} characters; not one of the most common passwords, nor the email or its name part.`,
+      examples: ['correct horse battery'],
+    }),
+    invite: Type.Optional(
+      Type.String({ maxLength: 200, pattern: NO_CONTROL_CHARS, description: 'Invite code (`sdapi invites create`); required when sign-up is by invite.', examples: ['inv_Q2hhbmdlIG1lIHBsZWFzZQ'] }),
+    ),
+  },
+  { additionalProperties: false },
+);
+type RegistrationBody = Static<typeof Registration>;
+
+const SignupPolicyEnvelope = Type.Object({
+  data: Type.Object({
+    mode: Type.Union([Type.Literal('open'), Type.Literal('closed'), Type.Literal('invite')], { description: 'open: anyone may register; invite: an invite code is needed; closed: no self-registration.' }),
+    password_min_length: Type.Integer(),
+    password_max_length: Type.Integer(),
+  }),
+});
 
 export const SessionUser = Type.Object({
   id: Type.String(),
@@ -49,26 +78,11 @@ const tags = ['auth'];
 const publicRoute = { public: true };
 const err = (description: string) => ({ description, ...ErrorBody });
 const invalid = { description: 'Invalid input', ...ValidationErrorBody };
+const throttled = (description: string) => ({ description, headers: RETRY_AFTER_HEADER, ...ErrorBody });
 
-/**
- * Refuses credential posts from other sites (login CSRF): browsers send Origin on every cross-site POST.
- * Same origin means the Host the request came to, or the configured public URL (a proxy may rewrite Host).
- */
+/** Refuses credential posts from other sites (login CSRF): same-origin.ts says how a cross-site post is recognised. */
 function checkOrigin(request: FastifyRequest, publicUrl: string): void {
-  const origin = request.headers.origin;
-  if (origin === undefined) return;
-  const withoutDefaultPort = (host: string) => host.toLowerCase().replace(/:(80|443)$/, '');
-  let host: string | undefined;
-  try {
-    const url = new URL(origin);
-    if (url.origin === new URL(publicUrl).origin) return;
-    host = url.host;
-  } catch {
-    host = undefined;
-  }
-  if (host === undefined || withoutDefaultPort(host) !== withoutDefaultPort(request.host)) {
-    throw new AppError('csrf_mismatch', 'Cross-site request refused.');
-  }
+  if (crossSiteReason(request, publicUrl)) throw new AppError('csrf_mismatch', 'Cross-site request refused.');
 }
 
 /** Registered inside the /api/v1 scope (after the auth hook). */
@@ -92,22 +106,47 @@ async function registerAuthRoutes(app: FastifyInstance, deps: AuthRouteDeps): Pr
     };
   };
 
-  app.post<{ Body: CredentialsBody }>(
+  app.get(
+    '/auth/signup',
+    {
+      config: publicRoute,
+      schema: {
+        tags,
+        summary: 'How registration works here',
+        description: 'Whether self-registration is open, by invite or closed (SDAPI_SIGNUP), and the password length rules the register form shows.',
+        security: [],
+        response: { 200: SignupPolicyEnvelope },
+      },
+    },
+    async () => ({ data: { mode: accounts.signupMode, password_min_length: PASSWORD_MIN, password_max_length: PASSWORD_MAX } }),
+  );
+
+  app.post<{ Body: RegistrationBody }>(
     '/auth/register',
     {
       config: publicRoute,
       schema: {
         tags,
         summary: 'Create an account and log in',
-        description: 'Creates the account (with the sign-up credits), opens a browser session and sets the HttpOnly `sdapi_session` cookie.',
+        description:
+          'Creates the account (with the sign-up credits, or the invite\'s), opens a browser session and sets the HttpOnly `sdapi_session` cookie. ' +
+          'Registrations are limited per client address (SDAPI_SIGNUP_LIMIT, default 5 per hour: then 429 with Retry-After); with SDAPI_SIGNUP=invite an ' +
+          'invite code is required, with SDAPI_SIGNUP=closed registration answers 403.',
         security: [],
-        body: Credentials,
-        response: { 201: SessionEnvelope, 403: err('Cross-site request refused'), 409: err('The email is already registered'), 422: invalid },
+        body: Registration,
+        response: {
+          201: SessionEnvelope,
+          403: err('Cross-site request refused, or registration is closed (code signup_closed)'),
+          409: err('The email is already registered'),
+          422: invalid,
+          429: throttled('Too many registrations from this address; see Retry-After'),
+        },
       },
     },
     async (request, reply) => {
       checkOrigin(request, deps.publicUrl);
-      const { session } = await accounts.register(request.body.email, request.body.password, request.headers['user-agent']);
+      const { email, password, invite } = request.body;
+      const { session } = await accounts.register({ email, password, invite, address: request.ip, userAgent: request.headers['user-agent'] });
       setSessionCookie(request, reply, session.secret, cookie);
       reply.header('cache-control', 'no-store').code(201);
       return view(session.userId, session, 'session');
@@ -122,24 +161,20 @@ async function registerAuthRoutes(app: FastifyInstance, deps: AuthRouteDeps): Pr
         tags,
         summary: 'Log in',
         description:
-          'Checks the password, opens a browser session and sets the HttpOnly `sdapi_session` cookie. Failed attempts are throttled per account ' +
-          'and per client address; a throttled attempt gets 429 with `Retry-After`.',
+          'Checks the password, opens a browser session and sets the HttpOnly `sdapi_session` cookie. Every attempt is counted before its ' +
+          'password is checked: 5 per account and client address, and 20 failed ones per address, in 15 minutes, then 429 with `Retry-After`; ' +
+          'past 10 failures on one account from all addresses, attempts on it are slowed down (never refused).',
         security: [],
         body: Credentials,
-        response: { 200: SessionEnvelope, 403: err('Cross-site request refused'), 422: invalid, 429: err('Too many failed attempts; see Retry-After') },
+        response: { 200: SessionEnvelope, 403: err('Cross-site request refused'), 422: invalid, 429: throttled('Too many attempts; see Retry-After') },
       },
     },
     async (request, reply) => {
       checkOrigin(request, deps.publicUrl);
-      try {
-        const session = await accounts.login(request.body.email, request.body.password, request.ip, request.headers['user-agent']);
-        setSessionCookie(request, reply, session.secret, cookie);
-        reply.header('cache-control', 'no-store');
-        return view(session.userId, session, 'session');
-      } catch (err) {
-        if (err instanceof LoginThrottledError) reply.header('retry-after', String(err.retryAfterSeconds));
-        throw err;
-      }
+      const session = await accounts.login(request.body.email, request.body.password, request.ip, request.headers['user-agent']);
+      setSessionCookie(request, reply, session.secret, cookie);
+      reply.header('cache-control', 'no-store');
+      return view(session.userId, session, 'session');
     },
   );
 

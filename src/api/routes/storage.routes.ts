@@ -86,7 +86,8 @@ export function storageRoutes({ storage, ...options }: StorageRouteDeps): Fastif
       method: ['GET', 'HEAD'],
       url: '/storage/*',
       schema: { hide: true },
-      config: { public: true },
+      // Images get CORP cross-origin (clients embed them on their own sites) and no CSP: security-headers.ts.
+      config: { public: true, headers: 'images' },
       handler: async (request, reply) => {
         reply.header('x-content-type-options', 'nosniff');
         const key = request.params['*'];

@@ -111,7 +111,8 @@ export function webUiRoutes(options: WebUiRouteDeps = {}): FastifyPluginAsync {
     };
 
     const page = { schema: { hide: true } };
-    app.get('/', page, (request, reply) => {
+    // The page gets the `page` security headers (security-headers.ts) under the CSP set here.
+    app.get('/', { ...page, config: { headers: 'page' } }, (request, reply) => {
       reply
         .header('content-security-policy', csp)
         .header('x-frame-options', 'DENY')

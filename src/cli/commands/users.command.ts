@@ -23,7 +23,7 @@ export function usersCommand(ctx: CliContext): Command {
     .command('create')
     .description('create an account (with SDAPI_SIGNUP_CREDITS credits unless --credits is given)')
     .requiredOption('--email <email>', 'the account email')
-    .requiredOption('--password <password>', 'at least 8 characters')
+    .requiredOption('--password <password>', 'at least 10 characters, not a common password nor the email')
     .option('--credits <n>', 'starting credits', integerIn(0, Number.MAX_SAFE_INTEGER))
     .action(async (options: { email: string; password: string; credits?: number }) => {
       const credits = options.credits ?? loadConfig(ctx.env).signupCredits;

@@ -36,7 +36,8 @@ export interface TokenPrincipal {
 }
 
 export const NAME_MAX = 100;
-export const APPLICATIONS_PER_USER_MAX = 100;
+/** Per account (issue #17): past it, creating one more is a 422 naming the limit. */
+export const APPLICATIONS_PER_USER_MAX = 20;
 export const TOKENS_PER_APPLICATION_MAX = 50;
 
 function checkName(name: string, field = 'name'): string {
@@ -59,12 +60,18 @@ export class ApplicationService {
 
   async create(userId: string, name: string): Promise<Application> {
     const clean = checkName(name);
-    if ((await this.store.repos.applications.count(userId)) >= APPLICATIONS_PER_USER_MAX) {
-      throw AppError.validation({ name: [`An account can have at most ${APPLICATIONS_PER_USER_MAX} applications.`] });
-    }
     const now = this.clock().toISOString();
     const row: ApplicationRow = { id: randomUUID(), user_id: userId, name: clean, created_at: now, updated_at: now };
-    await this.store.repos.applications.insert(row);
+    // Count and insert under the user's row lock, so parallel creates cannot pass the limit together.
+    await this.store.transaction(async (tx) => {
+      await tx.users.lock(userId);
+      if ((await tx.applications.count(userId)) >= APPLICATIONS_PER_USER_MAX) {
+        throw AppError.validation({
+          applications: [`An account can hold at most ${APPLICATIONS_PER_USER_MAX} applications: delete one before creating another.`],
+        });
+      }
+      await tx.applications.insert(row);
+    });
     return toApplication(row);
   }
 

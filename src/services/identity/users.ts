@@ -5,6 +5,7 @@ import { AppError, type FieldErrors } from '../../domain/errors.ts';
 import type { DataStore } from '../../store/database.ts';
 import { isUniqueViolation } from '../../store/errors.ts';
 import type { UserRow } from '../../store/repositories/users.repo.ts';
+import { passwordProblems } from './password-policy.ts';
 import { hashPassword, verifyPassword } from './passwords.ts';
 
 export interface User {
@@ -15,19 +16,17 @@ export interface User {
 }
 
 const EMAIL = /^[^\s@]{1,64}@[^\s@]{1,255}$/;
-export const PASSWORD_MIN = 8;
-export const PASSWORD_MAX = 256;
 
 export function normalizeEmail(email: string): string {
   return email.trim().toLowerCase();
 }
 
-export function checkCredentials(email: string, password: string): void {
+/** Checks a new account's email and password (the password policy, password-policy.ts); one 422 names every problem. */
+export async function checkCredentials(email: string, password: string): Promise<void> {
   const fields: FieldErrors = {};
   if (!EMAIL.test(normalizeEmail(email))) fields.email = ['The email must be a valid email address.'];
-  if (password.length < PASSWORD_MIN || password.length > PASSWORD_MAX) {
-    fields.password = [`The password must be between ${PASSWORD_MIN} and ${PASSWORD_MAX} characters.`];
-  }
+  const problems = await passwordProblems(password, { email });
+  if (problems.length > 0) fields.password = problems;
   if (Object.keys(fields).length > 0) throw AppError.validation(fields);
 }
 
@@ -39,11 +38,16 @@ export class UserService {
     private readonly clock: Clock = systemClock,
   ) {}
 
+  /** Refuses what create() would refuse for its input (422 for the email or password, 409 for a taken email), without creating anything. */
+  async checkNew(email: string, password: string): Promise<void> {
+    await checkCredentials(email, password);
+    if (await this.store.repos.users.findByEmail(normalizeEmail(email))) throw emailTaken();
+  }
+
   /** Creates an account with a zero balance; credits are granted through the credit ledger. */
   async create(email: string, password: string): Promise<User> {
-    checkCredentials(email, password);
+    await this.checkNew(email, password);
     const normalized = normalizeEmail(email);
-    if (await this.store.repos.users.findByEmail(normalized)) throw emailTaken();
     const row: UserRow = { id: randomUUID(), email: normalized, password_hash: await hashPassword(password), credits: 0, created_at: this.clock().toISOString() };
     try {
       await this.store.repos.users.insert(row);

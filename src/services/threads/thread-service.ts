@@ -14,6 +14,9 @@ import type { EntryService } from '../entries/entry-service.ts';
 import { AI_VERSIONS, findAiVersion } from './ai-versions.ts';
 import { THREAD_TITLE_MAX } from './thread-title.ts';
 
+/** Per account (issue #17): past it, opening one more is a 422 naming the limit. */
+export const THREADS_PER_USER_MAX = 1000;
+
 export interface Thread {
   id: string;
   aiCode: string;
@@ -44,7 +47,14 @@ export class ThreadService {
     }
     const now = this.#clock().toISOString();
     const row: ThreadRow = { id: randomUUID(), user_id: userId, ai_code: version.aiCode, ai_version_code: version.aiVersionCode, title: version.title, created_at: now, updated_at: now, version: 0 };
-    await this.deps.store.repos.threads.insert(row);
+    // Count and insert under the user's row lock, so parallel creates cannot pass the limit together.
+    await this.deps.store.transaction(async (tx) => {
+      await tx.users.lock(userId);
+      if ((await tx.threads.count(userId)) >= THREADS_PER_USER_MAX) {
+        throw AppError.validation({ threads: [`An account can hold at most ${THREADS_PER_USER_MAX} threads: delete old threads before opening another.`] });
+      }
+      await tx.threads.insert(row);
+    });
     return toThread(row);
   }
 

@@ -7,6 +7,7 @@ import * as jobVersions from './004-job-versions.ts';
 import * as threadVersions from './005-thread-versions.ts';
 import * as images from './006-images.ts';
 import * as fleet from './007-fleet.ts';
+import * as abuseResistance from './008-abuse-resistance.ts';
 
 const migrations: Record<string, Migration> = {
   '001-identity': identity,
@@ -16,6 +17,7 @@ const migrations: Record<string, Migration> = {
   '005-thread-versions': threadVersions,
   '006-images': images,
   '007-fleet': fleet,
+  '008-abuse-resistance': abuseResistance,
 };
 
 export const migrationProvider: MigrationProvider = {

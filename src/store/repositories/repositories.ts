@@ -11,9 +11,11 @@ import { EntriesRepository } from './entries.repo.ts';
 import { ImagesRepository } from './images.repo.ts';
 import { JobsRepository } from './jobs.repo.ts';
 import { LedgerRepository } from './ledger.repo.ts';
-import { LoginFailuresRepository } from './login-failures.repo.ts';
+import { OpsRepository } from './ops.repo.ts';
+import { InvitesRepository } from './invites.repo.ts';
 import { SessionsRepository } from './sessions.repo.ts';
 import { ThreadsRepository } from './threads.repo.ts';
+import { ThrottleCountersRepository } from './throttle-counters.repo.ts';
 import { TokensRepository } from './tokens.repo.ts';
 import { UsersRepository } from './users.repo.ts';
 import { WorkersRepository } from './workers.repo.ts';
@@ -23,28 +25,32 @@ export interface Repositories {
   applications: ApplicationsRepository;
   tokens: TokensRepository;
   sessions: SessionsRepository;
-  loginFailures: LoginFailuresRepository;
+  throttleCounters: ThrottleCountersRepository;
+  invites: InvitesRepository;
   threads: ThreadsRepository;
   entries: EntriesRepository;
   images: ImagesRepository;
   jobs: JobsRepository;
   ledger: LedgerRepository;
   workers: WorkersRepository;
+  ops: OpsRepository;
 }
 
 /** `direct` (SQLite, outside transactions): lets hot prepared reads skip Kysely's executor (see prepared-query.ts). */
 export function createRepositories(db: Kysely<Database>, dialect: Dialect, options: { direct?: DirectSqlite } = {}): Repositories {
   return {
-    users: new UsersRepository(db),
+    users: new UsersRepository(db, dialect),
     applications: new ApplicationsRepository(db),
     tokens: new TokensRepository(db),
     sessions: new SessionsRepository(db),
-    loginFailures: new LoginFailuresRepository(db),
+    throttleCounters: new ThrottleCountersRepository(db),
+    invites: new InvitesRepository(db),
     threads: new ThreadsRepository(db, dialect, options.direct),
     entries: new EntriesRepository(db, dialect, options.direct),
     images: new ImagesRepository(db),
     jobs: new JobsRepository(db, dialect),
     ledger: new LedgerRepository(db),
     workers: new WorkersRepository(db),
+    ops: new OpsRepository(db, dialect),
   };
 }

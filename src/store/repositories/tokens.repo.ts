@@ -71,6 +71,12 @@ export class TokensRepository {
       .executeTakeFirst();
   }
 
+  /** Deletes tokens revoked at or before `time` (housekeeping); returns how many went. */
+  async deleteRevokedBefore(time: string): Promise<number> {
+    const result = await this.db.deleteFrom('api_tokens').where('revoked_at', 'is not', null).where('revoked_at', '<=', time).executeTakeFirst();
+    return Number(result.numDeletedRows);
+  }
+
   async markUsed(userId: string, tokenId: string, usedAt: string): Promise<void> {
     await this.db.updateTable('api_tokens').set({ last_used_at: usedAt }).where('id', '=', tokenId).where('user_id', '=', userId).execute();
   }

@@ -1,12 +1,26 @@
 /** The `users` table: accounts and their spendable credit balance. */
 import { sql, type Kysely, type Selectable } from 'kysely';
+import type { Dialect } from '../dialect.ts';
 import type { Database } from '../schema.ts';
 import type { UsersTable } from '../tables/identity.ts';
 
 export type UserRow = Selectable<UsersTable>;
 
 export class UsersRepository {
-  constructor(private readonly db: Kysely<Database>) {}
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly dialect: Dialect,
+  ) {}
+
+  /**
+   * Locks the user row until the transaction ends, so a count of the user's rows and the insert it allows happen as
+   * one step and per-account limits hold under concurrency. PostgreSQL: FOR NO KEY UPDATE (foreign-key checks of
+   * other inserts do not wait for it); SQLite serialises writers by itself.
+   */
+  async lock(userId: string): Promise<void> {
+    if (this.dialect !== 'postgres') return;
+    await this.db.selectFrom('users').select('id').where('id', '=', userId).forNoKeyUpdate().execute();
+  }
 
   async insert(row: UserRow): Promise<void> {
     await this.db.insertInto('users').values(row).execute();

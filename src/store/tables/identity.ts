@@ -30,8 +30,23 @@ export interface ApiTokensTable {
   revoked_at: string | null;
 }
 
+/** Sign-up invites made by the operator (`sdapi invites create`); the code itself is never stored. */
+export interface InvitesTable {
+  id: string;
+  /** SHA-256 (hex) of the invite code. */
+  code_hash: string;
+  /** Credits of an account made with the invite; null = SDAPI_SIGNUP_CREDITS. */
+  credits: number | null;
+  max_uses: number;
+  uses: number;
+  expires_at: string | null;
+  revoked_at: string | null;
+  created_at: string;
+}
+
 export interface IdentityTables {
   users: UsersTable;
   applications: ApplicationsTable;
   api_tokens: ApiTokensTable;
+  invites: InvitesTable;
 }

@@ -1,4 +1,4 @@
-/** Browser sessions and login throttling (owned by the web/account service). Times are ISO-8601 UTC strings. */
+/** Browser sessions and throttling (owned by the web/account service). Times are ISO-8601 UTC strings. */
 export interface SessionsTable {
   /** SHA-256 (hex) of the cookie secret; the secret itself is never stored. */
   id: string;
@@ -12,16 +12,20 @@ export interface SessionsTable {
   user_agent: string | null;
 }
 
-/** One row per failed login, counted in a sliding window per account (email) and per client address. */
-export interface LoginFailuresTable {
-  id: string;
-  /** `account` (subject = normalized email) or `address` (subject = client IP). */
-  scope: 'account' | 'address';
+/**
+ * A fixed-window counter: `count` events of one (scope, subject) since `window_start`. Incremented by one atomic upsert
+ * that also starts a new window once the old one has passed, so concurrent requests each see a distinct count.
+ */
+export interface ThrottleCountersTable {
+  /** What is counted, e.g. `login:pair`, `login:address`, `login:account`, `signup:address`. */
+  scope: string;
+  /** Whom it is counted for: an address, a normalized email, or `email address`. */
   subject: string;
-  created_at: string;
+  count: number;
+  window_start: string;
 }
 
 export interface WebTables {
   sessions: SessionsTable;
-  login_failures: LoginFailuresTable;
+  throttle_counters: ThrottleCountersTable;
 }
