@@ -398,7 +398,7 @@ describe('web UI registration by invite (SDAPI_SIGNUP=invite)', { skip: SKIP_BRO
 
     await page.getByLabel('Invite code').fill(code);
     await page.getByRole('button', { name: 'Create account' }).click();
-    await page.getByRole('button', { name: 'New thread' }).waitFor();
+    await page.getByRole('form', { name: 'New request' }).waitFor();
     await page.getByText('My account').click();
     await page.getByText('77', { exact: true }).waitFor();
     assert.deepEqual(errors, []);

@@ -21,7 +21,8 @@ const XL = { id: 'tiny-xl', model: tiny('sdxl'), steps: { min: 1, default: 1 }, 
 
 /** stderr as lines, each `sdapi <command>: …`, and no stack trace. */
 function problemLines(stderr: string, command: string): string[] {
-  const lines = stderr.trimEnd().split('\n');
+  // The database announcement (`sdapi: using database …`, `sdapi: read settings from …`) is not a problem line.
+  const lines = stderr.trimEnd().split('\n').filter((line) => !/^sdapi: (using database|read settings from) /.test(line));
   for (const line of lines) assert.ok(line.startsWith(`sdapi ${command}: `), `one-line problems only: ${stderr}`);
   assert.doesNotMatch(stderr, /\n\s+at /, 'no stack trace');
   return lines;

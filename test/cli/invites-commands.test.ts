@@ -57,7 +57,7 @@ describe('sdapi invites, and the password policy of sdapi users create', () => {
     assert.match(cli('invites', 'list').stdout.split('\n')[0], /revoked$/);
     const again = cli('invites', 'revoke', '--id', id);
     assert.equal(again.status, 2);
-    assert.match(again.stderr, /^sdapi invites revoke: No such invite/);
+    assert.match(again.stderr, /^sdapi invites revoke: No such invite/m);
   });
 
   it('answers bad options with one line and exit code 2', () => {
@@ -82,7 +82,7 @@ describe('sdapi invites, and the password policy of sdapi users create', () => {
     ] as [string, RegExp][]) {
       const res = cli('users', 'create', '--email', 'op@example.com', '--password', password);
       assert.equal(res.status, 2, `${password}: ${res.stderr}`);
-      assert.match(res.stderr, /^sdapi users create: /);
+      assert.match(res.stderr, /^sdapi users create: /m);
       assert.match(res.stderr, pattern);
     }
     assert.equal(cli('users', 'create', '--email', 'op@example.com', '--password', 'a-long-password').status, 0);
