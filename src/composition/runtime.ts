@@ -173,7 +173,7 @@ export function assembleRuntime(config: Config, store: Store, parts: { engines: 
   const sessions = new SessionService(store, undefined, clock);
   const loginThrottle = new LoginThrottle(store, undefined, { clock, wait: overrides.loginWait });
   const engines = new EngineCatalog(parts.engines);
-  const entries = new EntryService({ store, queue, credits, engines, clock });
+  const entries = new EntryService({ store, queue, credits, engines, storage, publicUrl: config.publicUrl, clock });
   const producer = new ImageProducer({ generator, engines, storage, publicUrl: config.publicUrl });
   const fleet = new FleetStatus(store, { clock });
   const invites = new InviteService(store, clock);

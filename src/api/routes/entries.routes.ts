@@ -36,8 +36,8 @@ export function entryRoutes({ entries }: EntryRouteDeps): FastifyPluginAsync {
         },
       },
       async (request) => {
-        requireAuth(request);
-        const quote = await entries.quote({ body: request.body, schemaErrors: schemaErrorsOf(request) });
+        const auth = requireAuth(request);
+        const quote = await entries.quote(auth.userId, { body: request.body, schemaErrors: schemaErrorsOf(request) });
         return { data: { credits: quote.credits } };
       },
     );

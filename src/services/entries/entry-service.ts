@@ -12,6 +12,7 @@ import { isUuid } from '../../domain/ids.ts';
 import { pageWindow, type Page, type Paged } from '../../domain/pagination.ts';
 import type { JOB_DEFINITIONS } from '../../domain/jobs.ts';
 import type { ClaimedJob, FinalJobStatus, JobQueue, LeasedJob } from '../../queue/job-queue.ts';
+import type { FileStorage } from '../../storage/file-storage.ts';
 import type { DataStore } from '../../store/database.ts';
 import type { EntryListRow } from '../../store/repositories/entries.repo.ts';
 import type { Repositories } from '../../store/repositories/repositories.ts';
@@ -21,7 +22,8 @@ import type { EngineCatalog } from '../generation/engine-catalog.ts';
 import type { GenerationProgress } from '../generation/image-generator.ts';
 import { findAiVersion } from '../threads/ai-versions.ts';
 import { titleFromPrompt } from '../threads/thread-title.ts';
-import { checkGenerationRequest, type RequestSubmission } from './request-check.ts';
+import { decodeInputImage, INPUT_FOLDER, InputImageError, loadInputBytes, type DecodedInput } from './input-images.ts';
+import { checkGenerationRequest, type CheckedRequest, type InputImageFacts, type RequestSubmission } from './request-check.ts';
 
 export type GenerateJob = ClaimedJob<typeof JOB_DEFINITIONS, 'generate'>;
 
@@ -47,6 +49,10 @@ export interface EntryServiceDeps {
   queue: JobQueue;
   credits: CreditService;
   engines: EngineCatalog;
+  /** Where input images (init_image, mask_image) are copied, next to the generated files. */
+  storage: FileStorage;
+  /** Absolute base of image URLs, without the trailing slash. */
+  publicUrl: string;
   clock?: Clock;
   /** Minimum time between two progress writes. */
   progressIntervalMs?: number;
@@ -63,9 +69,45 @@ export class EntryService {
   }
 
   /** What the request would cost, after the same one-pass check as createRequest() (the same 422). */
-  async quote(submission: RequestSubmission): Promise<{ credits: number; request: GenerationRequest }> {
-    const { request } = checkGenerationRequest(submission, this.deps.engines);
-    return { credits: costOf(request), request };
+  async quote(userId: string, submission: RequestSubmission): Promise<{ credits: number; request: GenerationRequest }> {
+    const { checked } = await this.#check(userId, submission, undefined);
+    return { credits: costOf(checked), request: checked.request };
+  }
+
+  /**
+   * The one validation pass with the body's images: they are read (inline, or the user's own image by url or guid)
+   * and decoded first, so a bad image is one more field in the same 422, and nothing is charged or stored for it.
+   */
+  async #check(userId: string, submission: RequestSubmission, aiVersionCode: string | undefined): Promise<{ checked: CheckedRequest; decoded: { init?: DecodedInput; mask?: DecodedInput } }> {
+    const inputs = aiVersionCode === undefined ? undefined : (findAiVersion(aiVersionCode)?.inputs ?? 'text');
+    const body = submission.body as Partial<RequestSubmission['body']> | null;
+    const schemaErrors = submission.schemaErrors ?? {};
+    const facts: InputImageFacts = { errors: {} };
+    const decoded: { init?: DecodedInput; mask?: DecodedInput } = {};
+    // A text thread refuses images without reading them; otherwise each well-formed image field is decoded.
+    if (inputs !== 'text' && typeof body === 'object' && body !== null && !Array.isArray(body)) {
+      const read = async (field: 'init_image' | 'mask_image', keepAlpha: boolean): Promise<DecodedInput | undefined> => {
+        const text = body[field];
+        if (typeof text !== 'string' || schemaErrors[field]) return undefined;
+        try {
+          return await decodeInputImage(await loadInputBytes(text, userId, { repos: this.deps.store.repos, storage: this.deps.storage }), { keepAlpha });
+        } catch (err) {
+          if (!(err instanceof InputImageError)) throw err;
+          (facts.errors ??= {})[field] = [`The ${field} is not usable: ${err.message}`];
+          return undefined;
+        }
+      };
+      const [init, mask] = await Promise.all([read('init_image', true), inputs === 'image' ? undefined : read('mask_image', false)]);
+      if (init) {
+        decoded.init = init;
+        facts.init = { width: init.width, height: init.height, hasAlpha: init.hasAlpha };
+      }
+      if (mask) {
+        decoded.mask = mask;
+        facts.mask = { width: mask.width, height: mask.height };
+      }
+    }
+    return { checked: checkGenerationRequest(submission, this.deps.engines, { inputs, images: facts }), decoded };
   }
 
   /**
@@ -73,15 +115,59 @@ export class EntryService {
    * entry. The first request of a thread that still has its default title names the thread after its prompt.
    */
   async createRequest(userId: string, submission: RequestSubmission & { threadId: string }): Promise<Entry> {
-    const { request, engine } = checkGenerationRequest(submission, this.deps.engines);
     const thread = isUuid(submission.threadId) ? await this.deps.store.repos.threads.find(userId, submission.threadId) : undefined;
+    const { checked, decoded } = await this.#check(userId, submission, thread?.ai_version_code);
     if (!thread) throw new AppError('not_found', 'Thread not found.');
-    const cost = costOf(request);
+    const { request, engine } = checked;
+    const cost = costOf(checked);
     // The seed is decided once, here: absent or 0 means random. The entry keeps what the caller asked for.
     const seed = request.seed ? request.seed : randomInt(1, SEED_MAX);
     const now = this.#clock().toISOString();
     const id = randomUUID();
-    const row = await this.deps.store.transaction(async (tx) => {
+    // The request's own copies of its images: what the worker reads and what the request entry shows (its urls).
+    const stored = await this.#storeInputs(decoded);
+    if (stored.init) request.init_image = stored.init.url;
+    if (stored.mask) request.mask_image = stored.mask.url;
+    const inputKeys = { ...(stored.init ? { init: stored.init.key } : {}), ...(stored.mask ? { mask: stored.mask.key } : {}) };
+    const files = [stored.init, stored.mask].filter((f) => f !== undefined);
+    let row;
+    try {
+      row = await this.#insertRequest({ userId, thread, request, engine: engine.id, cost, seed, now, id, inputKeys, files });
+    } catch (err) {
+      await Promise.all(files.map((f) => this.deps.storage.delete(f.key).catch(() => undefined)));
+      throw err;
+    }
+    this.deps.queue.wake();
+    return toEntry(row);
+  }
+
+  async #storeInputs(decoded: { init?: DecodedInput; mask?: DecodedInput }): Promise<{ init?: StoredInput; mask?: StoredInput }> {
+    const out: { init?: StoredInput; mask?: StoredInput } = {};
+    for (const field of ['init', 'mask'] as const) {
+      const image = decoded[field];
+      if (!image) continue;
+      const guid = randomUUID();
+      const key = `${INPUT_FOLDER}/${guid}.png`;
+      await this.deps.storage.put(key, image.png);
+      out[field] = { guid, key, url: `${this.deps.publicUrl}/storage/${key}`, width: image.width, height: image.height };
+    }
+    return out;
+  }
+
+  async #insertRequest(r: {
+    userId: string;
+    thread: { id: string; ai_version_code: string };
+    request: GenerationRequest;
+    engine: string;
+    cost: number;
+    seed: number;
+    now: string;
+    id: string;
+    inputKeys: { init?: string; mask?: string };
+    files: StoredInput[];
+  }): Promise<EntryListRow> {
+    const { userId, thread, request, cost, seed, now, id } = r;
+    return this.deps.store.transaction(async (tx) => {
       // The thread may have been deleted since it was read (DELETE racing this request): re-read it under its lock,
       // so the request is a 404 rather than an entry (and a reservation) in a deleted thread.
       await tx.threads.lock(thread.id);
@@ -99,17 +185,19 @@ export class EntryService {
         credits: 0,
         status: 'queued',
         progress: null,
-        files: '[]',
+        files: JSON.stringify(r.files.map((f) => f.key)),
         created_at: now,
         updated_at: now,
       });
+      await tx.inputImages.insertMany(r.files.map((f) => ({ id: f.guid, user_id: userId, request_id: id, key: f.key, width: f.width, height: f.height, created_at: now })));
       await this.deps.credits.reserve(tx, { userId, cost, entryId: id });
+      const inputs = r.inputKeys.init ? { inputs: r.inputKeys as { init: string; mask?: string } } : {};
       await this.deps.queue.enqueue(tx, {
         kind: 'generate',
-        payload: { entryId: id, threadId: thread.id, userId, aiVersionCode: thread.ai_version_code, request, seed, cost, engine: engine.id },
+        payload: { entryId: id, threadId: thread.id, userId, aiVersionCode: thread.ai_version_code, request, seed, cost, engine: r.engine, ...inputs },
         entryId: id,
         userId,
-        engine: engine.id,
+        engine: r.engine,
       });
       const title = titleFromPrompt(request.prompts.find((p) => p.weight > 0)?.text ?? '');
       if (Number(inserted.seq) === 1 && title && current.title === findAiVersion(current.ai_version_code)?.title) {
@@ -118,8 +206,6 @@ export class EntryService {
       await tx.threads.entriesChanged(userId, thread.id, { updatedAt: now });
       return inserted;
     });
-    this.deps.queue.wake();
-    return toEntry(row);
   }
 
   /** Every image the account has, newest first. */
@@ -192,8 +278,10 @@ export class EntryService {
       if (writing || (!final && now - last < interval)) return;
       last = now;
       writing = true;
-      const step = p.steps === request.steps ? p.step : Math.min(request.steps, Math.round((p.step / p.steps) * request.steps));
-      const progress: Progress = { step, steps: request.steps, image: p.image, images: p.images };
+      // Image-to-image runs only part of the schedule: its progress counts the steps it runs.
+      const total = request.init_image === undefined ? request.steps : p.steps;
+      const step = p.steps === total ? p.step : Math.min(total, Math.round((p.step / p.steps) * total));
+      const progress: Progress = { step, steps: total, image: p.image, images: p.images };
       this.deps.store.repos.entries
         .setProgress(userId, entryId, JSON.stringify(progress))
         .then(() => this.deps.store.repos.threads.entriesChanged(userId, threadId))
@@ -381,10 +469,19 @@ export class EntryService {
   }
 }
 
-/** The price of a checked request (services/credits/pricing.ts). */
-function costOf(request: GenerationRequest): number {
-  const size = parseResolution(request.resolution) ?? { width: 0, height: 0 };
-  return requestCost({ images: request.images, steps: request.steps, width: size.width, height: size.height });
+/** An input image's copy in storage. */
+interface StoredInput {
+  guid: string;
+  key: string;
+  url: string;
+  width: number;
+  height: number;
+}
+
+/** The price of a checked request (services/credits/pricing.ts), with the denoising steps it actually runs. */
+function costOf(checked: CheckedRequest): number {
+  const size = parseResolution(checked.request.resolution) ?? { width: 0, height: 0 };
+  return requestCost({ images: checked.request.images, steps: checked.runSteps, width: size.width, height: size.height });
 }
 
 /** 3 600 000 → "1 h", 5 400 000 → "1 h 30 min", 90 000 → "1 min 30 s". */

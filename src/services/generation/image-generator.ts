@@ -2,10 +2,10 @@
  * What the service needs from an image engine. The real implementation runs the ONNX engine in worker threads
  * (engine-generator.ts); the API, queue and tests depend only on this interface.
  */
-import type { GeneratedImage, GenerationProgress, SamplerName, WeightedPrompt } from '../../engine/index.ts';
+import type { GeneratedImage, GenerationProgress, InitImage, SamplerName, WeightedPrompt } from '../../engine/index.ts';
 import type { ModelTarget } from './engine-catalog.ts';
 
-export type { GeneratedImage, GenerationProgress, ModelTarget, SamplerName, WeightedPrompt };
+export type { GeneratedImage, GenerationProgress, InitImage, ModelTarget, SamplerName, WeightedPrompt };
 
 export interface GenerateRequest {
   prompts: WeightedPrompt[];
@@ -17,6 +17,8 @@ export interface GenerateRequest {
   seed: number;
   images: number;
   style?: string;
+  /** Image-to-image / inpainting (the engine's InitImage: its buffers may be transferred to the engine thread). */
+  init?: InitImage;
 }
 
 export interface GenerateControl {

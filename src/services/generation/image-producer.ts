@@ -4,14 +4,14 @@
  * so a re-run after a crash overwrites instead of leaving orphans. Knows nothing about entries or credits.
  */
 import { createHash } from 'node:crypto';
-import { planSize } from '../../engine/index.ts';
+import { maskFromAlpha, maskFromImage, planSize, resizeLanczos, type InitImage, type MaskImage } from '../../engine/index.ts';
 import type { ImageItem } from '../../domain/entry.ts';
-import { parseResolution, type GenerationRequest } from '../../domain/generation-request.ts';
+import { diffusersStrength, parseResolution, type GenerationRequest } from '../../domain/generation-request.ts';
 import type { FileStorage } from '../../storage/file-storage.ts';
 import { modelTarget, type EngineCatalog } from './engine-catalog.ts';
 import { toEngineOptions } from './engine-options.ts';
 import type { GenerationProgress, ImageGenerator } from './image-generator.ts';
-import { encodeImage } from './image-encoder.ts';
+import { decodePng, encodeImage } from './image-encoder.ts';
 import { parametersText } from './png-text.ts';
 
 export interface ImageProducerDeps {
@@ -31,6 +31,8 @@ export interface ProductionOrder {
   /** The canonical engine id (the request may name an alias). */
   engine: string;
   seed: number;
+  /** Image-to-image and inpainting: storage keys of the request's init image and mask image. */
+  inputs?: { init: string; mask?: string };
 }
 
 export interface Produced {
@@ -58,6 +60,10 @@ export class ImageProducer {
     await Promise.all(files.map((key) => this.deps.storage.delete(key).catch(() => undefined)));
   }
 
+  #initImage(request: GenerationRequest, inputs: { init: string; mask?: string }): Promise<InitImage> {
+    return readInit(this.deps.storage, request, inputs);
+  }
+
   async #produce(order: ProductionOrder, control: { signal: AbortSignal; onProgress?: (progress: GenerationProgress) => void }, files: string[]): Promise<ImageItem[]> {
     const { request } = order;
     const engine = this.deps.engines.require(order.engine);
@@ -65,7 +71,8 @@ export class ImageProducer {
     if (!target) throw new Error(`Cannot run the request: "${request.resolution}" is not a resolution`);
     // The engine's own plan: the size itself, or (upscaling engines) the native area in the requested aspect ratio.
     const size = planSize(engine.model, target, { upscale: engine.upscale });
-    const options = toEngineOptions(request, engine, { size, seed: order.seed });
+    const init = order.inputs ? await this.#initImage(request, order.inputs) : undefined;
+    const options = toEngineOptions(request, engine, { size, seed: order.seed, init });
     const images = await this.deps.generator.generate(modelTarget(engine), options, { signal: control.signal, onProgress: control.onProgress });
     const prompt = request.prompts.filter((p) => p.weight > 0).map((p) => p.text).join(', ');
     const negative = request.prompts.filter((p) => p.weight < 0).map((p) => p.text).join(', ');
@@ -83,6 +90,7 @@ export class ImageProducer {
         height: target.height,
         model: engine.model.name,
         style: request.style,
+        denoisingStrength: init?.strength,
       });
       const encoded = await encodeImage(image, target, text);
       const key = `${order.aiVersionCode}/${fileId(order.jobId, i)}.png`;
@@ -101,6 +109,34 @@ export class ImageProducer {
     }
     return items;
   }
+}
+
+/**
+ * The engine's init image from the request's stored copies: the RGB image (alpha dropped, as Pillow's convert("RGB")
+ * does), and for inpainting the mask by its source (white or black repainted, or the init image's transparency),
+ * stretched to the init image's size when it has another.
+ */
+async function readInit(storage: FileStorage, request: GenerationRequest, inputs: { init: string; mask?: string }): Promise<InitImage> {
+  const strength = diffusersStrength(request);
+  if (strength === undefined) throw new Error('Cannot run the request: it has image inputs but no init_image');
+  const pixels = await decodePng(await storage.read(inputs.init));
+  const rgba = pixels.channels === 4 ? pixels : undefined;
+  const split = rgba ? maskFromAlpha(rgba) : undefined;
+  const image = split?.image ?? { width: pixels.width, height: pixels.height, rgb: pixels.data };
+  const init: InitImage = { image, strength };
+  if (request.mask_source === 'INIT_IMAGE_ALPHA') {
+    if (!split) throw new Error('Cannot run the request: mask_source INIT_IMAGE_ALPHA with an init image without alpha');
+    init.mask = split.mask;
+  } else if (request.mask_source && inputs.mask) {
+    const m = await decodePng(await storage.read(inputs.mask));
+    let mask: MaskImage = maskFromImage(m, request.mask_source === 'MASK_IMAGE_BLACK' ? 'black' : 'white');
+    if (mask.width !== image.width || mask.height !== image.height) {
+      mask = { width: image.width, height: image.height, data: resizeLanczos(mask.data, mask.width, mask.height, 1, image.width, image.height) };
+    }
+    init.mask = mask;
+  }
+  if (init.mask && request.mask_blur !== undefined) init.maskBlur = request.mask_blur;
+  return init;
 }
 
 /** A stable UUID-shaped file id for image `index` of `jobId`. */

@@ -51,6 +51,8 @@ export interface ParametersInfo {
   height: number;
   model: string;
   style?: string | null;
+  /** Image-to-image: diffusers' strength (A1111's "Denoising strength"). */
+  denoisingStrength?: number;
 }
 
 /** "prompt\nNegative prompt: …\nSteps: N, Sampler: X, CFG scale: Y, Seed: Z, Size: WxH, Model: name" */
@@ -59,6 +61,7 @@ export function parametersText(p: ParametersInfo): string {
   if (p.negativePrompt) lines.push(`Negative prompt: ${p.negativePrompt}`);
   const fields = [`Steps: ${p.steps}`, `Sampler: ${p.sampler}`, `CFG scale: ${p.cfgScale}`, `Seed: ${p.seed}`, `Size: ${p.width}x${p.height}`, `Model: ${p.model}`];
   if (p.style) fields.push(`Style: ${p.style}`);
+  if (p.denoisingStrength !== undefined) fields.push(`Denoising strength: ${Number(p.denoisingStrength.toFixed(4))}`);
   lines.push(fields.join(', '));
   return lines.join('\n');
 }

@@ -37,8 +37,8 @@ export class GenerateJobHandler implements JobHandler<GenerateJob> {
     if (!(await entries.start(job))) return entries.abandon(job);
     let produced;
     try {
-      const { request, seed, aiVersionCode, engine } = job.payload;
-      produced = await producer.produce({ jobId: job.id, aiVersionCode, request, engine, seed }, { signal, onProgress: entries.progressReporter(job) });
+      const { request, seed, aiVersionCode, engine, inputs } = job.payload;
+      produced = await producer.produce({ jobId: job.id, aiVersionCode, request, engine, seed, inputs }, { signal, onProgress: entries.progressReporter(job) });
     } catch (err) {
       if (signal.aborted) throw err;
       const errorId = newErrorId();

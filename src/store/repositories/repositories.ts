@@ -9,6 +9,7 @@ import type { Database } from '../schema.ts';
 import { ApplicationsRepository } from './applications.repo.ts';
 import { EntriesRepository } from './entries.repo.ts';
 import { ImagesRepository } from './images.repo.ts';
+import { InputImagesRepository } from './input-images.repo.ts';
 import { JobsRepository } from './jobs.repo.ts';
 import { LedgerRepository } from './ledger.repo.ts';
 import { OpsRepository } from './ops.repo.ts';
@@ -30,6 +31,7 @@ export interface Repositories {
   threads: ThreadsRepository;
   entries: EntriesRepository;
   images: ImagesRepository;
+  inputImages: InputImagesRepository;
   jobs: JobsRepository;
   ledger: LedgerRepository;
   workers: WorkersRepository;
@@ -48,6 +50,7 @@ export function createRepositories(db: Kysely<Database>, dialect: Dialect, optio
     threads: new ThreadsRepository(db, dialect, options.direct),
     entries: new EntriesRepository(db, dialect, options.direct),
     images: new ImagesRepository(db),
+    inputImages: new InputImagesRepository(db),
     jobs: new JobsRepository(db, dialect),
     ledger: new LedgerRepository(db),
     workers: new WorkersRepository(db),
