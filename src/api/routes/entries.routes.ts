@@ -12,24 +12,31 @@ import { entryView } from '../views.ts';
 
 export interface EntryRouteDeps {
   entries: EntryService;
+  /** Body limit of the two routes that take input images (SDAPI_IMAGE_BODY_LIMIT). */
+  imageBodyLimit: number;
 }
+
+/** The request routes' multipart files: the image fields. */
+const IMAGE_ROUTE = { fileFields: ['init_image', 'mask_image'] } as const;
 
 /** The entry body as documented: the tutorial's own request as its example. */
 const RequestBody = { ...GenerationRequestBodySchema, examples: [tutorialRequestBody] };
 const requestErrors = { 422: { ...errorResponses[422], examples: [validationExample] } };
 
-export function entryRoutes({ entries }: EntryRouteDeps): FastifyPluginAsync {
+export function entryRoutes({ entries, imageBodyLimit }: EntryRouteDeps): FastifyPluginAsync {
   const lists = new EntryListCache(entries);
   return async (app) => {
     app.post<{ Body: GenerationRequestBody }>(
       '/quote',
       {
         attachValidation: true,
+        bodyLimit: imageBodyLimit,
+        config: IMAGE_ROUTE,
         schema: {
           tags: ['entries'],
           summary: 'Price a generation request without sending it',
           description:
-            'Takes the body of POST /threads/{guid}/entry and answers what it would cost now (images × max(1, round(steps × width × height / 1024² / 9))). Checked in the same one pass as the entry route: a body with bad fields gets the same 422.',
+            'Takes the body of POST /threads/{guid}/entry and answers what it would cost now (images × max(1, round(steps × width × height / 1024² / 9)), with an init_image the steps it runs: int(steps × (1 − image_strength))). Checked in the same one pass as the entry route: a body with bad fields gets the same 422.',
           body: RequestBody,
           consumes: ['application/json', 'application/x-www-form-urlencoded', 'multipart/form-data'],
           response: { 200: data(QuoteSchema, { credits: 10 }), 401: errorResponses[401], ...requestErrors },
@@ -47,11 +54,13 @@ export function entryRoutes({ entries }: EntryRouteDeps): FastifyPluginAsync {
       {
         // The schema's findings go to the service with the body, which adds the engine's rules: one 422 for all.
         attachValidation: true,
+        bodyLimit: imageBodyLimit,
+        config: IMAGE_ROUTE,
         schema: {
           tags: ['entries'],
           summary: 'Send a generation request to a thread',
           description:
-            'Costs images × max(1, round(steps × width × height / 1024² / 9)) credits, reserved now, charged when the response entry is written and refunded if generation fails. Poll GET /threads/{guid}/entries until the response entry appears.',
+            'Costs images × max(1, round(steps × width × height / 1024² / 9)) credits (with an init_image, steps is the number of denoising steps it runs: int(steps × (1 − image_strength))), reserved now, charged when the response entry is written and refunded if generation fails. Poll GET /threads/{guid}/entries until the response entry appears. Image-to-image and inpainting take init_image, image_strength (or init_image_mode=STEP_SCHEDULE with step_schedule_start), mask_image, mask_source and mask_blur in a thread opened with ai_version_code stablediffusion_img2img or stablediffusion_inpaint; images may be multipart files, data: URLs, base64, or the url or guid of an image of your account.',
           params: GuidParams,
           body: RequestBody,
           // JSON first: Swagger UI shows the first one, and the JSON example reads best.
