@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { maskFromAlpha, maskFromImage, planSize, resizeLanczos, type InitImage, type MaskImage } from '../../engine/index.ts';
 import type { ImageItem } from '../../domain/entry.ts';
-import { diffusersStrength, parseResolution, type GenerationRequest } from '../../domain/generation-request.ts';
+import { diffusersStrength, parseResolution, type GenerationRequest, type MaskSource } from '../../domain/generation-request.ts';
 import type { FileStorage } from '../../storage/file-storage.ts';
 import { modelTarget, type EngineCatalog } from './engine-catalog.ts';
 import { toEngineOptions } from './engine-options.ts';
@@ -111,31 +111,35 @@ export class ImageProducer {
   }
 }
 
-/**
- * The engine's init image from the request's stored copies: the RGB image (alpha dropped, as Pillow's convert("RGB")
- * does), and for inpainting the mask by its source (white or black repainted, or the init image's transparency),
- * stretched to the init image's size when it has another.
- */
+/** The engine's init image from the request's stored copies (see initFromPngs()). */
 async function readInit(storage: FileStorage, request: GenerationRequest, inputs: { init: string; mask?: string }): Promise<InitImage> {
   const strength = diffusersStrength(request);
   if (strength === undefined) throw new Error('Cannot run the request: it has image inputs but no init_image');
-  const pixels = await decodePng(await storage.read(inputs.init));
-  const rgba = pixels.channels === 4 ? pixels : undefined;
-  const split = rgba ? maskFromAlpha(rgba) : undefined;
+  const [init, mask] = await Promise.all([storage.read(inputs.init), inputs.mask === undefined ? undefined : storage.read(inputs.mask)]);
+  return initFromPngs(init, request.mask_source === undefined ? undefined : mask, { strength, maskSource: request.mask_source, maskBlur: request.mask_blur });
+}
+
+/**
+ * The engine's init image from PNGs: the RGB image (alpha dropped, as Pillow's convert("RGB") does), and for
+ * inpainting the mask by its source (white or black repainted, or the init image's transparency), stretched to the
+ * init image's size when it has another. The service and `sdapi generate` both build it here.
+ */
+export async function initFromPngs(initPng: Buffer, maskPng: Buffer | undefined, options: { strength: number; maskSource?: MaskSource; maskBlur?: number }): Promise<InitImage> {
+  const pixels = await decodePng(initPng);
+  const split = pixels.channels === 4 ? maskFromAlpha(pixels) : undefined;
   const image = split?.image ?? { width: pixels.width, height: pixels.height, rgb: pixels.data };
-  const init: InitImage = { image, strength };
-  if (request.mask_source === 'INIT_IMAGE_ALPHA') {
-    if (!split) throw new Error('Cannot run the request: mask_source INIT_IMAGE_ALPHA with an init image without alpha');
+  const init: InitImage = { image, strength: options.strength };
+  if (options.maskSource === 'INIT_IMAGE_ALPHA') {
+    if (!split) throw new Error('Cannot inpaint with mask source INIT_IMAGE_ALPHA: the init image has no alpha channel');
     init.mask = split.mask;
-  } else if (request.mask_source && inputs.mask) {
-    const m = await decodePng(await storage.read(inputs.mask));
-    let mask: MaskImage = maskFromImage(m, request.mask_source === 'MASK_IMAGE_BLACK' ? 'black' : 'white');
+  } else if (options.maskSource !== undefined && maskPng !== undefined) {
+    let mask: MaskImage = maskFromImage(await decodePng(maskPng), options.maskSource === 'MASK_IMAGE_BLACK' ? 'black' : 'white');
     if (mask.width !== image.width || mask.height !== image.height) {
       mask = { width: image.width, height: image.height, data: resizeLanczos(mask.data, mask.width, mask.height, 1, image.width, image.height) };
     }
     init.mask = mask;
   }
-  if (init.mask && request.mask_blur !== undefined) init.maskBlur = request.mask_blur;
+  if (init.mask && options.maskBlur !== undefined) init.maskBlur = options.maskBlur;
   return init;
 }
 
