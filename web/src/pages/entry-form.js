@@ -3,12 +3,19 @@
 // field, and quotes the price on its button.
 import { html } from '../lib.js';
 import { plainMessage } from '../format.js';
+import { ImageInputs } from './image-input.js';
 
 export const DEFAULT_ENGINE = 'stable-diffusion-xl-1024-v0-9';
 const PROMPT_LABELS = ['Positive prompt', 'Negative prompt'];
 const promptLabel = (i) => PROMPT_LABELS[i] ?? `Prompt ${i + 1}`;
 /** Fields the form has an input for; errors for any other go to the form's general alert. */
-const FORM_FIELDS = ['engine', 'resolution', 'images', 'steps', 'style', 'seed', 'cfg_scale', 'sampler'];
+const FORM_FIELDS = ['engine', 'resolution', 'images', 'steps', 'style', 'seed', 'cfg_scale', 'sampler', 'init_image', 'image_strength', 'mask_image', 'mask_source', 'mask_blur'];
+
+/** The thread kind a form's request needs: text-to-image, image-to-image or inpainting. */
+export function aiVersionOf(form) {
+  if (!form.init_image) return 'stablediffusion_text2img';
+  return form.inpaint ? 'stablediffusion_inpaint' : 'stablediffusion_img2img';
+}
 
 /** Reads an engine field (`steps.min` style paths), with a fallback while engines load. */
 export function engineField(engine, path, fallback) {
@@ -32,6 +39,13 @@ export function defaultForm(engine) {
     seed: 0,
     cfg_scale: engineField(engine, 'cfg_scale.default', 7),
     sampler: '',
+    init_image: '',
+    init_name: '',
+    image_strength: 0.35,
+    inpaint: false,
+    mask_image: '',
+    mask_source: 'MASK_IMAGE_WHITE',
+    mask_blur: 0,
   };
 }
 
@@ -52,6 +66,14 @@ export function formFromRequest(content, engines, seed) {
     seed: seed ?? content.seed ?? 0,
     cfg_scale: content.cfg_scale ?? base.cfg_scale,
     sampler: content.sampler ?? '',
+    // Image requests: their inputs by the urls of the service's copies (the server looks them up in the account).
+    init_image: content.init_image ?? '',
+    init_name: '',
+    image_strength: content.image_strength ?? (content.step_schedule_start !== undefined ? 1 - content.step_schedule_start : base.image_strength),
+    inpaint: content.mask_source !== undefined,
+    mask_image: content.mask_image ?? '',
+    mask_source: content.mask_source ?? base.mask_source,
+    mask_blur: content.mask_blur ?? 0,
   };
 }
 
@@ -86,6 +108,16 @@ export function payloadOf(form) {
   if (seed !== 0 && seed !== '') payload.seed = seed;
   if (form.style) payload.style = form.style;
   if (form.sampler) payload.sampler = form.sampler;
+  if (form.init_image) {
+    payload.init_image = form.init_image;
+    payload.image_strength = numberOrText(form.image_strength);
+    if (form.inpaint) {
+      if (form.mask_image && form.mask_source !== 'INIT_IMAGE_ALPHA') payload.mask_image = form.mask_image;
+      payload.mask_source = form.mask_source;
+      const blur = numberOrText(form.mask_blur);
+      if (blur !== 0 && blur !== '') payload.mask_blur = blur;
+    }
+  }
   return { payload, rows };
 }
 
@@ -196,6 +228,7 @@ export function EntryForm({ engines, values, errors, onChange, onSubmit, sending
         ${values.prompts.length < 10 &&
         html`<button type="button" class="small" onClick=${() => onChange('prompts', { prompts: [...values.prompts, { text: '', weight: 1 }] })}>Add prompt</button>`}
       </fieldset>
+      <${ImageInputs} values=${values} errors=${errors} onChange=${onChange} />
       <div class="grid">
         ${input('images', 'Images', { min: 1, max: 10 })}
         ${input('steps', 'Steps', { min: engineField(engine, 'steps.min', 10), max: engineField(engine, 'steps.max', 150) })}
