@@ -43,6 +43,20 @@ export const STEP_SCHEDULE_START_DEFAULT = 0.65;
 /** The largest mask blur σ in pixels (the engine's MAX_MASK_BLUR). */
 export const MASK_BLUR_MAX = 64;
 
+/** Hires fix (A1111's enable_hr): the largest upscale factor, and the default denoising strength of the refinement. */
+export const HIRES_SCALE_MAX = 4;
+export const HIRES_STRENGTH_DEFAULT = 0.7;
+
+export const HiresSchema = Type.Object(
+  {
+    scale: Type.Number({ minimum: 1, maximum: HIRES_SCALE_MAX, description: 'Upscale factor of the first pass (1–4); the output is at most 4 × the area of the engine’s largest resolution' }),
+    strength: Type.Optional(Type.Number({ minimum: 0, maximum: 1, description: `Denoising strength of the refinement, as diffusers and A1111 count it (default ${HIRES_STRENGTH_DEFAULT})` })),
+    steps: Type.Optional(Type.Integer({ minimum: 1, maximum: STEPS_MAX, description: "Steps of the refinement's schedule, within the engine's range (default: the request's steps); it runs int(steps × strength) of them" })),
+  },
+  { additionalProperties: false, description: 'Hires fix for text-to-image: generate, upscale with Lanczos, refine with image-to-image (charged as a second request at the output size)' },
+);
+export type Hires = Static<typeof HiresSchema>;
+
 export const INIT_IMAGE_MODES = ['IMAGE_STRENGTH', 'STEP_SCHEDULE'] as const;
 export type InitImageMode = (typeof INIT_IMAGE_MODES)[number];
 export const MASK_SOURCES = ['MASK_IMAGE_WHITE', 'MASK_IMAGE_BLACK', 'INIT_IMAGE_ALPHA'] as const;
@@ -99,6 +113,8 @@ export const GenerationRequestSchema = Type.Object({
   init_image: Type.Optional(Type.String({ maxLength: 2000 })),
   mask_image: Type.Optional(Type.String({ maxLength: 2000 })),
   ...imageFields,
+  /** Hires fix, every field filled. */
+  hires: Type.Optional(Type.Object({ scale: Type.Number({ minimum: 1, maximum: HIRES_SCALE_MAX }), strength: Type.Number({ minimum: 0, maximum: 1 }), steps: Type.Integer({ minimum: 1, maximum: STEPS_MAX }) })),
 });
 
 /** A checked request with its defaults filled: the request entry's `content` and the job's `request`. */
@@ -124,6 +140,7 @@ export const GenerationRequestBodySchema = Type.Object(
     init_image: Type.Optional(imageField('Image-to-image and inpainting: the image to start from')),
     mask_image: Type.Optional(imageField('Inpainting: the mask (see mask_source); stretched to the init image size')),
     ...imageFields,
+    hires: Type.Optional(HiresSchema),
   },
   { description: 'Send as application/x-www-form-urlencoded (bracket keys: prompts[0][text]), multipart/form-data or JSON.' },
 );
@@ -145,4 +162,9 @@ export function diffusersStrength(request: Pick<GenerationRequest, 'init_image' 
   if (request.init_image === undefined) return undefined;
   if (request.init_image_mode === 'STEP_SCHEDULE') return request.step_schedule_start ?? STEP_SCHEDULE_START_DEFAULT;
   return 1 - (request.image_strength ?? IMAGE_STRENGTH_DEFAULT);
+}
+
+/** The hires fix's output size: the resolution × scale, each side rounded to the model's latent multiple `m`. */
+export function hiresSize(size: { width: number; height: number }, scale: number, m: number): { width: number; height: number } {
+  return { width: Math.max(m, Math.round((size.width * scale) / m) * m), height: Math.max(m, Math.round((size.height * scale) / m) * m) };
 }

@@ -106,6 +106,7 @@ describe('image-to-image and inpainting through the API (real engine, tiny model
     const engines: EngineEntry[] = [
       { id: 'img', model: blockSd1.dir, steps: { min: 1, max: 50, default: 20 }, resolutions: ['64x48', '64x64', '1024x1024'], upscale: true },
       { id: 'inpaint', model: tiny('sd1-inpaint'), steps: { min: 1, max: 50, default: 4 }, resolutions: ['64x48', '64x64'] },
+      { id: 'img-native', model: blockSd1.dir, steps: { min: 1, max: 50, default: 4 }, resolutions: ['64x48'], upscale: false },
       { id: 'text-only', model: noEncoder.dir, steps: { min: 1, max: 50, default: 2 }, resolutions: ['64x64'] },
     ];
     ctx = await createApiContext({ worker: true, overrides: { engines } });
@@ -327,6 +328,39 @@ describe('image-to-image and inpainting through the API (real engine, tiny model
     assert.deepEqual(Object.keys(r9.json().errors), ['mask_image']);
     const r10 = await post(inpaint, { ...prompt, engine: 'inpaint', resolution: '64x48', init_image: dataUrl(initPng), mask_source: 'SOMETHING', image_strength: 2, mask_blur: 100 });
     assert.deepEqual(Object.keys(r10.json().errors).sort(), ['image_strength', 'mask_blur', 'mask_source']);
+  });
+
+  it('hires fix: generates, upscales ×2 with Lanczos and refines; charged as a second request at the output size; bad hires fields are named', async () => {
+    // An engine that generates 64x48 as such: the ×2 upscale keeps the block VAE's 8×8 grid aligned.
+    const body = { ...prompt, engine: 'img-native', resolution: '64x48', steps: 4, sampler: 'euler', seed: 21 };
+    const plain = await generate('stablediffusion_text2img', body);
+    const hires = await generate('stablediffusion_text2img', { ...body, hires: { scale: 2, strength: 0.05, steps: 20 } });
+    assert.equal(hires.response.content[0].dimensions, '128x96');
+    assert.deepEqual([hires.pixels.width, hires.pixels.height], [128, 96]);
+    assert.deepEqual(hires.request.content.hires, { scale: 2, strength: 0.05, steps: 20 });
+    assert.match(readTextChunks(hires.png).parameters, /Denoising strength: 0\.05, Hires upscale: 2, Hires steps: 20, Hires upscaler: Lanczos/);
+    // A light refinement keeps the first pass's picture: the result shrunk back is close to the plain image.
+    const shrunk = await sharp(hires.png).resize(W, H, { kernel: 'lanczos3' }).removeAlpha().raw().toBuffer();
+    assert.ok(meanDiff(shrunk, plain.pixels.data) < 25, `refined from the first pass (${meanDiff(shrunk, plain.pixels.data).toFixed(1)})`);
+    const upscaledOnly = await sharp(plain.png).resize(128, 96, { kernel: 'lanczos3' }).removeAlpha().raw().toBuffer();
+    assert.notDeepEqual(hires.pixels.data, upscaledOnly, 'the upscale was refined by the model');
+    // The price: the first pass at 64x48 plus int(20 × 0.05) = 1 step at 128x96 (1 + 1; both at the per-image minimum).
+    assert.equal(hires.response.credits, 2);
+    const big = await ctx.request(user.token, { method: 'POST', url: '/api/v1/quote', payload: { ...prompt, engine: 'img', resolution: '1024x1024', steps: 45, hires: { scale: 2, strength: 0.5, steps: 20 } } });
+    assert.equal(big.json().data.credits, 5 + 4, '45 steps at 1024² (5) + int(20 × 0.5) = 10 steps at 2048² (4)');
+    const quote = (hires: object, extra: object = {}) => ctx.request(user.token, { method: 'POST', url: '/api/v1/quote', payload: { ...body, ...extra, hires } });
+    const tooBig = await quote({ scale: 2.5 }, { engine: 'img', resolution: '1024x1024' });
+    assert.equal(tooBig.statusCode, 422);
+    assert.match(tooBig.json().errors['hires.scale'][0], /larger than this engine allows/);
+    const bad = await quote({ scale: 5, strength: -1, steps: 0, extra: 1 });
+    assert.equal(bad.statusCode, 422);
+    assert.ok(Object.keys(bad.json().errors).every((k) => k.startsWith('hires')), JSON.stringify(bad.json().errors));
+    const noStep = await quote({ scale: 2, strength: 0.01, steps: 8 });
+    assert.match(noStep.json().errors['hires.strength'][0], /no denoising step/);
+    const withImage = await ctx.request(user.token, { method: 'POST', url: '/api/v1/quote', payload: { ...body, init_image: dataUrl(initPng), hires: { scale: 2 } } });
+    assert.match(withImage.json().errors.hires[0], /text-to-image requests only/);
+    const noEncoderEngine = await quote({ scale: 1 }, { engine: 'text-only', resolution: '64x64' });
+    assert.match(noEncoderEngine.json().errors.hires[0], /no VAE encoder/);
   });
 
   it("deleting an image request deletes its input copies; the copy is no longer referable", async () => {

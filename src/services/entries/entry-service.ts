@@ -279,7 +279,7 @@ export class EntryService {
       last = now;
       writing = true;
       // Image-to-image runs only part of the schedule: its progress counts the steps it runs.
-      const total = request.init_image === undefined ? request.steps : p.steps;
+      const total = request.init_image === undefined && request.hires === undefined ? request.steps : p.steps;
       const step = p.steps === total ? p.step : Math.min(total, Math.round((p.step / p.steps) * total));
       const progress: Progress = { step, steps: total, image: p.image, images: p.images };
       this.deps.store.repos.entries
@@ -481,7 +481,10 @@ interface StoredInput {
 /** The price of a checked request (services/credits/pricing.ts), with the denoising steps it actually runs. */
 function costOf(checked: CheckedRequest): number {
   const size = parseResolution(checked.request.resolution) ?? { width: 0, height: 0 };
-  return requestCost({ images: checked.request.images, steps: checked.runSteps, width: size.width, height: size.height });
+  const images = checked.request.images;
+  const base = requestCost({ images, steps: checked.runSteps, width: size.width, height: size.height });
+  // The hires fix is a second request: its refinement steps at the output size.
+  return checked.hires ? base + requestCost({ images, steps: checked.hires.runSteps, width: checked.hires.width, height: checked.hires.height }) : base;
 }
 
 /** 3 600 000 → "1 h", 5 400 000 → "1 h 30 min", 90 000 → "1 min 30 s". */

@@ -10,11 +10,13 @@ import { denoisingSteps, type SamplerName } from '../../engine/index.ts';
 import { AppError, type FieldErrors } from '../../domain/errors.ts';
 import {
   diffusersStrength,
+  hiresSize,
   parseResolution,
   PROMPT_TEXT_MAX,
   type GenerationRequest,
   type GenerationRequestBody,
   type MaskSource,
+  HIRES_STRENGTH_DEFAULT,
   IMAGE_STRENGTH_DEFAULT,
   STEP_SCHEDULE_START_DEFAULT,
 } from '../../domain/generation-request.ts';
@@ -47,6 +49,8 @@ export interface CheckedRequest {
   engine: Engine;
   /** Denoising steps it runs: `steps`, or what the strength leaves of them (diffusers' int(steps × strength)). */
   runSteps: number;
+  /** Hires fix: the output size and the refinement's denoising steps (priced as a second request at that size). */
+  hires?: { width: number; height: number; runSteps: number };
 }
 
 /** Body fields that only mean something with an init image (or, the last three, with a mask). */
@@ -128,6 +132,8 @@ export function checkGenerationRequest(submission: RequestSubmission, engines: E
     }
   }
 
+  const hires = body.hires !== undefined && !malformed('hires') && engine && size ? checkHires(body, engine, size, sampler, image !== undefined, fail) : undefined;
+
   if (Object.keys(errors).length > 0 || !engine || !size) throw AppError.validation(errors);
 
   // The published `content` of the request entry: the tutorial's fields in its order, then what the caller added.
@@ -144,7 +150,42 @@ export function checkGenerationRequest(submission: RequestSubmission, engines: E
   if (body.cfg_scale !== undefined) request.cfg_scale = body.cfg_scale;
   if (sampler !== undefined) request.sampler = sampler;
   if (image) Object.assign(request, image);
-  return { request, engine, runSteps };
+  if (hires && body.hires) request.hires = { scale: body.hires.scale, strength: hires.strength, steps: hires.steps };
+  return { request, engine, runSteps, ...(hires ? { hires: { width: hires.width, height: hires.height, runSteps: hires.runSteps } } : {}) };
+}
+
+/**
+ * Hires fix: text-to-image only, on an engine that can encode images; the output (the resolution × scale, rounded to
+ * the model's latent multiple) at most 4 × the area of the engine's largest resolution; the refinement must run a step.
+ */
+function checkHires(
+  body: GenerationRequestBody,
+  engine: Engine,
+  size: { width: number; height: number },
+  sampler: string | undefined,
+  hasImage: boolean,
+  fail: (field: string, message: string) => void,
+): { width: number; height: number; strength: number; steps: number; runSteps: number } | undefined {
+  const hires = body.hires;
+  if (!hires) return undefined;
+  let ok = true;
+  const no = (field: string, message: string) => {
+    ok = false;
+    fail(field, message);
+  };
+  if (hasImage || body.init_image !== undefined) no('hires', 'The hires fix applies to text-to-image requests only.');
+  if (!engine.model.imageInput) no('hires', `The engine ${body.engine} cannot refine an upscaled image: its model has no VAE encoder (vae_encoder/model.onnx).`);
+  const steps = hires.steps ?? body.steps ?? engine.steps.default;
+  if (steps < engine.steps.min || steps > engine.steps.max) no('hires.steps', `The hires steps must be between ${engine.steps.min} and ${engine.steps.max}.`);
+  const { width, height } = hiresSize(size, hires.scale, engine.model.latentMultiple);
+  const maxArea = 4 * Math.max(...engine.resolutions.map((r) => parseResolution(r)).map((r) => (r ? r.width * r.height : 0)));
+  if (width * height > maxArea) {
+    no('hires.scale', `The hires output ${width}x${height} is larger than this engine allows (${maxArea} pixels, 4 × its largest resolution): lower the scale.`);
+  }
+  const strength = hires.strength ?? HIRES_STRENGTH_DEFAULT;
+  const runSteps = ok ? denoisingSteps(engine.model, { steps, strength, sampler: (sampler ?? engine.defaultSampler) as SamplerName }) : 0;
+  if (ok && runSteps < 1) no('hires.strength', `The hires strength leaves no denoising step to run with ${steps} steps (int(steps × strength) must be at least 1): raise it or the hires steps.`);
+  return ok ? { width, height, strength, steps, runSteps } : undefined;
 }
 
 type ImageRequestFields = Pick<

@@ -50,3 +50,11 @@ export async function decodePng(png: Buffer): Promise<{ width: number; height: n
   // A copy that owns its whole buffer, so the engine thread can take it without copying again.
   return { width: info.width, height: info.height, channels: info.channels, data: new Uint8Array(data) };
 }
+
+/** Resizes an RGB image with Lanczos (libvips' lanczos3): the hires fix's upscale. */
+export async function resizeRgb(image: { width: number; height: number; rgb: Uint8Array }, width: number, height: number): Promise<{ width: number; height: number; rgb: Uint8Array }> {
+  const sharp = await loadSharp();
+  const input = Buffer.from(image.rgb.buffer, image.rgb.byteOffset, image.rgb.byteLength);
+  const data = await sharp(input, { raw: { width: image.width, height: image.height, channels: 3 } }).resize(width, height, { fit: 'fill', kernel: 'lanczos3' }).raw().toBuffer();
+  return { width, height, rgb: new Uint8Array(data) };
+}

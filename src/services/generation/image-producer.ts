@@ -6,12 +6,12 @@
 import { createHash } from 'node:crypto';
 import { maskFromAlpha, maskFromImage, planSize, resizeLanczos, type InitImage, type MaskImage } from '../../engine/index.ts';
 import type { ImageItem } from '../../domain/entry.ts';
-import { diffusersStrength, parseResolution, type GenerationRequest, type MaskSource } from '../../domain/generation-request.ts';
+import { diffusersStrength, hiresSize, parseResolution, type GenerationRequest, type MaskSource } from '../../domain/generation-request.ts';
 import type { FileStorage } from '../../storage/file-storage.ts';
-import { modelTarget, type EngineCatalog } from './engine-catalog.ts';
+import { modelTarget, type Engine, type EngineCatalog } from './engine-catalog.ts';
 import { toEngineOptions } from './engine-options.ts';
-import type { GenerationProgress, ImageGenerator } from './image-generator.ts';
-import { decodePng, encodeImage } from './image-encoder.ts';
+import type { GeneratedImage, GenerateRequest, GenerationProgress, ImageGenerator } from './image-generator.ts';
+import { decodePng, encodeImage, resizeRgb } from './image-encoder.ts';
 import { parametersText } from './png-text.ts';
 
 export interface ImageProducerDeps {
@@ -60,6 +60,33 @@ export class ImageProducer {
     await Promise.all(files.map((key) => this.deps.storage.delete(key).catch(() => undefined)));
   }
 
+  /**
+   * The hires fix's second pass, as A1111's enable_hr: each first-pass image upscaled with Lanczos to the output size,
+   * then refined by image-to-image with its own seed at the hires strength and steps.
+   */
+  async #refine(
+    engine: Engine,
+    options: GenerateRequest,
+    images: GeneratedImage[],
+    hires: { width: number; height: number; steps: number; strength: number },
+    control: { signal: AbortSignal; onProgress?: (progress: GenerationProgress) => void },
+    firstSteps: number,
+  ): Promise<GeneratedImage[]> {
+    const refined: GeneratedImage[] = [];
+    for (const [i, image] of images.entries()) {
+      if (control.signal.aborted) throw control.signal.reason ?? new Error('aborted');
+      const upscaled = await resizeRgb(image, hires.width, hires.height);
+      const onProgress = control.onProgress && ((p: GenerationProgress) => control.onProgress?.({ image: i, images: images.length, step: firstSteps + p.step, steps: firstSteps + p.steps }));
+      const [out] = await this.deps.generator.generate(
+        modelTarget(engine),
+        { ...options, width: hires.width, height: hires.height, steps: hires.steps, images: 1, seed: image.seed, init: { image: upscaled, strength: hires.strength } },
+        { signal: control.signal, onProgress },
+      );
+      refined.push(out);
+    }
+    return refined;
+  }
+
   #initImage(request: GenerationRequest, inputs: { init: string; mask?: string }): Promise<InitImage> {
     return readInit(this.deps.storage, request, inputs);
   }
@@ -73,7 +100,14 @@ export class ImageProducer {
     const size = planSize(engine.model, target, { upscale: engine.upscale });
     const init = order.inputs ? await this.#initImage(request, order.inputs) : undefined;
     const options = toEngineOptions(request, engine, { size, seed: order.seed, init });
-    const images = await this.deps.generator.generate(modelTarget(engine), options, { signal: control.signal, onProgress: control.onProgress });
+    // Hires fix (text-to-image only, as the request check made sure): the output size and the refinement.
+    const hiresRun = !init && request.hires ? { ...hiresSize(target, request.hires.scale, engine.model.latentMultiple), steps: request.hires.steps, strength: request.hires.strength } : undefined;
+    // With the hires fix, progress counts both passes: the first pass's steps, then each image's refinement.
+    const hiresCount = hiresRun ? Math.trunc(hiresRun.steps * hiresRun.strength) : 0;
+    const first = hiresRun && control.onProgress ? (p: GenerationProgress) => control.onProgress?.({ ...p, steps: p.steps + hiresCount }) : control.onProgress;
+    let images = await this.deps.generator.generate(modelTarget(engine), options, { signal: control.signal, onProgress: first });
+    if (hiresRun) images = await this.#refine(engine, options, images, hiresRun, control, request.steps);
+    const outSize = hiresRun ? { width: hiresRun.width, height: hiresRun.height } : target;
     const prompt = request.prompts.filter((p) => p.weight > 0).map((p) => p.text).join(', ');
     const negative = request.prompts.filter((p) => p.weight < 0).map((p) => p.text).join(', ');
     const items: ImageItem[] = [];
@@ -90,9 +124,10 @@ export class ImageProducer {
         height: target.height,
         model: engine.model.name,
         style: request.style,
-        denoisingStrength: init?.strength,
+        denoisingStrength: init?.strength ?? hiresRun?.strength,
+        hires: hiresRun && { scale: request.hires?.scale ?? 1, steps: hiresRun.steps },
       });
-      const encoded = await encodeImage(image, target, text);
+      const encoded = await encodeImage(image, outSize, text);
       const key = `${order.aiVersionCode}/${fileId(order.jobId, i)}.png`;
       const thumbKey = `${key}.thumbnail.jpg`;
       files.push(key, thumbKey);

@@ -53,6 +53,8 @@ export interface ParametersInfo {
   style?: string | null;
   /** Image-to-image: diffusers' strength (A1111's "Denoising strength"). */
   denoisingStrength?: number;
+  /** Hires fix: A1111's "Hires upscale" and "Hires steps". */
+  hires?: { scale: number; steps: number };
 }
 
 /** "prompt\nNegative prompt: …\nSteps: N, Sampler: X, CFG scale: Y, Seed: Z, Size: WxH, Model: name" */
@@ -62,6 +64,7 @@ export function parametersText(p: ParametersInfo): string {
   const fields = [`Steps: ${p.steps}`, `Sampler: ${p.sampler}`, `CFG scale: ${p.cfgScale}`, `Seed: ${p.seed}`, `Size: ${p.width}x${p.height}`, `Model: ${p.model}`];
   if (p.style) fields.push(`Style: ${p.style}`);
   if (p.denoisingStrength !== undefined) fields.push(`Denoising strength: ${Number(p.denoisingStrength.toFixed(4))}`);
+  if (p.hires) fields.push(`Hires upscale: ${p.hires.scale}`, `Hires steps: ${p.hires.steps}`, 'Hires upscaler: Lanczos');
   lines.push(fields.join(', '));
   return lines.join('\n');
 }
