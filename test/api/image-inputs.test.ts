@@ -271,6 +271,14 @@ describe('image-to-image and inpainting through the API (real engine, tiny model
     assert.ok(meanDiff(made.pixels.data, init.data, (x, y) => x >= 20 && x < 36 && y >= 12 && y < 28) > 20);
   });
 
+  it('GET /engines says which requests each engine takes', async () => {
+    const engines = (await ctx.request(user.token, { method: 'GET', url: '/api/v1/engines' })).json().data as { id: string; inputs: unknown }[];
+    const inputs = Object.fromEntries(engines.map((e) => [e.id, e.inputs]));
+    assert.deepEqual(inputs.img, { text_to_image: true, image_to_image: true, inpainting: 'blend', hires: true });
+    assert.deepEqual(inputs.inpaint, { text_to_image: false, image_to_image: false, inpainting: 'model', hires: false });
+    assert.deepEqual(inputs['text-only'], { text_to_image: true, image_to_image: false, inpainting: null, hires: false });
+  });
+
   it('bad images answer 422 naming the field and charge nothing: truncated PNG, 0×0, a 20000×20000 header, wrong types, too large', async () => {
     const t = await thread('stablediffusion_img2img');
     const before = await balance();

@@ -228,7 +228,7 @@ export function EntryForm({ engines, values, errors, onChange, onSubmit, sending
         ${values.prompts.length < 10 &&
         html`<button type="button" class="small" onClick=${() => onChange('prompts', { prompts: [...values.prompts, { text: '', weight: 1 }] })}>Add prompt</button>`}
       </fieldset>
-      <${ImageInputs} values=${values} errors=${errors} onChange=${onChange} />
+      <${ImageInputs} values=${values} errors=${errors} onChange=${onChange} inputs=${engine ? engine.inputs : undefined} />
       <div class="grid">
         ${input('images', 'Images', { min: 1, max: 10 })}
         ${input('steps', 'Steps', { min: engineField(engine, 'steps.min', 10), max: engineField(engine, 'steps.max', 150) })}

@@ -36,7 +36,7 @@ function FieldError({ id, messages }) {
   return html`<p class="field-error" id=${id}>${messages.join(' ')}</p>`;
 }
 
-export function ImageInputs({ values, errors, onChange }) {
+export function ImageInputs({ values, errors, onChange, inputs }) {
   const [localError, setLocalError] = useState(null);
   const [dragging, setDragging] = useState(false);
   const initError = localError ? [localError] : errors.init_image;
@@ -55,6 +55,10 @@ export function ImageInputs({ values, errors, onChange }) {
   }
 
   const strength = Number(values.image_strength);
+  // An engine whose model has no VAE encoder takes no image (GET /engines says so); an init image already chosen stays, so the 422 can say why.
+  if (inputs && inputs.inpainting === null && !values.init_image) {
+    return html`<p class="muted small">This engine cannot start from an image: choose another engine for image-to-image or inpainting.</p>`;
+  }
   return html`
     <fieldset class=${`image-input${dragging ? ' dragging' : ''}`} aria-describedby=${initError ? 'f-init-image-error' : undefined}
       onDragOver=${(e) => { e.preventDefault(); setDragging(true); }} onDragLeave=${() => setDragging(false)} onDrop=${onDrop} data-testid="image-input">
