@@ -88,7 +88,7 @@ export async function decodeInputImage(bytes: Buffer, options: { keepAlpha: bool
   if (bytes.length > INPUT_IMAGE_BYTES_MAX) throw new InputImageError(`The image may not be larger than ${INPUT_IMAGE_BYTES_MAX / 1024 / 1024} MB.`);
   const sharp = await loadSharp();
   // The header is read first: a claimed 20000×20000 is refused before a pixel is decoded.
-  const open = () => sharp(bytes, { limitInputPixels: INPUT_IMAGE_SIDE_MAX * INPUT_IMAGE_SIDE_MAX, failOn: 'warning', pages: 1 });
+  const open = () => sharp(bytes, { limitInputPixels: INPUT_IMAGE_SIDE_MAX * INPUT_IMAGE_SIDE_MAX, failOn: 'error', pages: 1 });
   let meta;
   try {
     meta = await open().metadata();
