@@ -271,6 +271,22 @@ describe('image-to-image and inpainting through the API (real engine, tiny model
     assert.ok(meanDiff(made.pixels.data, init.data, (x, y) => x >= 20 && x < 36 && y >= 12 && y < 28) > 20);
   });
 
+  it('mask_blur acts before binarisation: a sharp 1-pixel line repaints its latent cells, blurred with σ 3 it repaints none', async () => {
+    const init = await rawOf(initPng);
+    // Column 24 holds the top-left pixels of latent column 3, so the sharp line reaches the latent mask.
+    const line = Buffer.alloc(W * H);
+    for (let y = 0; y < H; y++) line[y * W + 24] = 255;
+    const body = { ...prompt, engine: 'inpaint', resolution: '64x48', steps: 4, sampler: 'euler', seed: 4, image_strength: 0, init_image: dataUrl(initPng), mask_image: dataUrl(await png(line, 1)) };
+    const sharpLine = await generate('stablediffusion_inpaint', body);
+    const blurred = await generate('stablediffusion_inpaint', { ...body, mask_blur: 3 });
+    const cells = (x: number) => x >= 24 && x < 32;
+    const sharpDiff = meanDiff(sharpLine.pixels.data, init.data, cells);
+    const blurDiff = meanDiff(blurred.pixels.data, init.data, cells);
+    // The block VAE's round trip alone is off by its 8×8 box averages there (the bright block's edges cross those cells).
+    assert.ok(sharpDiff > blurDiff + 15, `the sharp line repaints its cells (${sharpDiff.toFixed(1)}), the blurred one (under 50 % everywhere) does not (${blurDiff.toFixed(1)})`);
+    assert.ok(meanDiff(blurred.pixels.data, init.data, (x) => x < 16 || x >= 40) < 12, 'and the rest is kept');
+  });
+
   it('GET /engines says which requests each engine takes', async () => {
     const engines = (await ctx.request(user.token, { method: 'GET', url: '/api/v1/engines' })).json().data as { id: string; inputs: unknown }[];
     const inputs = Object.fromEntries(engines.map((e) => [e.id, e.inputs]));
