@@ -366,6 +366,9 @@ describe('image-to-image and inpainting through the API (real engine, tiny model
     // A light refinement keeps the first pass's picture: the result shrunk back is close to the plain image.
     const shrunk = await sharp(hires.png).resize(W, H, { kernel: 'lanczos3' }).removeAlpha().raw().toBuffer();
     assert.ok(meanDiff(shrunk, plain.pixels.data) < 25, `refined from the first pass (${meanDiff(shrunk, plain.pixels.data).toFixed(1)})`);
+    // An upscaling engine (its first pass is the model's native area) refines at that size × scale and delivers the resolution × scale.
+    const upscaling = await generate('stablediffusion_text2img', { ...prompt, engine: 'img', resolution: '1024x1024', steps: 2, hires: { scale: 1.5, strength: 0.5, steps: 2 } });
+    assert.equal(upscaling.response.content[0].dimensions, '1536x1536');
     const upscaledOnly = await sharp(plain.png).resize(128, 96, { kernel: 'lanczos3' }).removeAlpha().raw().toBuffer();
     assert.notDeepEqual(hires.pixels.data, upscaledOnly, 'the upscale was refined by the model');
     // The price: the first pass at 64x48 plus int(20 × 0.05) = 1 step at 128x96 (1 + 1; both at the per-image minimum).

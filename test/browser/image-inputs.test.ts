@@ -144,6 +144,25 @@ describe('playground image inputs in chromium', { skip: SKIP_BROWSER }, () => {
     });
   }
 
+  it('the hires fix: ticked with a scale, the request carries it and the image comes back at the upscaled size', { timeout: 300_000 }, async () => {
+    await page.goto(`${server.base}/#/playground`);
+    await page.reload();
+    await form().getByRole('textbox', { name: 'Positive prompt' }).fill('a harbour');
+    await form().getByLabel('Hires fix: upscale, then refine').check();
+    await form().getByLabel('Upscale by').fill('1.5');
+    await form().getByLabel('Refine strength').fill('0.5');
+    await generate().click();
+    const thread = await threadOf();
+    assert.equal(thread.ai_version_code, 'stablediffusion_text2img');
+    const response = await waitForResult(thread.guid);
+    assert.equal(response.error, null);
+    const request = (await entries(thread.guid)).find((e) => e.type === 'request');
+    assert.deepEqual((request?.content as { hires?: { scale: number; strength: number } }).hires?.scale, 1.5);
+    const [w, h] = String(request?.content.resolution).split('x').map(Number);
+    const [ow, oh] = String((response.content as unknown as { dimensions: string }[])[0].dimensions).split('x').map(Number);
+    assert.ok(Math.abs(ow - w * 1.5) <= 64 && Math.abs(oh - h * 1.5) <= 64, `${ow}x${oh} is about 1.5 × ${w}x${h}`);
+  });
+
   it('takes an init image dropped on the form', async () => {
     await page.goto(`${server.base}/#/playground`);
     await page.reload();

@@ -100,14 +100,18 @@ export class ImageProducer {
     const size = planSize(engine.model, target, { upscale: engine.upscale });
     const init = order.inputs ? await this.#initImage(request, order.inputs) : undefined;
     const options = toEngineOptions(request, engine, { size, seed: order.seed, init });
-    // Hires fix (text-to-image only, as the request check made sure): the output size and the refinement.
-    const hiresRun = !init && request.hires ? { ...hiresSize(target, request.hires.scale, engine.model.latentMultiple), steps: request.hires.steps, strength: request.hires.strength } : undefined;
+    // Hires fix (text-to-image only, as the request check made sure): the refinement runs at the first pass's size ×
+    // scale (an upscaling engine's first pass is its native area, which bounds what its model can run), and the
+    // output is the resolution × scale (resized to it when the two differ, as the first pass is).
+    const m = engine.model.latentMultiple;
+    const hiresRun = !init && request.hires ? { ...hiresSize(size, request.hires.scale, m), steps: request.hires.steps, strength: request.hires.strength } : undefined;
+    const hiresOut = request.hires && hiresRun ? hiresSize(target, request.hires.scale, m) : undefined;
     // With the hires fix, progress counts both passes: the first pass's steps, then each image's refinement.
     const hiresCount = hiresRun ? Math.trunc(hiresRun.steps * hiresRun.strength) : 0;
     const first = hiresRun && control.onProgress ? (p: GenerationProgress) => control.onProgress?.({ ...p, steps: p.steps + hiresCount }) : control.onProgress;
     let images = await this.deps.generator.generate(modelTarget(engine), options, { signal: control.signal, onProgress: first });
     if (hiresRun) images = await this.#refine(engine, options, images, hiresRun, control, request.steps);
-    const outSize = hiresRun ? { width: hiresRun.width, height: hiresRun.height } : target;
+    const outSize = hiresOut ?? target;
     const prompt = request.prompts.filter((p) => p.weight > 0).map((p) => p.text).join(', ');
     const negative = request.prompts.filter((p) => p.weight < 0).map((p) => p.text).join(', ');
     const items: ImageItem[] = [];

@@ -9,7 +9,7 @@ export const DEFAULT_ENGINE = 'stable-diffusion-xl-1024-v0-9';
 const PROMPT_LABELS = ['Positive prompt', 'Negative prompt'];
 const promptLabel = (i) => PROMPT_LABELS[i] ?? `Prompt ${i + 1}`;
 /** Fields the form has an input for; errors for any other go to the form's general alert. */
-const FORM_FIELDS = ['engine', 'resolution', 'images', 'steps', 'style', 'seed', 'cfg_scale', 'sampler', 'init_image', 'image_strength', 'mask_image', 'mask_source', 'mask_blur'];
+const FORM_FIELDS = ['engine', 'resolution', 'images', 'steps', 'style', 'seed', 'cfg_scale', 'sampler', 'init_image', 'image_strength', 'mask_image', 'mask_source', 'mask_blur', 'hires', 'hires.scale', 'hires.strength'];
 
 /** The thread kind a form's request needs: text-to-image, image-to-image or inpainting. */
 export function aiVersionOf(form) {
@@ -46,6 +46,9 @@ export function defaultForm(engine) {
     mask_image: '',
     mask_source: 'MASK_IMAGE_WHITE',
     mask_blur: 0,
+    hires: false,
+    hires_scale: 2,
+    hires_strength: 0.7,
   };
 }
 
@@ -74,6 +77,9 @@ export function formFromRequest(content, engines, seed) {
     mask_image: content.mask_image ?? '',
     mask_source: content.mask_source ?? base.mask_source,
     mask_blur: content.mask_blur ?? 0,
+    hires: content.hires !== undefined,
+    hires_scale: content.hires?.scale ?? base.hires_scale,
+    hires_strength: content.hires?.strength ?? base.hires_strength,
   };
 }
 
@@ -118,6 +124,7 @@ export function payloadOf(form) {
       if (blur !== 0 && blur !== '') payload.mask_blur = blur;
     }
   }
+  if (!form.init_image && form.hires) payload.hires = { scale: numberOrText(form.hires_scale), strength: numberOrText(form.hires_strength) };
   return { payload, rows };
 }
 
@@ -251,6 +258,29 @@ export function EntryForm({ engines, values, errors, onChange, onSubmit, sending
           <${FieldError} id="f-sampler-error" messages=${errors.sampler} />
         </div>
       </div>
+      ${!values.init_image && engineField(engine, 'inputs.hires', false) &&
+      html`<div class="hires">
+        <div class="check">
+          <input id="f-hires" type="checkbox" checked=${values.hires} onChange=${(e) => onChange('hires', { hires: e.currentTarget.checked })} />
+          <label for="f-hires">Hires fix: upscale, then refine</label>
+        </div>
+        ${values.hires &&
+        html`<div class="grid">
+          <div class="field">
+            <label for="f-hires-scale">Upscale by</label>
+            <input id="f-hires-scale" type="number" min="1" max="4" step="0.25" inputmode="decimal" value=${values.hires_scale}
+              ...${errorProps(errors, 'hires.scale', 'f-hires-scale')} onInput=${(e) => onChange('hires.scale', { hires_scale: e.currentTarget.value })} />
+            <${FieldError} id="f-hires-scale-error" messages=${errors['hires.scale']} />
+          </div>
+          <div class="field">
+            <label for="f-hires-strength">Refine strength</label>
+            <input id="f-hires-strength" type="number" min="0" max="1" step="0.05" inputmode="decimal" value=${values.hires_strength}
+              ...${errorProps(errors, 'hires.strength', 'f-hires-strength')} onInput=${(e) => onChange('hires.strength', { hires_strength: e.currentTarget.value })} />
+            <${FieldError} id="f-hires-strength-error" messages=${errors['hires.strength']} />
+          </div>
+        </div>`}
+        <${FieldError} id="f-hires-error" messages=${errors.hires} />
+      </div>`}
       <p class="hint muted small">Seed 0 picks a random one; image <em>i</em> of a request uses seed + <em>i</em>.</p>
       ${(generalError || general.length > 0) &&
       html`<div class="alert error" role="alert">

@@ -67,6 +67,7 @@ export function ResultCard({ request, response, onReuse, onSameSeed, onUseAsInit
     c.seed ? `seed ${c.seed}` : null,
     c.init_image && (c.mask_source ? 'inpainting' : 'from an image'),
     c.image_strength !== undefined && `image strength ${c.image_strength}`,
+    c.hires && `hires ×${c.hires.scale}`,
   ].filter(Boolean);
 
   async function remove() {
