@@ -237,6 +237,8 @@ export function assembleRuntime(config: Config, store: Store, parts: { engines: 
       secrets: webhookSecrets,
       send: overrides.webhookSend ?? httpWebhookSender({ policy: webhookPolicy }),
       clock,
+      // Longer than an attempt may take (10 s): a delivery is taken over only from a sender that is gone.
+      leaseMs: Math.max(config.jobLeaseMs, 15_000),
       onOutcome: (outcome) => metrics.recordWebhookDelivery(outcome),
       logger,
     }),

@@ -39,6 +39,7 @@ export function httpWebhookSender(options: WebhookSenderOptions): WebhookSend {
   return (post) =>
     new Promise<WebhookResponse>((resolve) => {
       let settled = false;
+      let timer: NodeJS.Timeout | undefined;
       const finish = (result: WebhookResponse) => {
         if (settled) return;
         settled = true;
@@ -60,9 +61,9 @@ export function httpWebhookSender(options: WebhookSenderOptions): WebhookSend {
         lookup,
         headers: { ...post.headers, 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(post.body)), 'user-agent': USER_AGENT },
       });
-      const timer = setTimeout(() => {
+      timer = setTimeout(() => {
         req.destroy();
-        finish({ error: `no answer within ${Math.round(timeoutMs / 1000)} s` });
+        finish({ error: `no answer within ${timeoutMs >= 1000 ? `${Math.round(timeoutMs / 1000)} s` : `${timeoutMs} ms`}` });
       }, timeoutMs);
       req.on('error', (err: NodeJS.ErrnoException) => finish({ error: describe(err) }));
       req.on('response', (res: IncomingMessage) => {
