@@ -264,6 +264,31 @@ describe('webhooks (in-process worker, local receiver)', () => {
     );
   });
 
+  it('the OpenAPI document describes the webhook fields, the Idempotency-Key header and the new routes', async () => {
+    const doc = (await ctx.request(null, { method: 'GET', url: '/api/v1/openapi.json' })).json();
+    const entry = doc.paths['/api/v1/threads/{guid}/entry'].post;
+    const body = entry.requestBody.content['application/json'].schema;
+    assert.equal(body.properties.webhook.type, 'string');
+    assert.deepEqual(body.properties.webhook_events_filter.items.enum, ['start', 'completed']);
+    for (const op of [entry, doc.paths['/api/v1/threads'].post]) {
+      const header = op.parameters.find((p: { in: string; name: string }) => p.in === 'header' && p.name === 'idempotency-key');
+      assert.ok(header, 'Idempotency-Key is documented');
+      assert.equal(header.schema.maxLength, 255);
+      assert.ok(op.responses['201'].headers['idempotent-replayed']);
+      assert.ok(op.responses['409']);
+    }
+    for (const path of [
+      '/api/v1/webhook-secret',
+      '/api/v1/webhook-secret/rotate',
+      '/api/v1/applications/{id}/webhook-secret',
+      '/api/v1/applications/{id}/webhook-secret/rotate',
+      '/api/v1/threads/{guid}/entries/{entry_guid}/deliveries',
+      '/api/v1/threads/{guid}/entries/{entry_guid}/deliveries/{webhook_id}/redeliver',
+    ]) {
+      assert.ok(doc.paths[path], path);
+    }
+  });
+
   it("another account's deliveries, secrets and rotations answer 404", async () => {
     const { thread: t, entry } = await generate();
     await ctx.services.webhookDispatcher.runOnce();
