@@ -42,6 +42,24 @@ const DeliverySchema = Type.Object({
   attempts: Type.Array(AttemptSchema),
 });
 
+const secretExample = { secret: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw7w5gEZtYk2c=', previous_secret_expires_at: null };
+const deliveriesExample = [
+  {
+    webhook_id: 'msg_2b7f0e0c9d4e4b1a8f3c5d6e7f8a9b0c',
+    type: 'entry.completed',
+    url: 'https://example.com/hooks/sdapi',
+    status: 'delivered',
+    next_attempt_at: null,
+    created_at: '2023-07-13T19:57:02.000000Z',
+    finished_at: '2023-07-13T19:57:38.000000Z',
+    attempts: [
+      { attempt: 1, status_code: 500, error: 'the receiver answered 500', duration_ms: 41, attempted_at: '2023-07-13T19:57:02.000000Z' },
+      { attempt: 2, status_code: null, error: 'no answer within 10 s', duration_ms: 10002, attempted_at: '2023-07-13T19:57:07.000000Z' },
+      { attempt: 3, status_code: 200, error: null, duration_ms: 37, attempted_at: '2023-07-13T19:57:38.000000Z' },
+    ],
+  },
+];
+
 const AppParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: PARAM_MAX }) });
 const RedeliverParams = Type.Object({ ...EntryParams.properties, webhook_id: Type.String({ minLength: 1, maxLength: PARAM_MAX }) });
 
@@ -83,7 +101,7 @@ export function webhookRoutes({ webhooks, webhookSecrets }: WebhookRouteDeps): F
           tags,
           summary: "The webhook signing secret of the calling token's application",
           description: 'Webhooks of requests sent with this token are signed with it (Standard Webhooks: the HMAC key is the base64-decoded part after whsec_).',
-          response: { 200: data(SecretSchema), ...tokenErrors },
+          response: { 200: data(SecretSchema, secretExample), ...tokenErrors },
         },
       },
       async (request) => {
@@ -99,7 +117,7 @@ export function webhookRoutes({ webhooks, webhookSecrets }: WebhookRouteDeps): F
           tags,
           summary: "Rotate the calling token's application's webhook secret",
           description: 'Makes a new secret. For 24 h, deliveries carry two signatures, space-separated: one with the new secret, one with the old.',
-          response: { 200: data(SecretSchema), ...tokenErrors },
+          response: { 200: data(SecretSchema, secretExample), ...tokenErrors },
         },
       },
       async (request) => {
@@ -110,7 +128,7 @@ export function webhookRoutes({ webhooks, webhookSecrets }: WebhookRouteDeps): F
 
     app.get<{ Params: Static<typeof AppParams> }>(
       '/applications/:id/webhook-secret',
-      { schema: { tags, summary: "An application's webhook signing secret", params: AppParams, response: { 200: data(SecretSchema), ...accountErrors } } },
+      { schema: { tags, summary: "An application's webhook signing secret", params: AppParams, response: { 200: data(SecretSchema, secretExample), ...accountErrors } } },
       async (request) => {
         const auth = requireAuth(request);
         return { data: secretView(await webhookSecrets.get(auth.userId, request.params.id)) };
@@ -125,7 +143,7 @@ export function webhookRoutes({ webhooks, webhookSecrets }: WebhookRouteDeps): F
           summary: "Rotate an application's webhook secret",
           description: 'The old secret keeps signing (a second signature) for 24 h.',
           params: AppParams,
-          response: { 200: data(SecretSchema), ...accountErrors },
+          response: { 200: data(SecretSchema, secretExample), ...accountErrors },
         },
       },
       async (request) => {
@@ -141,7 +159,7 @@ export function webhookRoutes({ webhooks, webhookSecrets }: WebhookRouteDeps): F
           tags,
           summary: "The webhook deliveries of a request entry, with every attempt's status code and time",
           params: EntryParams,
-          response: { 200: Type.Object({ data: Type.Array(DeliverySchema) }), 401: errorResponses[401], 404: errorResponses[404] },
+          response: { 200: Type.Object({ data: Type.Array(DeliverySchema) }, { examples: [{ data: deliveriesExample }] }), 401: errorResponses[401], 404: errorResponses[404] },
         },
       },
       async (request) => {
