@@ -11,7 +11,7 @@ import { parseResolution, SEED_MAX, type GenerationRequest } from '../../domain/
 import { isUuid } from '../../domain/ids.ts';
 import { pageWindow, type Page, type Paged } from '../../domain/pagination.ts';
 import type { JOB_DEFINITIONS } from '../../domain/jobs.ts';
-import type { EntryEventType } from '../../domain/webhooks.ts';
+import type { WebhookEventType } from '../../domain/webhooks.ts';
 import type { ClaimedJob, FinalJobStatus, JobQueue, LeasedJob } from '../../queue/job-queue.ts';
 import type { DataStore } from '../../store/database.ts';
 import type { EntryListRow } from '../../store/repositories/entries.repo.ts';
@@ -424,7 +424,7 @@ export class EntryService {
    * A lifecycle event of a request entry, inside the transaction of its state change: the webhook outbox queues a
    * delivery when the entry asked for one. The one place entry events leave this service.
    */
-  async #emit(tx: Repositories, type: EntryEventType, target: { userId: string; threadId: string; entryId: string }): Promise<void> {
+  async #emit(tx: Repositories, type: WebhookEventType, target: { userId: string; threadId: string; entryId: string }): Promise<void> {
     await this.deps.webhooks?.enqueueForEntry(tx, { type, ...target });
   }
 

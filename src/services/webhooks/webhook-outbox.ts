@@ -8,7 +8,7 @@ import { systemClock, type Clock } from '../../domain/clock.ts';
 import { entryView } from '../../domain/entry-view.ts';
 import { AppError, type FieldErrors } from '../../domain/errors.ts';
 import { isUuid } from '../../domain/ids.ts';
-import { DEFAULT_WEBHOOK_EVENT_FILTERS, filterOf, WEBHOOK_EVENT_FILTERS, type EntryEventType, type WebhookEventFilter } from '../../domain/webhooks.ts';
+import { DEFAULT_WEBHOOK_EVENT_FILTERS, filterOf, WEBHOOK_EVENT_FILTERS, type WebhookEventType, type WebhookEventFilter } from '../../domain/webhooks.ts';
 import type { DataStore } from '../../store/database.ts';
 import type { Repositories } from '../../store/repositories/repositories.ts';
 import type { WebhookDeliveryStatus } from '../../store/tables/webhooks.ts';
@@ -18,8 +18,8 @@ import { newMessageId } from './signature.ts';
 import type { WebhookSecretService } from './webhook-secrets.ts';
 
 /** A state change of a request entry (the entry lifecycle publisher's events map onto these). */
-export interface EntryLifecycleEvent {
-  type: EntryEventType;
+export interface WebhookEntryEvent {
+  type: WebhookEventType;
   userId: string;
   threadId: string;
   /** The request entry. */
@@ -115,7 +115,7 @@ export class WebhookOutbox {
    * atomicity). The payload is the entry as GET …/entries shows it at this moment, with its response entry.
    * Returns whether a delivery was queued.
    */
-  async enqueueForEntry(tx: Repositories, event: EntryLifecycleEvent): Promise<boolean> {
+  async enqueueForEntry(tx: Repositories, event: WebhookEntryEvent): Promise<boolean> {
     const hook = await tx.entryWebhooks.find(event.userId, event.entryId);
     if (!hook || !hook.events.split(',').includes(filterOf(event.type))) return false;
     const rows = await tx.entries.requestWithResponse(event.userId, event.entryId);
