@@ -3,7 +3,8 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { LookupAddress } from 'node:dns';
 import { after, before, describe, it } from 'node:test';
-import { MAX_ATTEMPTS } from '../../src/services/webhooks/webhook-dispatcher.ts';
+import { MAX_ATTEMPTS, WebhookDispatcher } from '../../src/services/webhooks/webhook-dispatcher.ts';
+import { httpWebhookSender } from '../../src/services/webhooks/webhook-sender.ts';
 import { createApiContext, formBody, waitForResponse, type ApiContext } from '../helpers/api-context.ts';
 import { steppingClock, type TestClock } from '../helpers/clock.ts';
 import { startWebhookReceiver, type WebhookReceiver } from '../helpers/webhook-receiver.ts';
@@ -370,6 +371,18 @@ describe('webhooks without a worker: cancellation, give-up, redelivery, DNS rebi
     } finally {
       receiver.answer = () => 200;
     }
+  });
+
+  it('several dispatchers (processes) sending at once deliver each event once', async () => {
+    const from = receiver.received.length;
+    for (let i = 0; i < 8; i += 1) await cancelled();
+    const policy = { allowHosts: new Set(['127.0.0.1']), resolve: dns.resolve };
+    const others = [1, 2].map(() => new WebhookDispatcher({ store: ctx.store, secrets: ctx.services.webhookSecrets, send: httpWebhookSender({ policy }), clock, concurrency: 3 }));
+    const made = await Promise.all([ctx.services.webhookDispatcher.runOnce(), ...others.map((d) => d.runOnce())]);
+    assert.equal(made.reduce((a, b) => a + b, 0), 8);
+    const ids = receiver.received.slice(from).map((h) => String(h.headers['webhook-id']));
+    assert.equal(ids.length, 8);
+    assert.equal(new Set(ids).size, 8);
   });
 
   it('checks the address again at delivery: a name that now resolves to loopback is refused without connecting', async () => {
