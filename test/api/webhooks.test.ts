@@ -281,8 +281,8 @@ describe('webhooks (in-process worker, local receiver)', () => {
     for (const path of [
       '/api/v1/webhook-secret',
       '/api/v1/webhook-secret/rotate',
-      '/api/v1/applications/{id}/webhook-secret',
-      '/api/v1/applications/{id}/webhook-secret/rotate',
+      '/api/v1/applications/{id}/webhooks/secret',
+      '/api/v1/applications/{id}/webhooks/secret/rotate',
       '/api/v1/threads/{guid}/entries/{entry_guid}/deliveries',
       '/api/v1/threads/{guid}/entries/{entry_guid}/deliveries/{webhook_id}/redeliver',
     ]) {
@@ -296,11 +296,11 @@ describe('webhooks (in-process worker, local receiver)', () => {
     const other = await ctx.request(bob.token, { method: 'GET', url: `/api/v1/threads/${t}/entries/${entry}/deliveries` });
     assert.equal(other.statusCode, 404);
     const [aliceApp] = (await ctx.request(alice.token, { method: 'GET', url: '/api/v1/applications' })).json().data;
-    const mine = await ctx.request(alice.token, { method: 'GET', url: `/api/v1/applications/${aliceApp.id}/webhook-secret` });
+    const mine = await ctx.request(alice.token, { method: 'GET', url: `/api/v1/applications/${aliceApp.id}/webhooks/secret` });
     assert.equal(mine.statusCode, 200);
     assert.equal(mine.json().data.secret, await secret());
-    assert.equal((await ctx.request(bob.token, { method: 'GET', url: `/api/v1/applications/${aliceApp.id}/webhook-secret` })).statusCode, 404);
-    assert.equal((await ctx.request(bob.token, { method: 'POST', url: `/api/v1/applications/${aliceApp.id}/webhook-secret/rotate` })).statusCode, 404);
+    assert.equal((await ctx.request(bob.token, { method: 'GET', url: `/api/v1/applications/${aliceApp.id}/webhooks/secret` })).statusCode, 404);
+    assert.equal((await ctx.request(bob.token, { method: 'POST', url: `/api/v1/applications/${aliceApp.id}/webhooks/secret/rotate` })).statusCode, 404);
     assert.equal(await secret(), mine.json().data.secret, 'unchanged');
     const [delivery] = await deliveries(t, entry);
     const redeliver = await ctx.request(bob.token, { method: 'POST', url: `/api/v1/threads/${t}/entries/${entry}/deliveries/${delivery.webhook_id}/redeliver` });

@@ -37,8 +37,8 @@ export function entryRoutes({ entries }: EntryRouteDeps): FastifyPluginAsync {
         },
       },
       async (request) => {
-        requireAuth(request);
-        const quote = await entries.quote({ body: request.body, schemaErrors: schemaErrorsOf(request) });
+        const auth = requireAuth(request);
+        const quote = await entries.quote({ body: request.body, schemaErrors: schemaErrorsOf(request) }, { applicationId: auth.applicationId });
         return { data: { credits: quote.credits } };
       },
     );

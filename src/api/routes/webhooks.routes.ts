@@ -84,7 +84,7 @@ function deliveryView(d: WebhookDelivery): Static<typeof DeliverySchema> {
 function tokenApplication(request: FastifyRequest): { userId: string; applicationId: string } {
   const auth = requireAuth(request);
   if (!auth.applicationId) {
-    throw new AppError('bad_request', "This route answers for the bearer token's application: use GET /applications/{id}/webhook-secret with a browser session.");
+    throw new AppError('bad_request', "This route answers for the bearer token's application: use GET /applications/{id}/webhooks/secret with a browser session.");
   }
   return { userId: auth.userId, applicationId: auth.applicationId };
 }
@@ -126,8 +126,9 @@ export function webhookRoutes({ webhooks, webhookSecrets }: WebhookRouteDeps): F
       },
     );
 
+    // Not /applications/{id}/webhook-secret: `..` as the id would make that path /webhook-secret, another route.
     app.get<{ Params: Static<typeof AppParams> }>(
-      '/applications/:id/webhook-secret',
+      '/applications/:id/webhooks/secret',
       { schema: { tags, summary: "An application's webhook signing secret", params: AppParams, response: { 200: data(SecretSchema, secretExample), ...accountErrors } } },
       async (request) => {
         const auth = requireAuth(request);
@@ -136,7 +137,7 @@ export function webhookRoutes({ webhooks, webhookSecrets }: WebhookRouteDeps): F
     );
 
     app.post<{ Params: Static<typeof AppParams> }>(
-      '/applications/:id/webhook-secret/rotate',
+      '/applications/:id/webhooks/secret/rotate',
       {
         schema: {
           tags,

@@ -80,10 +80,10 @@ export class EntryService {
     this.#clock = deps.clock ?? systemClock;
   }
 
-  /** What the request would cost, after the same one-pass check as createRequest() (the same 422). */
-  async quote(submission: RequestSubmission): Promise<{ credits: number; request: GenerationRequest }> {
-    const { request } = checkGenerationRequest(submission, this.deps.engines);
-    return { credits: costOf(request), request };
+  /** What the request would cost, after the same one-pass check as createRequest() (the same 422, webhook included). */
+  async quote(submission: RequestSubmission, options: Pick<SubmitOptions, 'applicationId'> = {}): Promise<{ credits: number; request: GenerationRequest }> {
+    const { checked } = await this.#check(submission, options);
+    return { credits: costOf(checked.request), request: checked.request };
   }
 
   /**

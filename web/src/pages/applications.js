@@ -184,7 +184,7 @@ function WebhookSecret({ app }) {
   const [secret, setSecret] = useState(null);
   const [confirmRotate, setConfirmRotate] = useState(false);
   const [error, setError] = useState(null);
-  const base = `/applications/${app.id}/webhook-secret`;
+  const base = `/applications/${app.id}/webhooks/secret`;
   async function run(action) {
     setError(null);
     try {
