@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
+import { loadConfig } from '../../src/config/load-config.ts';
 import { checkWebhookTarget, isBlockedAddress, type WebhookTargetPolicy } from '../../src/services/webhooks/address-guard.ts';
 import { signatureHeaders } from '../../src/services/webhooks/signature.ts';
 import { httpWebhookSender } from '../../src/services/webhooks/webhook-sender.ts';
@@ -32,6 +33,12 @@ describe('webhook address guard', () => {
     await assert.rejects(checkWebhookTarget('https://private.example/', policy), /loopback, private/);
     await assert.rejects(checkWebhookTarget('http://public.example/', policy), /https/);
     await assert.rejects(checkWebhookTarget(`https://public.example/${'a'.repeat(2100)}`, policy), /longer than 2048/);
+  });
+
+  it('SDAPI_WEBHOOK_ALLOW_HOSTS: comma-separated host names, lower-cased, IPv6 without brackets; malformed lists stop start-up', () => {
+    assert.deepEqual(loadConfig({ SDAPI_WEBHOOK_ALLOW_HOSTS: 'Hooks.Internal, [::1],127.0.0.1' }).webhookAllowHosts, ['hooks.internal', '::1', '127.0.0.1']);
+    assert.deepEqual(loadConfig({}).webhookAllowHosts, []);
+    assert.throws(() => loadConfig({ SDAPI_WEBHOOK_ALLOW_HOSTS: 'a,,b' }), /SDAPI_WEBHOOK_ALLOW_HOSTS must be host names/);
   });
 
   it('signs as Standard Webhooks does: the spec example verifies', () => {
