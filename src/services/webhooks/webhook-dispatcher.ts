@@ -59,6 +59,8 @@ export class WebhookDispatcher {
   #running: Promise<number> | undefined;
   #again = false;
   #stopped = true;
+  /** stop() was called: lanes finish the attempt in hand and claim nothing more. */
+  #closing = false;
 
   constructor(private readonly deps: WebhookDispatcherDeps) {
     this.#clock = deps.clock ?? systemClock;
@@ -69,6 +71,7 @@ export class WebhookDispatcher {
   start(): void {
     if (!this.#stopped) return;
     this.#stopped = false;
+    this.#closing = false;
     this.#timer = setInterval(() => this.wake(), this.deps.pollMs ?? 1000);
     this.#timer.unref();
     this.wake();
@@ -96,12 +99,13 @@ export class WebhookDispatcher {
           this.#again = false;
           const lanes = Array.from({ length: this.deps.concurrency ?? 4 }, async () => {
             let made = 0;
-            for (;;) {
+            while (!this.#closing) {
               const delivery = await this.deps.store.repos.webhookDeliveries.claimDue({ owner: this.#owner, now: this.#clock(), leaseMs: this.deps.leaseMs ?? 60_000 });
               if (!delivery) return made;
               await this.#attempt(delivery);
               made += 1;
             }
+            return made;
           });
           total += (await Promise.all(lanes)).reduce((a, b) => a + b, 0);
         } while (this.#again && !this.#stopped);
@@ -117,6 +121,7 @@ export class WebhookDispatcher {
 
   async stop(): Promise<void> {
     this.#stopped = true;
+    this.#closing = true;
     clearInterval(this.#timer);
     this.#timer = undefined;
     await this.#running;
