@@ -368,6 +368,11 @@ describe('webhooks without a worker: cancellation, give-up, redelivery, DNS rebi
       assert.equal(row.status, 'failed');
       assert.equal(Number(row.attempts), MAX_ATTEMPTS);
       assert.equal(row.last_status_code, 503);
+      // The attempts are counted by outcome (sdapi_webhook_deliveries_total).
+      const counted = Object.fromEntries((await ctx.services.metrics.webhookDeliveries.get()).values.map((v) => [v.labels.outcome, v.value]));
+      assert.ok(Number(counted.retried) >= MAX_ATTEMPTS - 1, JSON.stringify(counted));
+      assert.ok(Number(counted.failed) >= 1, JSON.stringify(counted));
+      assert.ok(Number(counted.delivered) >= 1, JSON.stringify(counted));
     } finally {
       receiver.answer = () => 200;
     }
