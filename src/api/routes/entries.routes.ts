@@ -6,6 +6,7 @@ import type { EntryService } from '../../services/entries/entry-service.ts';
 import { requireAuth } from '../auth.ts';
 import { EntryListCache } from '../entry-list-cache.ts';
 import { schemaErrorsOf } from '../errors.ts';
+import { idempotencyErrors, IdempotencyHeaders, idempotencyKeyOf, REPLAYED_HEADER } from '../idempotency-header.ts';
 import { tutorialEntries, tutorialRequestBody, tutorialRequestEntry, validationExample } from '../examples.ts';
 import { data, EntrySchema, ErrorBody, errorResponses, GuidParams, QuoteSchema } from '../schemas.ts';
 import { entryView } from '../views.ts';
@@ -44,7 +45,7 @@ export function entryRoutes({ entries, imageBodyLimit }: EntryRouteDeps): Fastif
       },
       async (request) => {
         const auth = requireAuth(request);
-        const quote = await entries.quote(auth.userId, { body: request.body, schemaErrors: schemaErrorsOf(request) });
+        const quote = await entries.quote(auth.userId, { body: request.body, schemaErrors: schemaErrorsOf(request) }, { applicationId: auth.applicationId });
         return { data: { credits: quote.credits } };
       },
     );
@@ -60,14 +61,16 @@ export function entryRoutes({ entries, imageBodyLimit }: EntryRouteDeps): Fastif
           tags: ['entries'],
           summary: 'Send a generation request to a thread',
           description:
-            'Costs images × max(1, round(steps × width × height / 1024² / 9)) credits (with an init_image, steps is the number of denoising steps it runs: int(steps × (1 − image_strength))), reserved now, charged when the response entry is written and refunded if generation fails. Poll GET /threads/{guid}/entries until the response entry appears. Image-to-image and inpainting take init_image, image_strength (or init_image_mode=STEP_SCHEDULE with step_schedule_start), mask_image, mask_source and mask_blur in a thread opened with ai_version_code stablediffusion_img2img or stablediffusion_inpaint; images may be multipart files, data: URLs, base64, or the url or guid of an image of your account.',
+            'Costs images × max(1, round(steps × width × height / 1024² / 9)) credits (with an init_image, steps is the number of denoising steps it runs: int(steps × (1 − image_strength))), reserved now, charged when the response entry is written and refunded if generation fails. Poll GET /threads/{guid}/entries until the response entry appears, or pass `webhook` (bearer tokens only) to be called back: signed POSTs (Standard Webhooks: webhook-id, webhook-timestamp, webhook-signature `v1,<base64 HMAC-SHA256 of "{id}.{timestamp}.{body}">` keyed with the application\'s secret from GET /webhook-secret) carrying `{"type": "entry.started" | "entry.completed" | "entry.failed" | "entry.cancelled", "timestamp", "data": <the request entry, with "response">}`, retried with backoff until a 2xx (12 attempts over about 29 h). Send an Idempotency-Key to retry safely. Image-to-image and inpainting take init_image, image_strength (or init_image_mode=STEP_SCHEDULE with step_schedule_start), mask_image, mask_source and mask_blur in a thread opened with ai_version_code stablediffusion_img2img or stablediffusion_inpaint; images may be multipart files, data: URLs, base64, or the url or guid of an image of your account.',
           params: GuidParams,
+          headers: IdempotencyHeaders,
           body: RequestBody,
           // JSON first: Swagger UI shows the first one, and the JSON example reads best.
           consumes: ['application/json', 'application/x-www-form-urlencoded', 'multipart/form-data'],
           response: {
-            201: data(EntrySchema, tutorialRequestEntry),
+            201: { ...data(EntrySchema, tutorialRequestEntry), headers: REPLAYED_HEADER },
             401: errorResponses[401],
+            ...idempotencyErrors,
             402: { description: 'Not enough credits', ...ErrorBody, examples: [{ message: 'Insufficient credits: this request costs 10 and the balance is 4.', code: 'insufficient_credits' }] },
             404: errorResponses[404],
             ...requestErrors,
@@ -76,7 +79,14 @@ export function entryRoutes({ entries, imageBodyLimit }: EntryRouteDeps): Fastif
       },
       async (request, reply) => {
         const auth = requireAuth(request);
-        const entry = await entries.createRequest(auth.userId, { threadId: request.params.guid, body: request.body, schemaErrors: schemaErrorsOf(request) });
+        const schemaErrors = schemaErrorsOf(request);
+        const idempotencyKey = idempotencyKeyOf(request, schemaErrors);
+        const { entry, replayed } = await entries.submit(
+          auth.userId,
+          { threadId: request.params.guid, body: request.body, schemaErrors },
+          { applicationId: auth.applicationId, idempotencyKey },
+        );
+        if (replayed) reply.header('idempotent-replayed', 'true');
         return reply.status(201).send({ data: entryView(entry) });
       },
     );

@@ -6,11 +6,12 @@
 import { randomInt, randomUUID } from 'node:crypto';
 import { systemClock, type Clock } from '../../domain/clock.ts';
 import type { Entry, ImageItem, Progress } from '../../domain/entry.ts';
-import { AppError } from '../../domain/errors.ts';
+import { AppError, isAppError, type FieldErrors } from '../../domain/errors.ts';
 import { parseResolution, SEED_MAX, type GenerationRequest } from '../../domain/generation-request.ts';
 import { isUuid } from '../../domain/ids.ts';
 import { pageWindow, type Page, type Paged } from '../../domain/pagination.ts';
 import type { JOB_DEFINITIONS } from '../../domain/jobs.ts';
+import type { WebhookEventType } from '../../domain/webhooks.ts';
 import type { ClaimedJob, FinalJobStatus, JobQueue, LeasedJob } from '../../queue/job-queue.ts';
 import type { FileStorage } from '../../storage/file-storage.ts';
 import type { DataStore } from '../../store/database.ts';
@@ -20,10 +21,15 @@ import type { CreditService } from '../credits/credit-service.ts';
 import { requestCost } from '../credits/pricing.ts';
 import type { EngineCatalog } from '../generation/engine-catalog.ts';
 import type { GenerationProgress } from '../generation/image-generator.ts';
-import { findAiVersion } from '../threads/ai-versions.ts';
+import { fingerprint, type IdempotencyClaim, type IdempotencyService } from '../idempotency/idempotency.ts';
+import { findAiVersion, type AiVersion } from '../threads/ai-versions.ts';
 import { titleFromPrompt } from '../threads/thread-title.ts';
+import { toEntry } from './entry-rows.ts';
 import { decodeInputImage, INPUT_FOLDER, InputImageError, loadInputBytes, type DecodedInput } from './input-images.ts';
 import { checkGenerationRequest, type CheckedRequest, type InputImageFacts, type RequestSubmission } from './request-check.ts';
+import type { WebhookOutbox, WebhookTarget } from '../webhooks/webhook-outbox.ts';
+
+export { toEntry };
 
 export type GenerateJob = ClaimedJob<typeof JOB_DEFINITIONS, 'generate'>;
 
@@ -56,6 +62,18 @@ export interface EntryServiceDeps {
   clock?: Clock;
   /** Minimum time between two progress writes. */
   progressIntervalMs?: number;
+  /** Webhooks: request fields checked, lifecycle events queued for delivery. */
+  webhooks?: WebhookOutbox;
+  /** Idempotency-Key support for createRequest(). */
+  idempotency?: IdempotencyService;
+}
+
+/** Who sends a request, beyond the account. */
+export interface SubmitOptions {
+  /** The application of the bearer token (webhooks are signed with its secret); none for browser sessions. */
+  applicationId?: string;
+  /** The request's Idempotency-Key (checked by checkIdempotencyKey()). */
+  idempotencyKey?: string;
 }
 
 /** Thrown inside a final transaction when the job's lease is gone, to roll the transaction back. */
@@ -68,80 +86,107 @@ export class EntryService {
     this.#clock = deps.clock ?? systemClock;
   }
 
-  /** What the request would cost, after the same one-pass check as createRequest() (the same 422). */
-  async quote(userId: string, submission: RequestSubmission): Promise<{ credits: number; request: GenerationRequest }> {
-    const { checked } = await this.#check(userId, submission, undefined);
+  /** What the request would cost, after the same one-pass check as createRequest() (the same 422, webhook included). */
+  async quote(userId: string, submission: RequestSubmission, options: Pick<SubmitOptions, 'applicationId'> = {}): Promise<{ credits: number; request: GenerationRequest }> {
+    const { checked } = await this.#check(userId, submission, options, undefined);
     return { credits: costOf(checked), request: checked.request };
-  }
-
-  /**
-   * The one validation pass with the body's images: they are read (inline, or the user's own image by url or guid)
-   * and decoded first, so a bad image is one more field in the same 422, and nothing is charged or stored for it.
-   */
-  async #check(userId: string, submission: RequestSubmission, aiVersionCode: string | undefined): Promise<{ checked: CheckedRequest; decoded: { init?: DecodedInput; mask?: DecodedInput } }> {
-    const inputs = aiVersionCode === undefined ? undefined : (findAiVersion(aiVersionCode)?.inputs ?? 'text');
-    const body = submission.body as Partial<RequestSubmission['body']> | null;
-    const schemaErrors = submission.schemaErrors ?? {};
-    const facts: InputImageFacts = { errors: {} };
-    const decoded: { init?: DecodedInput; mask?: DecodedInput } = {};
-    // A text thread refuses images without reading them; otherwise each well-formed image field is decoded.
-    if (inputs !== 'text' && typeof body === 'object' && body !== null && !Array.isArray(body)) {
-      const read = async (field: 'init_image' | 'mask_image', keepAlpha: boolean): Promise<DecodedInput | undefined> => {
-        const text = body[field];
-        if (typeof text !== 'string' || schemaErrors[field]) return undefined;
-        try {
-          return await decodeInputImage(await loadInputBytes(text, userId, { repos: this.deps.store.repos, storage: this.deps.storage }), { keepAlpha });
-        } catch (err) {
-          if (!(err instanceof InputImageError)) throw err;
-          (facts.errors ??= {})[field] = [`The ${field} is not usable: ${err.message}`];
-          return undefined;
-        }
-      };
-      const [init, mask] = await Promise.all([read('init_image', true), inputs === 'image' ? undefined : read('mask_image', false)]);
-      if (init) {
-        decoded.init = init;
-        facts.init = { width: init.width, height: init.height, hasAlpha: init.hasAlpha };
-      }
-      if (mask) {
-        decoded.mask = mask;
-        facts.mask = { width: mask.width, height: mask.height };
-      }
-    }
-    return { checked: checkGenerationRequest(submission, this.deps.engines, { inputs, images: facts }), decoded };
   }
 
   /**
    * Checks the request (one 422 naming every bad field), reserves its credits and queues it; returns the request
    * entry. The first request of a thread that still has its default title names the thread after its prompt.
    */
-  async createRequest(userId: string, submission: RequestSubmission & { threadId: string }): Promise<Entry> {
-    const thread = isUuid(submission.threadId) ? await this.deps.store.repos.threads.find(userId, submission.threadId) : undefined;
-    const { checked, decoded } = await this.#check(userId, submission, thread?.ai_version_code);
-    if (!thread) throw new AppError('not_found', 'Thread not found.');
-    const { request, engine } = checked;
-    const cost = costOf(checked);
-    // The seed is decided once, here: absent or 0 means random. The entry keeps what the caller asked for.
-    const seed = request.seed ? request.seed : randomInt(1, SEED_MAX);
-    const now = this.#clock().toISOString();
-    const id = randomUUID();
-    // The request's own copies of its images: what the worker reads and what the request entry shows (its urls).
-    const stored = await this.#storeInputs(decoded);
-    if (stored.init) request.init_image = stored.init.url;
-    if (stored.mask) request.mask_image = stored.mask.url;
-    const inputKeys = { ...(stored.init ? { init: stored.init.key } : {}), ...(stored.mask ? { mask: stored.mask.key } : {}) };
-    const files = [stored.init, stored.mask].filter((f) => f !== undefined);
-    let row;
-    try {
-      row = await this.#insertRequest({ userId, thread, request, engine: engine.id, cost, seed, now, id, inputKeys, files });
-    } catch (err) {
-      await Promise.all(files.map((f) => this.deps.storage.delete(f.key).catch(() => undefined)));
-      throw err;
-    }
-    this.deps.queue.wake();
-    return toEntry(row);
+  async createRequest(userId: string, submission: RequestSubmission & { threadId: string }, options: SubmitOptions = {}): Promise<Entry> {
+    return (await this.submit(userId, submission, options)).entry;
   }
 
-  async #storeInputs(decoded: { init?: DecodedInput; mask?: DecodedInput }): Promise<{ init?: StoredInput; mask?: StoredInput }> {
+  /**
+   * createRequest() with its webhook and Idempotency-Key: `replayed` when the key's first request already made the
+   * entry (returned as it was then; nothing is charged again).
+   */
+  async submit(userId: string, submission: RequestSubmission & { threadId: string }, options: SubmitOptions = {}): Promise<{ entry: Entry; replayed: boolean }> {
+    // The thread's kind (text, image, inpainting) decides which image fields its requests take.
+    const thread = isUuid(submission.threadId) ? await this.deps.store.repos.threads.find(userId, submission.threadId) : undefined;
+    const { checked, target, decoded } = await this.#check(userId, submission, options, thread?.ai_version_code);
+    const { idempotency } = this.deps;
+    if (options.idempotencyKey === undefined || !idempotency) return { entry: await this.#create(userId, submission.threadId, checked, target, decoded), replayed: false };
+    const print = fingerprint('POST /threads/{guid}/entry', { thread: submission.threadId, request: checked.request, webhook: target && { url: target.url, events: target.events } });
+    const outcome = await idempotency.run(
+      { userId, key: options.idempotencyKey, fingerprint: print },
+      async (claim) => ({ status: 201, value: await this.#create(userId, submission.threadId, checked, target, decoded, claim) }),
+      (json) => json as Entry, // the stored result is the Entry this service wrote
+    );
+    return { entry: outcome.result.value, replayed: outcome.replayed };
+  }
+
+  /**
+   * The request's rules, its images and its webhook fields, in one pass: one 422 naming every bad field. The images
+   * are read (inline, or the user's own image by url or guid) and decoded first, so a bad image is one more field in
+   * the same 422, and nothing is charged or stored for it.
+   */
+  async #check(
+    userId: string,
+    submission: RequestSubmission,
+    options: SubmitOptions,
+    aiVersionCode: string | undefined,
+  ): Promise<{ checked: CheckedRequest; target?: WebhookTarget; decoded: DecodedInputs }> {
+    let checked: CheckedRequest | undefined;
+    let errors: FieldErrors = {};
+    const inputs = aiVersionCode === undefined ? undefined : (findAiVersion(aiVersionCode)?.inputs ?? 'text');
+    const { facts, decoded } = await this.#decodeImages(userId, submission, inputs);
+    try {
+      checked = checkGenerationRequest(submission, this.deps.engines, { inputs, images: facts });
+    } catch (err) {
+      if (!(isAppError(err) && err.code === 'validation_failed' && err.fields)) throw err;
+      errors = { ...err.fields };
+    }
+    const body = submission.body;
+    let target: WebhookTarget | undefined;
+    const malformed = Object.keys(errors).some((k) => k === 'body' || k.startsWith('webhook'));
+    if (!malformed && typeof body === 'object' && body !== null && body.webhook !== undefined && body.webhook !== '') {
+      if (!this.deps.webhooks) errors.webhook = ['Webhooks are not available on this server.'];
+      else {
+        const found = await this.deps.webhooks.checkTarget(body, options.applicationId);
+        target = found.target;
+        errors = { ...errors, ...found.errors };
+      }
+    }
+    if (Object.keys(errors).length > 0 || !checked) throw AppError.validation(errors);
+    return { checked, target, decoded };
+  }
+
+  /** Reads and decodes the body's images; a text thread refuses them without reading them. */
+  async #decodeImages(userId: string, submission: RequestSubmission, inputs: AiVersion['inputs'] | undefined): Promise<{ facts: InputImageFacts; decoded: DecodedInputs }> {
+    const body = submission.body as Partial<RequestSubmission['body']> | null;
+    const schemaErrors = submission.schemaErrors ?? {};
+    const facts: InputImageFacts = { errors: {} };
+    const decoded: DecodedInputs = {};
+    if (inputs === 'text' || typeof body !== 'object' || body === null || Array.isArray(body)) return { facts, decoded };
+    const read = async (field: 'init_image' | 'mask_image', keepAlpha: boolean): Promise<DecodedInput | undefined> => {
+      const text = body[field];
+      if (typeof text !== 'string' || schemaErrors[field]) return undefined;
+      try {
+        return await decodeInputImage(await loadInputBytes(text, userId, { repos: this.deps.store.repos, storage: this.deps.storage }), { keepAlpha });
+      } catch (err) {
+        if (!(err instanceof InputImageError)) throw err;
+        (facts.errors ??= {})[field] = [`The ${field} is not usable: ${err.message}`];
+        return undefined;
+      }
+    };
+    const [init, mask] = await Promise.all([read('init_image', true), inputs === 'image' ? undefined : read('mask_image', false)]);
+    if (init) {
+      decoded.init = init;
+      facts.init = { width: init.width, height: init.height, hasAlpha: init.hasAlpha };
+    }
+    if (mask) {
+      decoded.mask = mask;
+      facts.mask = { width: mask.width, height: mask.height };
+    }
+    return { facts, decoded };
+  }
+
+  /** The request's own copies of its images: what the worker reads and what the request entry shows (their urls). */
+  async #storeInputs(decoded: DecodedInputs): Promise<{ init?: StoredInput; mask?: StoredInput }> {
     const out: { init?: StoredInput; mask?: StoredInput } = {};
     for (const field of ['init', 'mask'] as const) {
       const image = decoded[field];
@@ -154,20 +199,37 @@ export class EntryService {
     return out;
   }
 
-  async #insertRequest(r: {
-    userId: string;
-    thread: { id: string; ai_version_code: string };
-    request: GenerationRequest;
-    engine: string;
-    cost: number;
-    seed: number;
-    now: string;
-    id: string;
-    inputKeys: { init?: string; mask?: string };
-    files: StoredInput[];
-  }): Promise<EntryListRow> {
-    const { userId, thread, request, cost, seed, now, id } = r;
-    return this.deps.store.transaction(async (tx) => {
+  async #create(userId: string, threadId: string, checked: CheckedRequest, target: WebhookTarget | undefined, decoded: DecodedInputs, claim?: IdempotencyClaim): Promise<Entry> {
+    const { engine } = checked;
+    const thread = isUuid(threadId) ? await this.deps.store.repos.threads.find(userId, threadId) : undefined;
+    if (!thread) throw new AppError('not_found', 'Thread not found.');
+    const cost = costOf(checked);
+    const stored = await this.#storeInputs(decoded);
+    const request: GenerationRequest = { ...checked.request };
+    if (stored.init) request.init_image = stored.init.url;
+    if (stored.mask) request.mask_image = stored.mask.url;
+    const inputKeys = stored.init ? { inputs: { init: stored.init.key, ...(stored.mask ? { mask: stored.mask.key } : {}) } } : {};
+    const files = [stored.init, stored.mask].filter((f) => f !== undefined);
+    try {
+      return await this.#insert(userId, thread, { request, engine: engine.id, cost, target, claim, inputKeys, files });
+    } catch (err) {
+      // Nothing references the copies of a request that was not made (too few credits, a deleted thread).
+      await Promise.all(files.map((f) => this.deps.storage.delete(f.key).catch(() => undefined)));
+      throw err;
+    }
+  }
+
+  async #insert(
+    userId: string,
+    thread: { id: string; ai_version_code: string },
+    r: { request: GenerationRequest; engine: string; cost: number; target: WebhookTarget | undefined; claim?: IdempotencyClaim; inputKeys: { inputs?: { init: string; mask?: string } }; files: StoredInput[] },
+  ): Promise<Entry> {
+    const { request, cost, target, claim } = r;
+    // The seed is decided once, here: absent or 0 means random. The entry keeps what the caller asked for.
+    const seed = request.seed ? request.seed : randomInt(1, SEED_MAX);
+    const now = this.#clock().toISOString();
+    const id = randomUUID();
+    const entry = await this.deps.store.transaction(async (tx) => {
       // The thread may have been deleted since it was read (DELETE racing this request): re-read it under its lock,
       // so the request is a 404 rather than an entry (and a reservation) in a deleted thread.
       await tx.threads.lock(thread.id);
@@ -191,21 +253,26 @@ export class EntryService {
       });
       await tx.inputImages.insertMany(r.files.map((f) => ({ id: f.guid, user_id: userId, request_id: id, key: f.key, width: f.width, height: f.height, created_at: now })));
       await this.deps.credits.reserve(tx, { userId, cost, entryId: id });
-      const inputs = r.inputKeys.init ? { inputs: r.inputKeys as { init: string; mask?: string } } : {};
       await this.deps.queue.enqueue(tx, {
         kind: 'generate',
-        payload: { entryId: id, threadId: thread.id, userId, aiVersionCode: thread.ai_version_code, request, seed, cost, engine: r.engine, ...inputs },
+        payload: { entryId: id, threadId: thread.id, userId, aiVersionCode: thread.ai_version_code, request, seed, cost, engine: r.engine, ...r.inputKeys },
         entryId: id,
         userId,
         engine: r.engine,
       });
+      if (target) await this.deps.webhooks?.attach(tx, userId, id, target);
       const title = titleFromPrompt(request.prompts.find((p) => p.weight > 0)?.text ?? '');
       if (Number(inserted.seq) === 1 && title && current.title === findAiVersion(current.ai_version_code)?.title) {
         await tx.threads.setTitle(userId, thread.id, { title, updatedAt: now });
       }
       await tx.threads.entriesChanged(userId, thread.id, { updatedAt: now });
-      return inserted;
+      const created = toEntry(inserted);
+      // The key's result commits with the entry, its reservation and its job, or not at all.
+      if (claim) await this.deps.idempotency?.complete(tx, claim, { status: 201, value: created });
+      return created;
     });
+    this.deps.queue.wake();
+    return entry;
   }
 
   /** Every image the account has, newest first. */
@@ -258,9 +325,16 @@ export class EntryService {
   /** queued → running; false when the request is gone (its thread was deleted) or already final. */
   async start(job: GenerateJob): Promise<boolean> {
     const { userId, entryId, threadId } = job.payload;
-    const started = await this.deps.store.repos.entries.markRunning(userId, entryId, this.#clock().toISOString());
-    if (started) await this.deps.store.repos.threads.entriesChanged(userId, threadId);
-    return started;
+    return this.deps.store.transaction(async (tx) => {
+      await tx.threads.lock(threadId); // thread first, the lock order of every writer
+      const before = await tx.entries.findRequest(userId, entryId);
+      const started = await tx.entries.markRunning(userId, entryId, this.#clock().toISOString());
+      if (!started) return false;
+      await tx.threads.entriesChanged(userId, threadId);
+      // A job taken over after a worker died starts again, but its entry started only once.
+      if (before?.status === 'queued') await this.#emit(tx, 'entry.started', { userId, threadId, entryId });
+      return true;
+    });
   }
 
   /**
@@ -278,7 +352,7 @@ export class EntryService {
       if (writing || (!final && now - last < interval)) return;
       last = now;
       writing = true;
-      // Image-to-image runs only part of the schedule: its progress counts the steps it runs.
+      // Image-to-image and the hires fix run other than `steps` steps: their progress counts the steps they run.
       const total = request.init_image === undefined && request.hires === undefined ? request.steps : p.steps;
       const step = p.steps === total ? p.step : Math.min(total, Math.round((p.step / p.steps) * total));
       const progress: Progress = { step, steps: total, image: p.image, images: p.images };
@@ -319,6 +393,7 @@ export class EntryService {
         })),
       );
       await this.deps.credits.charge(tx, { userId, cost, entryId });
+      await this.#emit(tx, 'entry.completed', { userId, threadId: job.payload.threadId, entryId });
     });
     return finished ? 'done' : 'lost';
   }
@@ -329,6 +404,7 @@ export class EntryService {
     const finished = await this.#finish(job, { threadId: job.payload.threadId, userId, status: 'failed', error: message }, async (tx, now) => {
       await this.#respond(tx, job.payload, { content: [], error: message, credits: 0, files: [], status: 'failed', now });
       await this.deps.credits.refundHeld(tx, { userId, entryId, reason: 'Refunded: image generation failed.' });
+      await this.#emit(tx, 'entry.failed', { userId, threadId: job.payload.threadId, entryId });
     });
     return finished ? 'failed' : 'lost';
   }
@@ -351,6 +427,7 @@ export class EntryService {
       const target = { entryId: request.id, threadId: request.thread_id, userId: job.userId };
       await this.#respond(tx, target, { content: [], error: message, credits: 0, files: [], status: 'failed', now });
       await this.deps.credits.refundHeld(tx, { userId: job.userId, entryId: request.id, reason: 'Refunded: image generation failed.' });
+      await this.#emit(tx, 'entry.failed', target);
     });
   }
 
@@ -375,6 +452,7 @@ export class EntryService {
         const target = { entryId: request.id, threadId: request.thread_id, userId: request.user_id };
         await this.#respond(tx, target, { content: [], error: message, credits: 0, files: [], status: 'failed', now: this.#clock().toISOString() });
         await this.deps.credits.refundHeld(tx, { userId: request.user_id, entryId: request.id, reason: 'Refunded: no worker served the engine.' });
+        await this.#emit(tx, 'entry.failed', target);
         return true;
       });
       if (done) expired += 1;
@@ -395,7 +473,13 @@ export class EntryService {
     );
     for (const entryId of cancelled) {
       await this.deps.credits.refundHeld(tx, { userId, entryId, reason: 'Refunded: the thread was deleted before the images were delivered.' });
+      await this.#emit(tx, 'entry.cancelled', { userId, threadId, entryId });
     }
+    await this.deps.webhooks?.forget(
+      tx,
+      userId,
+      entries.map((e) => e.id),
+    );
     await tx.images.deleteForThread(userId, threadId);
     await tx.entries.deleteForThread(userId, threadId);
     return entries.flatMap((e) => parseFiles(e.files));
@@ -414,11 +498,21 @@ export class EntryService {
     const cancelled = await this.deps.queue.cancelForEntries(tx, userId, [requestId]);
     for (const id of cancelled) {
       await this.deps.credits.refundHeld(tx, { userId, entryId: id, reason: 'Refunded: the request was deleted before the images were delivered.' });
+      await this.#emit(tx, 'entry.cancelled', { userId, threadId, entryId: id });
     }
+    await this.deps.webhooks?.forget(tx, userId, [requestId]);
     await tx.images.deleteForRequest(userId, requestId);
     await tx.entries.deleteRequest(userId, requestId);
     await tx.threads.entriesChanged(userId, threadId);
     return entries.flatMap((e) => parseFiles(e.files));
+  }
+
+  /**
+   * A lifecycle event of a request entry, inside the transaction of its state change: the webhook outbox queues a
+   * delivery when the entry asked for one. The one place entry events leave this service.
+   */
+  async #emit(tx: Repositories, type: WebhookEventType, target: { userId: string; threadId: string; entryId: string }): Promise<void> {
+    await this.deps.webhooks?.enqueueForEntry(tx, { type, ...target });
   }
 
   /** Runs `write` in one transaction with the job's final state; false (nothing written) when the lease is gone. */
@@ -469,15 +563,6 @@ export class EntryService {
   }
 }
 
-/** An input image's copy in storage. */
-interface StoredInput {
-  guid: string;
-  key: string;
-  url: string;
-  width: number;
-  height: number;
-}
-
 /** The price of a checked request (services/credits/pricing.ts), with the denoising steps it actually runs. */
 function costOf(checked: CheckedRequest): number {
   const size = parseResolution(checked.request.resolution) ?? { width: 0, height: 0 };
@@ -485,6 +570,21 @@ function costOf(checked: CheckedRequest): number {
   const base = requestCost({ images, steps: checked.runSteps, width: size.width, height: size.height });
   // The hires fix is a second request: its refinement steps at the output size.
   return checked.hires ? base + requestCost({ images, steps: checked.hires.runSteps, width: checked.hires.width, height: checked.hires.height }) : base;
+}
+
+/** The body's decoded images. */
+interface DecodedInputs {
+  init?: DecodedInput;
+  mask?: DecodedInput;
+}
+
+/** An input image's copy in storage. */
+interface StoredInput {
+  guid: string;
+  key: string;
+  url: string;
+  width: number;
+  height: number;
 }
 
 /** 3 600 000 → "1 h", 5 400 000 → "1 h 30 min", 90 000 → "1 min 30 s". */
@@ -504,21 +604,4 @@ export function formatDuration(ms: number): string {
 function parseFiles(text: string): string[] {
   const files: unknown = JSON.parse(text);
   return Array.isArray(files) ? files.filter((f): f is string => typeof f === 'string') : [];
-}
-
-/** A stored row as the domain sees it; `content` is JSON the service itself wrote (a request, or the response's images). */
-export function toEntry(row: EntryListRow): Entry {
-  const common = {
-    id: row.id,
-    threadId: row.thread_id,
-    error: row.error,
-    waitingResponse: Number(row.waiting_response) === 1,
-    credits: Number(row.credits),
-    status: row.status,
-    progress: row.progress ? (JSON.parse(row.progress) as Progress) : null,
-    createdAt: row.created_at,
-    updatedAt: row.updated_at,
-  };
-  if (row.type === 'request') return { ...common, type: 'request', requestId: null, content: JSON.parse(row.content) as GenerationRequest };
-  return { ...common, type: 'response', requestId: row.request_id ?? '', content: JSON.parse(row.content) as ImageItem[] };
 }
