@@ -42,6 +42,16 @@ describe('playground image inputs in chromium', { skip: SKIP_BROWSER }, () => {
     await server?.stop();
   });
 
+  /** A new, empty form: once the engines have loaded (Generate is enabled only then) the form's values are its own. */
+  async function freshForm(): Promise<void> {
+    await page.goto(`${server.base}/#/playground`);
+    await page.reload();
+    await page.waitForFunction(() => {
+      const button = (globalThis as unknown as { document: { querySelector(s: string): { disabled: boolean } | null } }).document.querySelector('[data-testid=generate]');
+      return button !== null && !button.disabled;
+    });
+  }
+
   async function entries(thread: string): Promise<Entry[]> {
     return (await (await context.request.get(`${server.base}/api/v1/threads/${thread}/entries`)).json()).data as Entry[];
   }
@@ -62,7 +72,7 @@ describe('playground image inputs in chromium', { skip: SKIP_BROWSER }, () => {
   }
 
   it('uploads an init image with the file picker, sets the strength, and generates in a new image-to-image thread', { timeout: 300_000 }, async () => {
-    await page.goto(`${server.base}/#/playground`);
+    await freshForm();
     await form().getByRole('textbox', { name: 'Positive prompt' }).fill('a lighthouse at dusk');
     await form().getByLabel('Init image').setInputFiles({ name: 'dusk.png', mimeType: 'image/png', buffer: initPng });
     await form().getByRole('img', { name: 'Init image: dusk.png' }).waitFor();
@@ -133,8 +143,7 @@ describe('playground image inputs in chromium', { skip: SKIP_BROWSER }, () => {
   ] as const) {
     it(`at ${label}: the form with an init image and the mask painter open fits the width and passes axe-core`, async () => {
       await page.setViewportSize(viewport);
-      await page.goto(`${server.base}/#/playground`);
-      await page.reload();
+      await freshForm();
       await form().getByLabel('Init image').setInputFiles({ name: 'dusk.png', mimeType: 'image/png', buffer: initPng });
       await form().getByLabel('Inpaint: repaint only a masked part').check();
       await page.getByTestId('mask-canvas').waitFor();
@@ -145,8 +154,7 @@ describe('playground image inputs in chromium', { skip: SKIP_BROWSER }, () => {
   }
 
   it('the hires fix: ticked with a scale, the request carries it and the image comes back at the upscaled size', { timeout: 300_000 }, async () => {
-    await page.goto(`${server.base}/#/playground`);
-    await page.reload();
+    await freshForm();
     await form().getByRole('textbox', { name: 'Positive prompt' }).fill('a harbour');
     await form().getByLabel('Hires fix: upscale, then refine').check();
     await form().getByLabel('Upscale by').fill('1.5');
@@ -164,8 +172,7 @@ describe('playground image inputs in chromium', { skip: SKIP_BROWSER }, () => {
   });
 
   it('takes an init image dropped on the form', async () => {
-    await page.goto(`${server.base}/#/playground`);
-    await page.reload();
+    await freshForm();
     const b64 = initPng.toString('base64');
     // Browser side (the casts stand in for the DOM types this Node project does not load).
     type Transfer = { items: { add(file: unknown): void } };

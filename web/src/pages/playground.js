@@ -43,7 +43,12 @@ export function PlaygroundPage({ threadGuid, session, onCreditsChange }) {
       .then((list) => {
         const usable = Array.isArray(list) ? list : [];
         setEngines(usable);
-        setValues((current) => (current.engine ? current : defaultForm(usable.find((e) => e.id === DEFAULT_ENGINE) ?? usable[0])));
+        // The engine's defaults, keeping an image chosen (or dropped) while the engines were loading.
+        setValues((current) => {
+          if (current.engine) return current;
+          const fresh = defaultForm(usable.find((e) => e.id === DEFAULT_ENGINE) ?? usable[0]);
+          return current.init_image ? { ...fresh, init_image: current.init_image, init_name: current.init_name } : fresh;
+        });
       })
       .catch((err) => setGeneralError(errorText(err)));
   }, []);
