@@ -166,7 +166,8 @@ export function entryRoutes({ entries, events, streams: streamOptions }: EntryRo
           response: {
             200: {
               description: 'The event stream (text/event-stream), open until the client closes it',
-              content: { 'text/event-stream': { schema: { type: 'string', examples: ['id: 7\nevent: progress\ndata: {"entry_guid":"c7c088d3-7644-4385-b77c-a3ee98c4eed2","thread_guid":"44142638-4934-4bf5-9be7-b4b5a6368f44","step":12,"steps":45,"image":0,"images":2,"eta_seconds":9}\n\n'] } } },
+              type: 'string',
+              examples: ['id: 7\nevent: progress\ndata: {"entry_guid":"c7c088d3-7644-4385-b77c-a3ee98c4eed2","thread_guid":"44142638-4934-4bf5-9be7-b4b5a6368f44","step":12,"steps":45,"image":0,"images":2,"eta_seconds":9}\n\n'],
             },
             401: errorResponses[401],
             404: errorResponses[404],
