@@ -54,6 +54,10 @@ describe('cancel: queued requests, queue positions, wait mode timeout (no worker
 
     const list = (await ctx.request(a.token, { method: 'GET', url: `/api/v1/threads/${ta}/entries` })).json().data;
     assert.deepEqual(list.map((e: any) => e.queue_position), [0, 2]);
+    // The same from the service, by guid alone (what compatibility surfaces read); another account's is a 404.
+    assert.equal((await ctx.services.entries.requestStatus(a.id, second.guid)).queuePosition, 2);
+    await assert.rejects(ctx.services.entries.requestStatus(a.id, other.guid), { code: 'not_found' });
+    await assert.rejects(ctx.services.entries.cancelEntry(a.id, other.guid), { code: 'not_found' });
 
     // Another account's entry (through its own thread or this one) is a 404, and nothing changes.
     assert.equal((await cancel(ctx, a.token, tb, other.guid)).statusCode, 404);
@@ -78,6 +82,10 @@ describe('cancel: queued requests, queue positions, wait mode timeout (no worker
 
     const moved = (await ctx.request(a.token, { method: 'GET', url: `/api/v1/threads/${ta}/entries` })).json().data;
     assert.deepEqual(moved.map((e: any) => e.queue_position), [0, 1]);
+    const byGuid = await ctx.services.entries.cancelEntry(a.id, second.guid);
+    assert.equal(byGuid.state, 'cancelled');
+    assert.equal(byGuid.entry.status, 'cancelled');
+    assert.equal(await balance(ctx, a.token), 85);
 
     // Cancelling it again (or through its response) is a 409: it has finished.
     assert.equal((await cancel(ctx, b.token, tb, other.guid)).statusCode, 409);

@@ -234,6 +234,26 @@ export class EntryService {
     return { entry: after.request, state: outcome.state };
   }
 
+  /** cancel() by the request's guid alone (surfaces without threads, e.g. A1111's /sdapi/v1/interrupt). */
+  async cancelEntry(userId: string, entryId: string): Promise<CancelResult> {
+    const row = isUuid(entryId) ? await this.deps.store.repos.entries.findRequest(userId, entryId) : undefined;
+    if (!row) throw new AppError('not_found', 'Entry not found.');
+    return this.cancel(userId, row.thread_id, row.id);
+  }
+
+  /**
+   * A request entry by its guid alone, with its live state as the store has it: `status`, `progress` (step i of n)
+   * and `etaSeconds` while running, `queuePosition` while queued (e.g. for A1111's /sdapi/v1/progress). 404 for an
+   * entry the user does not have.
+   */
+  async requestStatus(userId: string, entryId: string): Promise<Entry> {
+    const row = isUuid(entryId) ? await this.deps.store.repos.entries.findRequest(userId, entryId) : undefined;
+    if (!row) throw new AppError('not_found', 'Entry not found.');
+    const entry = toEntry(row);
+    const position = (await this.queuePositions([entry])).get(entry.id);
+    return position === undefined ? entry : { ...entry, queuePosition: position };
+  }
+
   /**
    * Resolves with the request and its response entry once the response is written, or undefined after `timeoutMs` (or when
    * `signal` aborts). Listens to the thread's live events and reads the entries once the subscription is ready, so a
