@@ -131,6 +131,10 @@ describe('entry events: GET /threads/{guid}/events', () => {
     assert.equal(denied.statusCode, 404);
     const missing = await ctx.request(user.token, { method: 'GET', url: `/api/v1/threads/not-a-guid/events` });
     assert.equal(missing.statusCode, 404);
+    // A client that accepts only JSON gets a 406 at once rather than a stream it cannot read.
+    const json = await ctx.request(user.token, { method: 'GET', url: `/api/v1/threads/${thread}/events`, headers: { accept: 'application/json' } });
+    assert.equal(json.statusCode, 406);
+    assert.equal(json.json().code, 'not_acceptable');
   });
 
   it('at most 20 open streams per token: the 21st is a 429, and closing one frees a place', async () => {

@@ -45,6 +45,12 @@ export function preferredWait(prefer: string | undefined): number | undefined {
   return m ? Math.min(Number(m[1]), MAX_WAIT_SECONDS) : undefined;
 }
 
+/** An Accept header that allows text/event-stream: absent, any type, any text type, or naming it. */
+function acceptsEventStream(accept: string | undefined): boolean {
+  if (!accept) return true;
+  return accept.split(',').some((part) => /^\s*(\*\/\*|text\/\*|text\/event-stream)\s*(;|$)/i.test(part));
+}
+
 const EVENT_STREAM_DESCRIPTION = [
   'A text/event-stream of every request entry of the thread. Each event has an `id:` (ordered within the thread, opaque), an `event:` name and `data:` JSON with `entry_guid`:',
   '`queued` {queue_position}, `started`, `progress` {step, steps, image, images, eta_seconds}, `preview` {image, step, data_url: a JPEG of at most 256 px, at most 2 per second},',
@@ -171,6 +177,7 @@ export function entryRoutes({ entries, events, streams: streamOptions }: EntryRo
             },
             401: errorResponses[401],
             404: errorResponses[404],
+            406: { description: 'The Accept header does not allow text/event-stream', ...ErrorBody },
             422: errorResponses[422],
           },
         },
@@ -178,6 +185,7 @@ export function entryRoutes({ entries, events, streams: streamOptions }: EntryRo
       async (request, reply) => {
         const auth = requireAuth(request);
         await entries.version(auth.userId, request.params.guid); // 404 for a thread the caller does not have
+        if (!acceptsEventStream(request.headers.accept)) throw new AppError('not_acceptable', 'This route answers text/event-stream: send Accept: text/event-stream (or none).');
         const header = request.headers['last-event-id'];
         await streams.stream(request, reply, auth, request.params.guid, header === undefined ? undefined : Number(header));
         return reply;

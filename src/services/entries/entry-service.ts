@@ -527,6 +527,7 @@ export class EntryService {
       await this.deps.credits.refundHeld(tx, { userId, entryId: id, reason: 'Refunded: the request was deleted before the images were delivered.' });
     }
     await tx.images.deleteForRequest(userId, requestId);
+    await tx.events.deleteForEntry(threadId, requestId);
     await tx.entries.deleteRequest(userId, requestId);
     await tx.threads.entriesChanged(userId, threadId);
     return entries.flatMap((e) => parseFiles(e.files));

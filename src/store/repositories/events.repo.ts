@@ -73,6 +73,12 @@ export class EventsRepository {
     return Number(result.numDeletedRows);
   }
 
+  /** The events of one entry, except the thread's newest (it carries the numbering on; see deleteBefore). */
+  async deleteForEntry(threadId: string, entryId: string): Promise<void> {
+    const last = await this.lastSeq(threadId);
+    await this.db.deleteFrom('entry_events').where('thread_id', '=', threadId).where('entry_id', '=', entryId).where('seq', '<', last).execute();
+  }
+
   async deleteForThread(threadId: string): Promise<void> {
     await this.db.deleteFrom('entry_events').where('thread_id', '=', threadId).execute();
   }
