@@ -67,6 +67,9 @@ export interface EntryServiceDeps {
 }
 
 /** The outcome of a client's cancel: the request entry as it is now, and whether the job still has to stop. */
+/** Reports a job's progress (throttled, see progressReporter()); settled() waits for the writes in flight. */
+export type ProgressReporter = ((progress: GenerationProgress) => void) & { settled(): Promise<void> };
+
 export interface CancelResult {
   entry: Entry;
   /** `cancelled`: it was queued and is cancelled and refunded; `stopping`: it runs and stops at the next step. */
@@ -309,37 +312,55 @@ export class EntryService {
    * Writes progress to the request entry at most every `progressIntervalMs`, one write at a time. Steps are
    * reported on the request's scale (some samplers make one model call more than the steps asked).
    */
-  progressReporter(job: GenerateJob): (progress: GenerationProgress) => void {
+  progressReporter(job: GenerateJob): ProgressReporter {
     const { userId, entryId, threadId, request, engine } = job.payload;
     const interval = this.deps.progressIntervalMs ?? 250;
     let last = 0;
-    let writing = false;
+    /** The write in flight (one at a time), and the latest progress due while it ran. */
+    let writing: Promise<void> | undefined;
+    let latest: GenerationProgress | undefined;
     // Step times for the ETA come from the engine's own callbacks (wall time between two reported steps).
     let lastStepAt = performance.now();
     let lastStep = 0;
-    return (p) => {
+    const isFinal = (p: GenerationProgress) => p.step === p.steps && p.image === p.images - 1;
+    const write = (p: GenerationProgress): Promise<void> => {
+      last = this.#clock().getTime();
+      const done = p.image * p.steps + p.step;
+      const step = p.steps === request.steps ? p.step : Math.min(request.steps, Math.round((p.step / p.steps) * request.steps));
+      const etaSeconds = this.#stepTimes.eta(engine, p.images * p.steps - done);
+      const progress: Progress = { step, steps: request.steps, image: p.image, images: p.images };
+      return this.deps.store.repos.entries
+        .setProgress(userId, entryId, JSON.stringify({ ...progress, eta_seconds: etaSeconds }))
+        .then(() => this.deps.store.repos.threads.entriesChanged(userId, threadId))
+        .then(() => this.#publish({ type: 'progress', userId, threadId, entryId, data: { ...progress, etaSeconds } }))
+        .catch(() => undefined);
+    };
+    const flush = (): void => {
+      if (writing || !latest) return;
+      const p = latest;
+      latest = undefined;
+      writing = write(p).finally(() => {
+        writing = undefined;
+        // The final step is never dropped; an intermediate one only if its interval has passed meanwhile.
+        if (latest && (isFinal(latest) || this.#clock().getTime() - last >= interval)) flush();
+        else latest = undefined;
+      });
+    };
+    const report = (p: GenerationProgress): void => {
       const at = performance.now();
       const done = p.image * p.steps + p.step;
       this.#stepTimes.record(engine, done - lastStep, at - lastStepAt);
       lastStep = done;
       lastStepAt = at;
-      const now = this.#clock().getTime();
-      const final = p.step === p.steps && p.image === p.images - 1;
-      if (writing || (!final && now - last < interval)) return;
-      last = now;
-      writing = true;
-      const step = p.steps === request.steps ? p.step : Math.min(request.steps, Math.round((p.step / p.steps) * request.steps));
-      const etaSeconds = this.#stepTimes.eta(engine, p.images * p.steps - done);
-      const progress: Progress = { step, steps: request.steps, image: p.image, images: p.images };
-      this.deps.store.repos.entries
-        .setProgress(userId, entryId, JSON.stringify({ ...progress, eta_seconds: etaSeconds }))
-        .then(() => this.deps.store.repos.threads.entriesChanged(userId, threadId))
-        .then(() => this.#publish({ type: 'progress', userId, threadId, entryId, data: { ...progress, etaSeconds } }))
-        .catch(() => undefined)
-        .finally(() => {
-          writing = false;
-        });
+      if (!isFinal(p) && this.#clock().getTime() - last < interval) return;
+      latest = p;
+      flush();
     };
+    return Object.assign(report, {
+      async settled(): Promise<void> {
+        while (writing) await writing;
+      },
+    });
   }
 
   /**

@@ -48,6 +48,7 @@ export class GenerateJobHandler implements JobHandler<GenerateJob> {
       cancelled = true;
       stop.abort(new Error('Cancelled by the client.'));
     });
+    const progress = entries.progressReporter(job);
     let produced: Produced;
     try {
       const { request, seed, aiVersionCode, engine } = job.payload;
@@ -55,7 +56,7 @@ export class GenerateJobHandler implements JobHandler<GenerateJob> {
         { jobId: job.id, aiVersionCode, request, engine, seed },
         {
           signal: stop.signal,
-          onProgress: entries.progressReporter(job),
+          onProgress: progress,
           preview: entries.previewReporter(job),
           // A shutdown hands the job back (it runs again elsewhere); only the client's cancel settles it early.
           keepFinished: () => cancelled && !signal.aborted,
@@ -70,6 +71,8 @@ export class GenerateJobHandler implements JobHandler<GenerateJob> {
       unwatch();
       signal.removeEventListener('abort', onWorkerStop);
     }
+    // The last progress event goes out before the final one (completed or cancelled).
+    await progress.settled();
     const outcome = produced.partial ? await entries.completeCancelled(job, produced) : await entries.complete(job, produced);
     if (outcome === 'lost') await producer.discard(produced.files);
     return outcome;
