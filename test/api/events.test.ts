@@ -25,8 +25,9 @@ describe('entry events: GET /threads/{guid}/events', () => {
     user = await ctx.user('follower@example.com', 100);
   });
   after(async () => {
-    for (const s of streams) s.close();
+    // Streams are still open here: closing the server must end them (it would wait for them forever otherwise).
     await ctx.close();
+    for (const s of streams) s.close();
   });
 
   async function newThread(token = user.token): Promise<string> {

@@ -67,7 +67,8 @@ export function entryRoutes({ entries, events, streams: streamOptions }: EntryRo
   const lists = new EntryListCache(entries);
   const streams = new EventStreams(events, streamOptions);
   return async (app) => {
-    app.addHook('onClose', async () => streams.closeAll());
+    // preClose: before the server waits for in-flight requests, which an open stream never finishes by itself.
+    app.addHook('preClose', async () => streams.closeAll());
 
     app.post<{ Body: GenerationRequestBody }>(
       '/quote',
