@@ -202,3 +202,14 @@ async function waitUntil(probe: () => Promise<boolean>, timeoutMs = 10_000): Pro
     await new Promise((r) => setImmediate(r));
   }
 }
+
+describe('Prefer: wait=N parsing', () => {
+  it('reads wait=N among other preferences, caps it at 60 and ignores anything else', async () => {
+    const { preferredWait } = await import('../../src/api/routes/entries.routes.ts');
+    assert.equal(preferredWait('wait=30'), 30);
+    assert.equal(preferredWait('respond-async, wait=10'), 10);
+    assert.equal(preferredWait('handling=lenient; wait=5'), 5);
+    assert.equal(preferredWait('wait=100'), 60);
+    for (const bad of ['wait=abc', 'nowait=5', 'wait=', '', undefined]) assert.equal(preferredWait(bad), undefined, String(bad));
+  });
+});
