@@ -7,7 +7,8 @@ import { createHash } from 'node:crypto';
 import { planSize } from '../../engine/index.ts';
 import type { ImageItem } from '../../domain/entry.ts';
 import { parseResolution, type GenerationRequest } from '../../domain/generation-request.ts';
-import type { FileStorage } from '../../storage/file-storage.ts';
+import { silentLogger, type OperationalLogger } from '../../domain/logger.ts';
+import { IMMUTABLE_CACHE_CONTROL, type FileStorage } from '../../storage/file-storage.ts';
 import { modelTarget, type EngineCatalog } from './engine-catalog.ts';
 import { toEngineOptions } from './engine-options.ts';
 import type { GenerationProgress, ImageGenerator } from './image-generator.ts';
@@ -20,6 +21,7 @@ export interface ImageProducerDeps {
   storage: FileStorage;
   /** Absolute base of image URLs, without the trailing slash. */
   publicUrl: string;
+  logger?: OperationalLogger;
 }
 
 /** What to produce: the request, the engine that runs it, its resolved seed, and where its files go. */
@@ -53,9 +55,14 @@ export class ImageProducer {
     }
   }
 
-  /** Deletes files that no entry will reference (a failed or lost job). */
+  /** Deletes files that no entry will reference (a failed or lost job), in batches; a storage failure is logged, never thrown. */
   async discard(files: string[]): Promise<void> {
-    await Promise.all(files.map((key) => this.deps.storage.delete(key).catch(() => undefined)));
+    if (files.length === 0) return;
+    try {
+      await this.deps.storage.deleteMany(files);
+    } catch (err) {
+      (this.deps.logger ?? silentLogger).error({ err, files }, 'could not delete the files of a failed or lost job');
+    }
   }
 
   async #produce(order: ProductionOrder, control: { signal: AbortSignal; onProgress?: (progress: GenerationProgress) => void }, files: string[]): Promise<ImageItem[]> {
@@ -88,8 +95,9 @@ export class ImageProducer {
       const key = `${order.aiVersionCode}/${fileId(order.jobId, i)}.png`;
       const thumbKey = `${key}.thumbnail.jpg`;
       files.push(key, thumbKey);
-      await this.deps.storage.put(key, encoded.png);
-      await this.deps.storage.put(thumbKey, encoded.thumbnail);
+      // Both objects are stored (S3: whole, with their type and cache headers) before the job can count as done.
+      await this.deps.storage.put(key, encoded.png, { contentType: 'image/png', cacheControl: IMMUTABLE_CACHE_CONTROL });
+      await this.deps.storage.put(thumbKey, encoded.thumbnail, { contentType: 'image/jpeg', cacheControl: IMMUTABLE_CACHE_CONTROL });
       items.push({
         url: `${this.deps.publicUrl}/storage/${key}`,
         thumbnail_url: `${this.deps.publicUrl}/storage/${thumbKey}`,

@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { systemClock, type Clock } from '../../domain/clock.ts';
 import { AppError } from '../../domain/errors.ts';
 import { isUuid } from '../../domain/ids.ts';
+import { silentLogger, type OperationalLogger } from '../../domain/logger.ts';
 import { pageWindow, type Page, type Paged } from '../../domain/pagination.ts';
 import type { FileStorage } from '../../storage/file-storage.ts';
 import type { DataStore } from '../../store/database.ts';
@@ -31,6 +32,7 @@ export interface ThreadServiceDeps {
   entries: EntryService;
   storage: FileStorage;
   clock?: Clock;
+  logger?: OperationalLogger;
 }
 
 export class ThreadService {
@@ -92,7 +94,7 @@ export class ThreadService {
       await tx.threads.lock(threadId);
       return this.deps.entries.removeRequest(tx, userId, threadId, entryId);
     });
-    await Promise.all(files.map((key) => this.deps.storage.delete(key).catch(() => undefined)));
+    await this.#deleteFiles(files, { threadId, entryId });
   }
 
   /** Deletes the thread, its entries and their files; unfinished requests are cancelled and their credits refunded. */
@@ -105,7 +107,20 @@ export class ThreadService {
       await tx.threads.delete(userId, id);
       return owned;
     });
-    await Promise.all(files.map((key) => this.deps.storage.delete(key).catch(() => undefined)));
+    await this.#deleteFiles(files, { threadId: id });
+  }
+
+  /**
+   * The rows are gone (committed) when this runs, so a storage failure cannot undo the deletion the tenant asked for:
+   * it is logged with the keys left behind, never answered as an error.
+   */
+  async #deleteFiles(files: string[], context: { threadId: string; entryId?: string }): Promise<void> {
+    if (files.length === 0) return;
+    try {
+      await this.deps.storage.deleteMany(files);
+    } catch (err) {
+      (this.deps.logger ?? silentLogger).error({ err, ...context, files }, 'could not delete the image files of a deleted thread or entry');
+    }
   }
 }
 
