@@ -71,6 +71,11 @@ export class StorageConfigError extends Error {
   override readonly name = 'StorageConfigError';
 }
 
+/** A URL fit for an error message: anything before an `@` in its authority (user, password) is masked. */
+export function shownUrl(url: string): string {
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/@]*@/i, '$1***@');
+}
+
 const SEGMENT = /^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$/;
 
 /** True for keys made of 1–4 safe segments; rejects `..`, absolute paths, backslashes, empty segments and control characters. */

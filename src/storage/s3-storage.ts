@@ -15,6 +15,7 @@ import {
   contentTypeOf,
   IMMUTABLE_CACHE_CONTROL,
   isValidKey,
+  shownUrl,
   StorageConfigError,
   StorageUnavailableError,
   type ByteRange,
@@ -75,7 +76,7 @@ export interface S3Location {
 /** Parses `s3://bucket/prefix` (read as written: no percent-decoding, no dot-segment resolution); throws StorageConfigError naming the value. */
 export function parseS3Url(url: string): S3Location {
   const bad = (why: string): StorageConfigError =>
-    new StorageConfigError(`Invalid storage URL "${url}": ${why}; expected s3://bucket or s3://bucket/prefix`);
+    new StorageConfigError(`Invalid storage URL "${shownUrl(url)}": ${why}; expected s3://bucket or s3://bucket/prefix`);
   if (!url.startsWith('s3://')) throw bad('the scheme is not s3://');
   const rest = url.slice('s3://'.length);
   if (/[?#]/.test(rest)) throw bad('a query or a fragment does not belong in it');
