@@ -232,6 +232,40 @@ describe('the service on an S3 bucket (s3rver)', () => {
   });
 });
 
+describe('SDAPI_S3_PRESIGN=1 through the environment', () => {
+  it('redirects /storage to a presigned URL that serves the object; closing the runtime closes the S3 client', async () => {
+    const s3 = await startS3Server();
+    const ctx = await createApiContext({ env: s3Env(s3, 'signed', { SDAPI_S3_PRESIGN: '1' }), overrides: { engines: [SD1] } });
+    try {
+      const storage = ctx.runtime.storage;
+      assert.ok(storage instanceof S3FileStorage);
+      assert.equal(storage.presignSeconds, 300);
+      await storage.put('stablediffusion_text2img/0b6f3d1e-5c1a-4f7e-9a53-2d6c1f0e8a11.png', Buffer.from('png bytes'), { contentType: 'image/png' });
+      const res = await ctx.request(null, { method: 'GET', url: '/storage/stablediffusion_text2img/0b6f3d1e-5c1a-4f7e-9a53-2d6c1f0e8a11.png' });
+      assert.equal(res.statusCode, 302);
+      const location = String(res.headers.location);
+      assert.ok(location.startsWith(`${s3.endpoint}/${s3.bucket}/signed/stablediffusion_text2img/`), location);
+      assert.match(location, /X-Amz-Expires=300/);
+      const direct = await fetch(location);
+      assert.equal(direct.status, 200);
+      assert.equal(await direct.text(), 'png bytes');
+
+      const client = await storage.client();
+      let destroyed = false;
+      const destroy = client.destroy.bind(client);
+      client.destroy = () => {
+        destroyed = true;
+        destroy();
+      };
+      await ctx.close();
+      assert.ok(destroyed, 'the runtime closed the S3 client');
+    } finally {
+      await ctx.close();
+      await s3.close();
+    }
+  });
+});
+
 describe('a failed upload after the first object: nothing is left behind', () => {
   let s3: TestS3Server;
   let ctx: ApiContext;
