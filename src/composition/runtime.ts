@@ -20,6 +20,7 @@ import type { JobQueue } from '../queue/job-queue.ts';
 import type { WorkNotifier } from '../queue/work-notifier.ts';
 import { CreditService } from '../services/credits/credit-service.ts';
 import { EntryService } from '../services/entries/entry-service.ts';
+import { FileJanitor } from '../services/files/file-janitor.ts';
 import { FleetStatus } from '../services/fleet/fleet-status.ts';
 import { QueueSweeper } from '../services/fleet/queue-sweeper.ts';
 import { planDevices } from '../services/generation/device-plan.ts';
@@ -93,6 +94,8 @@ export interface Services {
   sweeper: QueueSweeper;
   invites: InviteService;
   housekeeping: Housekeeping;
+  /** Deletes image files, and retries the deletions the storage did not confirm. */
+  files: FileJanitor;
   readiness: ReadinessService;
   metrics: ServiceMetrics;
   /** The per-request API rate limit; undefined when SDAPI_RATE_LIMIT=off. */
@@ -238,7 +241,8 @@ export function assembleRuntime(config: Config, store: Store, parts: { engines: 
   const loginThrottle = new LoginThrottle(store, undefined, { clock, wait: overrides.loginWait });
   const engines = new EngineCatalog(parts.engines);
   const entries = new EntryService({ store, queue, credits, engines, clock });
-  const producer = new ImageProducer({ generator, engines, storage, publicUrl: config.publicUrl, logger });
+  const janitor = new FileJanitor({ store, storage, logger, clock });
+  const producer = new ImageProducer({ generator, engines, storage, publicUrl: config.publicUrl, janitor });
   const fleet = new FleetStatus(store, { clock });
   const invites = new InviteService(store, clock);
   const accounts = new AccountService({
@@ -265,12 +269,13 @@ export function assembleRuntime(config: Config, store: Store, parts: { engines: 
     loginThrottle,
     accounts,
     engines,
-    threads: new ThreadService({ store, entries, storage, clock, logger }),
+    threads: new ThreadService({ store, entries, janitor, clock }),
     entries,
     producer,
     fleet,
     sweeper: new QueueSweeper({ entries, fleet, timeoutMs: config.queueTimeoutMs, logger }),
     invites,
+    files: janitor,
     housekeeping: new Housekeeping({ store, counterPolicies: accounts.counterPolicies, clock }),
     readiness: new ReadinessService(readinessChecks),
     metrics: new ServiceMetrics({ store, clock, engineIds: () => engines.ids(), liveWorkersByEngine: () => liveWorkersByEngine(fleet) }),

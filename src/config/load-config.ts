@@ -272,7 +272,9 @@ export function parseEnv(env: EnvSource): Env {
 
 function describeProblem(name: string, schema: TSchema, raw: string | undefined): string {
   // A secret is never repeated: error lines end up in terminals, logs and CI output.
-  const got = schema.secret === true ? 'got a value that is not shown' : `got "${String(raw).slice(0, 100)}"`;
+  // A URL's user and password are masked too (postgres://user:pw@…, http://key:secret@…).
+  const shown = String(raw).replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/@\s]*@/i, '$1***@');
+  const got = schema.secret === true ? 'got a value that is not shown' : `got "${shown.slice(0, 100)}"`;
   if (schema.type === 'integer') return `${name} must be an integer between ${schema.minimum} and ${schema.maximum}, ${got}`;
   if (typeof schema.hint === 'string') return `${name} ${schema.hint}, ${got}`;
   if (typeof schema.maxLength === 'number' && raw !== undefined && raw.length > schema.maxLength) return `${name} may not be longer than ${schema.maxLength} characters`;

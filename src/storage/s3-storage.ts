@@ -160,7 +160,7 @@ export class S3FileStorage implements FileStorage {
       } catch {
         ok = false;
       }
-      if (!ok) throw new StorageConfigError(`Invalid S3 endpoint "${endpoint}": expected an http:// or https:// URL without credentials`);
+      if (!ok) throw new StorageConfigError(`Invalid S3 endpoint "${shownUrl(endpoint)}": expected an http:// or https:// URL without credentials`);
     }
     if (options.region !== undefined && !/^[a-z0-9-]{1,64}$/i.test(options.region)) {
       throw new StorageConfigError(`Invalid S3 region "${options.region}": expected a name such as us-east-1 or auto`);

@@ -121,7 +121,9 @@ describe('storage settings', () => {
       'SDAPI_S3_PRESIGN',
       'SDAPI_S3_REGION',
     ]);
-    assert.match(configError({ SDAPI_S3_ENDPOINT: 'http://user:pw@minio:9000', SDAPI_STORAGE_URL: 's3://b-1' }).message, /SDAPI_S3_ENDPOINT must be an http:\/\/ or https:\/\/ URL without credentials/);
+    const withKeys = configError({ SDAPI_S3_ENDPOINT: 'http://user:pw@minio:9000', SDAPI_STORAGE_URL: 's3://b-1' }).message;
+    assert.match(withKeys, /SDAPI_S3_ENDPOINT must be an http:\/\/ or https:\/\/ URL without credentials, got "http:\/\/\*\*\*@minio:9000"/);
+    assert.match(configError({ SDAPI_DATABASE_URL: 'mysql://root:hunter2@db/x' }).message, /got "mysql:\/\/\*\*\*@db\/x"/, 'any URL’s password is masked');
     assert.match(configError({ SDAPI_STORAGE_URL: 's3://b-1', SDAPI_S3_PRESIGN: '700000' }).message, /SDAPI_S3_PRESIGN must be .* from 1 to 604800, got "700000"/);
   });
 

@@ -7,8 +7,8 @@ import { createHash } from 'node:crypto';
 import { planSize } from '../../engine/index.ts';
 import type { ImageItem } from '../../domain/entry.ts';
 import { parseResolution, type GenerationRequest } from '../../domain/generation-request.ts';
-import { silentLogger, type OperationalLogger } from '../../domain/logger.ts';
 import { IMMUTABLE_CACHE_CONTROL, type FileStorage } from '../../storage/file-storage.ts';
+import type { FileJanitor } from '../files/file-janitor.ts';
 import { modelTarget, type EngineCatalog } from './engine-catalog.ts';
 import { toEngineOptions } from './engine-options.ts';
 import type { GenerationProgress, ImageGenerator } from './image-generator.ts';
@@ -21,7 +21,8 @@ export interface ImageProducerDeps {
   storage: FileStorage;
   /** Absolute base of image URLs, without the trailing slash. */
   publicUrl: string;
-  logger?: OperationalLogger;
+  /** Deletes the files of a failed or lost job (kept for a retry when the storage is away). */
+  janitor: FileJanitor;
 }
 
 /** What to produce: the request, the engine that runs it, its resolved seed, and where its files go. */
@@ -55,14 +56,9 @@ export class ImageProducer {
     }
   }
 
-  /** Deletes files that no entry will reference (a failed or lost job), in batches; a storage failure is logged, never thrown. */
+  /** Deletes files that no entry will reference (a failed or lost job); never throws. */
   async discard(files: string[]): Promise<void> {
-    if (files.length === 0) return;
-    try {
-      await this.deps.storage.deleteMany(files);
-    } catch (err) {
-      (this.deps.logger ?? silentLogger).error({ err, files }, 'could not delete the files of a failed or lost job');
-    }
+    await this.deps.janitor.delete(files, { reason: 'failed or lost job' });
   }
 
   async #produce(order: ProductionOrder, control: { signal: AbortSignal; onProgress?: (progress: GenerationProgress) => void }, files: string[]): Promise<ImageItem[]> {

@@ -6,12 +6,11 @@ import { randomUUID } from 'node:crypto';
 import { systemClock, type Clock } from '../../domain/clock.ts';
 import { AppError } from '../../domain/errors.ts';
 import { isUuid } from '../../domain/ids.ts';
-import { silentLogger, type OperationalLogger } from '../../domain/logger.ts';
 import { pageWindow, type Page, type Paged } from '../../domain/pagination.ts';
-import type { FileStorage } from '../../storage/file-storage.ts';
 import type { DataStore } from '../../store/database.ts';
 import type { ThreadRow } from '../../store/repositories/threads.repo.ts';
 import type { EntryService } from '../entries/entry-service.ts';
+import type { FileJanitor } from '../files/file-janitor.ts';
 import { AI_VERSIONS, findAiVersion } from './ai-versions.ts';
 import { THREAD_TITLE_MAX } from './thread-title.ts';
 
@@ -30,9 +29,9 @@ export interface Thread {
 export interface ThreadServiceDeps {
   store: DataStore;
   entries: EntryService;
-  storage: FileStorage;
+  /** Deletes the files of deleted entries, and retries later when the storage is away. */
+  janitor: FileJanitor;
   clock?: Clock;
-  logger?: OperationalLogger;
 }
 
 export class ThreadService {
@@ -92,7 +91,9 @@ export class ThreadService {
     await this.get(userId, threadId);
     const files = await this.deps.store.transaction(async (tx) => {
       await tx.threads.lock(threadId);
-      return this.deps.entries.removeRequest(tx, userId, threadId, entryId);
+      const owned = await this.deps.entries.removeRequest(tx, userId, threadId, entryId);
+      await this.deps.janitor.record(tx, owned);
+      return owned;
     });
     await this.#deleteFiles(files, { threadId, entryId });
   }
@@ -105,22 +106,15 @@ export class ThreadService {
       await tx.threads.lock(id);
       const owned = await this.deps.entries.removeForThread(tx, userId, id);
       await tx.threads.delete(userId, id);
+      await this.deps.janitor.record(tx, owned);
       return owned;
     });
     await this.#deleteFiles(files, { threadId: id });
   }
 
-  /**
-   * The rows are gone (committed) when this runs, so a storage failure cannot undo the deletion the tenant asked for:
-   * it is logged with the keys left behind, never answered as an error.
-   */
+  /** The rows are gone (committed): a storage failure cannot undo the deletion the tenant asked for, the janitor retries it. */
   async #deleteFiles(files: string[], context: { threadId: string; entryId?: string }): Promise<void> {
-    if (files.length === 0) return;
-    try {
-      await this.deps.storage.deleteMany(files);
-    } catch (err) {
-      (this.deps.logger ?? silentLogger).error({ err, ...context, files }, 'could not delete the image files of a deleted thread or entry');
-    }
+    await this.deps.janitor.delete(files, context);
   }
 }
 

@@ -8,6 +8,7 @@ import type { DirectSqlite } from '../prepared-query.ts';
 import type { Database } from '../schema.ts';
 import { ApplicationsRepository } from './applications.repo.ts';
 import { EntriesRepository } from './entries.repo.ts';
+import { FileDeletionsRepository } from './file-deletions.repo.ts';
 import { ImagesRepository } from './images.repo.ts';
 import { JobsRepository } from './jobs.repo.ts';
 import { LedgerRepository } from './ledger.repo.ts';
@@ -30,6 +31,7 @@ export interface Repositories {
   threads: ThreadsRepository;
   entries: EntriesRepository;
   images: ImagesRepository;
+  fileDeletions: FileDeletionsRepository;
   jobs: JobsRepository;
   ledger: LedgerRepository;
   workers: WorkersRepository;
@@ -48,6 +50,7 @@ export function createRepositories(db: Kysely<Database>, dialect: Dialect, optio
     threads: new ThreadsRepository(db, dialect, options.direct),
     entries: new EntriesRepository(db, dialect, options.direct),
     images: new ImagesRepository(db),
+    fileDeletions: new FileDeletionsRepository(db),
     jobs: new JobsRepository(db, dialect),
     ledger: new LedgerRepository(db),
     workers: new WorkersRepository(db),
