@@ -15,6 +15,7 @@ import { HeadObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import sharp from 'sharp';
 import { main } from '../../src/cli/main.ts';
 import { openRuntime } from '../../src/composition/runtime.ts';
+import { retryFileDeletions } from '../../src/composition/startup-checks.ts';
 import { loadConfig, projectRoot } from '../../src/config/load-config.ts';
 import { StartupError } from '../../src/domain/errors.ts';
 import type { GenerateControl, GenerateRequest, ImageGenerator, ModelTarget } from '../../src/services/generation/image-generator.ts';
@@ -189,6 +190,7 @@ describe('the service on an S3 bucket (s3rver)', () => {
     assert.equal((await ctx.request(user.token, { method: 'DELETE', url: `/api/v1/threads/${thread}` })).statusCode, 204);
     assert.equal(commands.get('DeleteObjectsCommand'), before + 2);
     assert.deepEqual(await listKeys(bucket, 'svc'), []);
+    assert.equal(await ctx.store.repos.fileDeletions.count(), 0, 'deleted files leave no record behind');
     for (const item of first.response.content) {
       assert.equal((await get(ctx, item.url)).statusCode, 404);
       assert.equal((await get(ctx, item.thumbnail_url)).statusCode, 404);
@@ -229,6 +231,40 @@ describe('the service on an S3 bucket (s3rver)', () => {
     const again = await generate(ctx, user.token, thread);
     assert.equal(again.response.error, null, 'new jobs succeed again');
     assert.equal(await credits(ctx, user.token), 8);
+  });
+
+  it('a thread deleted while the bucket is away is deleted at once; its objects are deleted by the housekeeping retry', async () => {
+    const user = await ctx.user('later@example.com', 10);
+    const thread = await newThread(ctx, user.token);
+    const { response } = await generate(ctx, user.token, thread, { images: 2 });
+    assert.equal(response.error, null);
+    const keys = (response.content as { url: string }[]).flatMap((item) => {
+      const key = `svc${new URL(item.url).pathname.replace(/^\/storage/, '')}`;
+      return [key, `${key}.thumbnail.jpg`];
+    });
+    const present = async () => (await listKeys(bucket, 'svc')).filter((k) => keys.includes(k)).length;
+    assert.equal(await present(), 4);
+    // The job that failed in the outage above could not delete (or confirm absent) its two keys then: they wait too.
+    const waiting = await ctx.store.repos.fileDeletions.count();
+
+    await s3.stop();
+    try {
+      assert.equal((await ctx.request(user.token, { method: 'DELETE', url: `/api/v1/threads/${thread}` })).statusCode, 204, 'the tenant’s deletion stands');
+      assert.equal((await ctx.request(user.token, { method: 'GET', url: `/api/v1/threads/${thread}` })).statusCode, 404);
+      assert.equal(await ctx.store.repos.fileDeletions.count(), waiting + 4, 'the four keys wait for a retry');
+      assert.deepEqual(await ctx.services.files.retry(), { deleted: 0, pending: waiting + 4 }, 'still away: kept');
+    } finally {
+      await s3.start();
+    }
+    assert.equal(await present(), 4, 'the objects outlived the outage');
+    const logs: string[] = [];
+    const logger = { info: (_: object, msg?: string) => void logs.push(`info ${msg}`), warn: (_: object, msg?: string) => void logs.push(`warn ${msg}`), error: (_: object, msg?: string) => void logs.push(`error ${msg}`) };
+    await retryFileDeletions(ctx.runtime, logger as unknown as Parameters<typeof retryFileDeletions>[1]);
+    assert.deepEqual(logs, ['info deleted image files left behind by a storage outage']);
+    assert.equal(await present(), 0);
+    assert.equal(await ctx.store.repos.fileDeletions.count(), 0);
+    const rows = await ctx.store.db.selectFrom('file_deletions').selectAll().execute();
+    assert.deepEqual(rows, []);
   });
 });
 
