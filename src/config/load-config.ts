@@ -203,7 +203,9 @@ function storageSettings(parsed: Env, dataDir: string): StorageSettings {
   if (parsed.AWS_PROFILE !== undefined) s3.profile = parsed.AWS_PROFILE;
   if (parsed.AWS_REQUEST_CHECKSUM_CALCULATION !== undefined) s3.requestChecksumCalculation = parsed.AWS_REQUEST_CHECKSUM_CALCULATION.toUpperCase() as ChecksumSetting;
   if (parsed.AWS_RESPONSE_CHECKSUM_VALIDATION !== undefined) s3.responseChecksumValidation = parsed.AWS_RESPONSE_CHECKSUM_VALIDATION.toUpperCase() as ChecksumSetting;
-  return { url: url ?? resolve(dataDir, 'storage'), configured: url !== undefined, s3 };
+  // A plain folder path is made absolute here, like SDAPI_DATA_DIR; URLs (s3:, file:, anything with a scheme) are checked by the storage factory.
+  const folder = url === undefined ? resolve(dataDir, 'storage') : /^[a-z][a-z0-9+.-]*:/i.test(url) ? url : resolve(url);
+  return { url: folder, configured: url !== undefined, s3 };
 }
 
 /** The same keys, but a log line or an inspected Config shows only the access key id. */

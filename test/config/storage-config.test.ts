@@ -79,6 +79,7 @@ describe('storage settings', () => {
   });
 
   it('a folder or file: URL is a local storage (relative paths from the working directory)', () => {
+    assert.equal(loadConfig({ SDAPI_STORAGE_URL: 'images' }).storage.url, join(process.cwd(), 'images'), 'absolute, as logged');
     const relative = createStorage(loadConfig({ SDAPI_STORAGE_URL: 'images' }));
     assert.ok(relative instanceof LocalFileStorage);
     assert.equal(relative.root, join(process.cwd(), 'images'));
