@@ -168,7 +168,7 @@ export async function openRuntime(config: Config, overrides: RuntimeOverrides = 
 }
 
 /** The storage SDAPI_STORAGE_URL names (the data directory's folder by default). @throws {ConfigError} a URL or S3 setting that cannot work */
-export function createStorage(config: Pick<Config, 'storage' | 'dataDir'>): FileStorage {
+export function createStorage(config: Pick<Config, 'storage'>): FileStorage {
   const { url, s3 } = config.storage;
   try {
     return createFileStorage({
