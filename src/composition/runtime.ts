@@ -7,9 +7,11 @@ import { resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { buildApp, type AppDeps } from '../api/app.ts';
+import { ConfigError } from '../config/config-error.ts';
 import { projectRoot } from '../config/project-root.ts';
 import type { Config } from '../config/load-config.ts';
 import { systemClock, type Clock } from '../domain/clock.ts';
+import { StartupError } from '../domain/errors.ts';
 import { JOB_DEFINITIONS } from '../domain/jobs.ts';
 import { DatabaseJobQueue } from '../queue/database-job-queue.ts';
 import { InProcessNotifier } from '../queue/in-process-notifier.ts';
@@ -21,6 +23,7 @@ import { EntryService } from '../services/entries/entry-service.ts';
 import { EntryEvents } from '../services/events/entry-events.ts';
 import { CancelWatch } from '../services/jobs/cancel-watch.ts';
 import { InProcessBroadcast, type Broadcast } from '../queue/broadcast.ts';
+import { FileJanitor } from '../services/files/file-janitor.ts';
 import { FleetStatus } from '../services/fleet/fleet-status.ts';
 import { QueueSweeper } from '../services/fleet/queue-sweeper.ts';
 import { planDevices } from '../services/generation/device-plan.ts';
@@ -49,8 +52,8 @@ import { httpWebhookSender, type WebhookSend } from '../services/webhooks/webhoo
 import { AccountService } from '../services/web/accounts.ts';
 import { LoginThrottle, type LoginThrottleDeps } from '../services/web/login-throttle.ts';
 import { SessionService } from '../services/web/sessions.ts';
-import type { FileStorage } from '../storage/file-storage.ts';
-import { LocalFileStorage } from '../storage/local-storage.ts';
+import { createFileStorage } from '../storage/factory.ts';
+import { StorageConfigError, type FileStorage } from '../storage/file-storage.ts';
 import { openStore, type Store } from '../store/database.ts';
 import { heartbeatFor, JobWorker, type JobWorkerOptions } from '../worker/job-worker.ts';
 import { createLogger } from './logger.ts';
@@ -111,6 +114,8 @@ export interface Services {
   sweeper: QueueSweeper;
   invites: InviteService;
   housekeeping: Housekeeping;
+  /** Deletes image files, and retries the deletions the storage did not confirm. */
+  files: FileJanitor;
   readiness: ReadinessService;
   metrics: ServiceMetrics;
   webhookSecrets: WebhookSecretService;
@@ -153,7 +158,16 @@ export async function openRuntime(config: Config, overrides: RuntimeOverrides = 
     for (const warning of plan.warnings) logger.warn({ device: config.device }, warning);
     engines = plan.engines;
   }
-  const store = await openStore(config.databaseUrl, { poolSize: config.databasePoolSize });
+  const storage = overrides.storage ?? createStorage(config);
+  const ownStorage = overrides.storage ? undefined : storage;
+  let store: Store;
+  try {
+    await checkStorage(storage, config);
+    store = await openStore(config.databaseUrl, { poolSize: config.databasePoolSize });
+  } catch (err) {
+    await ownStorage?.close?.();
+    throw err;
+  }
   let limiterRedis: RedisConnection | undefined;
   try {
     let requestLimiter = overrides.requestLimiter;
@@ -163,14 +177,67 @@ export async function openRuntime(config: Config, overrides: RuntimeOverrides = 
     }
     const notifier = overrides.notifier ?? (await createNotifier(config));
     const broadcast = overrides.broadcast ?? (await createBroadcast(config));
-    const runtime = assembleRuntime(config, store, { engines, logger, overrides: { ...overrides, requestLimiter, notifier, broadcast } });
+    const runtime = assembleRuntime(config, store, { engines, logger, overrides: { ...overrides, requestLimiter, notifier, broadcast, storage } });
     const connection = limiterRedis;
-    if (!connection) return runtime;
-    return { ...runtime, close: () => runtime.close().finally(() => connection.close()) };
+    if (!connection && !ownStorage) return runtime;
+    let closing: Promise<void> | undefined;
+    const close = () =>
+      (closing ??= runtime
+        .close()
+        .finally(() => connection?.close())
+        .finally(() => ownStorage?.close?.()));
+    return { ...runtime, close };
   } catch (err) {
     await limiterRedis?.close();
     await store.close();
+    await ownStorage?.close?.();
     throw err;
+  }
+}
+
+/** The storage SDAPI_STORAGE_URL names (the data directory's folder by default). @throws {ConfigError} a URL or S3 setting that cannot work */
+export function createStorage(config: Pick<Config, 'storage'>): FileStorage {
+  const { url, s3 } = config.storage;
+  try {
+    return createFileStorage({
+      url,
+      baseDir: process.cwd(),
+      s3: {
+        endpoint: s3.endpoint,
+        region: s3.region,
+        forcePathStyle: s3.forcePathStyle,
+        presign: s3.presign,
+        credentials: s3.credentials,
+        profile: s3.profile,
+        requestChecksumCalculation: s3.requestChecksumCalculation,
+        responseChecksumValidation: s3.responseChecksumValidation,
+      },
+    });
+  } catch (err) {
+    if (err instanceof StorageConfigError) throw new ConfigError(`Invalid environment: ${err.message} (SDAPI_STORAGE_URL, SDAPI_S3_*)`);
+    throw err;
+  }
+}
+
+/** Where images go, fit for a log line: the folder or the s3:// URL, with the endpoint when there is one (never credentials). */
+export function describeStorage(config: Pick<Config, 'storage'>): string {
+  const { url, s3 } = config.storage;
+  return /^s3:/i.test(url) && s3.endpoint ? `${url} at ${s3.endpoint}` : url;
+}
+
+/**
+ * Start-up check: the storage takes a write and a delete (S3: the bucket exists, the keys and permissions work, the
+ * endpoint answers), so a wrong setting stops the process with one line instead of failing every job later.
+ * @throws {StartupError}
+ */
+export async function checkStorage(storage: FileStorage, config: Pick<Config, 'storage'>): Promise<void> {
+  if (!storage.check) return;
+  try {
+    await storage.check();
+  } catch (err) {
+    const why = err instanceof Error ? err.message : String(err);
+    const variable = config.storage.configured ? ' (SDAPI_STORAGE_URL)' : '';
+    throw new StartupError([`The image storage ${describeStorage(config)}${variable} cannot be used: ${why}`]);
   }
 }
 
@@ -191,7 +258,7 @@ export function assembleRuntime(config: Config, store: Store, parts: { engines: 
   const notifier: WorkNotifier = overrides.notifier ?? new InProcessNotifier();
   const broadcast: Broadcast = overrides.broadcast ?? new InProcessBroadcast();
   const queue = new DatabaseJobQueue({ jobs: store.repos.jobs, definitions: JOB_DEFINITIONS, notifier, leaseMs: config.jobLeaseMs, clock });
-  const storage = overrides.storage ?? new LocalFileStorage(resolve(config.dataDir, 'storage'));
+  const storage = overrides.storage ?? createStorage(config);
   const baseGenerator =
     overrides.generator ??
     new EngineThreadGenerator({ modelMemoryBytes: config.modelMemoryBytes, strictDevice: config.deviceStrict, warn: (message) => logger.warn({ device: config.device }, message) });
@@ -221,7 +288,8 @@ export function assembleRuntime(config: Config, store: Store, parts: { engines: 
     progressIntervalMs: overrides.entryIntervals?.progressMs,
     previewIntervalMs: overrides.entryIntervals?.previewMs,
   });
-  const producer = new ImageProducer({ generator, engines, storage, publicUrl: config.publicUrl });
+  const janitor = new FileJanitor({ store, storage, logger, clock });
+  const producer = new ImageProducer({ generator, engines, storage, publicUrl: config.publicUrl, janitor });
   const fleet = new FleetStatus(store, { clock });
   const invites = new InviteService(store, clock);
   const accounts = new AccountService({
@@ -249,7 +317,7 @@ export function assembleRuntime(config: Config, store: Store, parts: { engines: 
     loginThrottle,
     accounts,
     engines,
-    threads: new ThreadService({ store, entries, storage, clock, idempotency }),
+    threads: new ThreadService({ store, entries, janitor, clock, idempotency }),
     entries,
     events,
     cancels,
@@ -257,6 +325,7 @@ export function assembleRuntime(config: Config, store: Store, parts: { engines: 
     fleet,
     sweeper: new QueueSweeper({ entries, fleet, timeoutMs: config.queueTimeoutMs, logger }),
     invites,
+    files: janitor,
     housekeeping: new Housekeeping({ store, counterPolicies: accounts.counterPolicies, clock }),
     readiness: new ReadinessService(readinessChecks),
     metrics,

@@ -7,7 +7,8 @@ import { createHash } from 'node:crypto';
 import { planSize } from '../../engine/index.ts';
 import type { ImageItem } from '../../domain/entry.ts';
 import { parseResolution, type GenerationRequest } from '../../domain/generation-request.ts';
-import type { FileStorage } from '../../storage/file-storage.ts';
+import { IMMUTABLE_CACHE_CONTROL, type FileStorage } from '../../storage/file-storage.ts';
+import type { FileJanitor } from '../files/file-janitor.ts';
 import { modelTarget, type EngineCatalog } from './engine-catalog.ts';
 import { toEngineOptions } from './engine-options.ts';
 import type { GeneratedImage, GenerateControl, GenerationProgress, ImageGenerator } from './image-generator.ts';
@@ -20,6 +21,8 @@ export interface ImageProducerDeps {
   storage: FileStorage;
   /** Absolute base of image URLs, without the trailing slash. */
   publicUrl: string;
+  /** Deletes the files of a failed or lost job (kept for a retry when the storage is away). */
+  janitor: FileJanitor;
 }
 
 /** What to produce: the request, the engine that runs it, its resolved seed, and where its files go. */
@@ -67,9 +70,9 @@ export class ImageProducer {
     }
   }
 
-  /** Deletes files that no entry will reference (a failed or lost job). */
+  /** Deletes files that no entry will reference (a failed or lost job); never throws. */
   async discard(files: string[]): Promise<void> {
-    await Promise.all(files.map((key) => this.deps.storage.delete(key).catch(() => undefined)));
+    await this.deps.janitor.delete(files, { reason: 'failed or lost job' });
   }
 
   async #produce(order: ProductionOrder, control: ProductionControl, files: string[]): Promise<{ items: ImageItem[]; partial: boolean }> {
@@ -118,8 +121,9 @@ export class ImageProducer {
       const key = `${order.aiVersionCode}/${fileId(order.jobId, i)}.png`;
       const thumbKey = `${key}.thumbnail.jpg`;
       files.push(key, thumbKey);
-      await this.deps.storage.put(key, encoded.png);
-      await this.deps.storage.put(thumbKey, encoded.thumbnail);
+      // Both objects are stored (S3: whole, with their type and cache headers) before the job can count as done.
+      await this.deps.storage.put(key, encoded.png, { contentType: 'image/png', cacheControl: IMMUTABLE_CACHE_CONTROL });
+      await this.deps.storage.put(thumbKey, encoded.thumbnail, { contentType: 'image/jpeg', cacheControl: IMMUTABLE_CACHE_CONTROL });
       items.push({
         url: `${this.deps.publicUrl}/storage/${key}`,
         thumbnail_url: `${this.deps.publicUrl}/storage/${thumbKey}`,

@@ -8,6 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import { silentLogger, type OperationalLogger } from '../../domain/logger.ts';
 import type { JobHandler, JobOutcome } from '../../queue/job-handler.ts';
+import { StorageUnavailableError } from '../../storage/file-storage.ts';
 import type { LeasedJob } from '../../queue/job-queue.ts';
 import type { EntryService, GenerateJob } from '../entries/entry-service.ts';
 import type { ImageProducer, Produced } from '../generation/image-producer.ts';
@@ -66,7 +67,9 @@ export class GenerateJobHandler implements JobHandler<GenerateJob> {
       if (signal.aborted) throw err;
       const errorId = newErrorId();
       this.#log.error({ err, errorId, jobId: job.id, entryId: job.payload.entryId, engine: job.payload.engine }, `image generation failed (error id ${errorId})`);
-      return entries.fail(job, `Image generation failed (error id ${errorId})`);
+      // A storage outage is worth naming (it is not the request's fault and retrying later helps); its cause stays in the log.
+      const what = err instanceof StorageUnavailableError ? 'Image generation failed: the images could not be stored' : 'Image generation failed';
+      return entries.fail(job, `${what} (error id ${errorId})`);
     } finally {
       unwatch();
       signal.removeEventListener('abort', onWorkerStop);

@@ -10,6 +10,7 @@ import { ApplicationsRepository } from './applications.repo.ts';
 import { EntriesRepository } from './entries.repo.ts';
 import { IdempotencyKeysRepository } from './idempotency.repo.ts';
 import { EventsRepository } from './events.repo.ts';
+import { FileDeletionsRepository } from './file-deletions.repo.ts';
 import { ImagesRepository } from './images.repo.ts';
 import { JobsRepository } from './jobs.repo.ts';
 import { LedgerRepository } from './ledger.repo.ts';
@@ -34,6 +35,7 @@ export interface Repositories {
   entries: EntriesRepository;
   events: EventsRepository;
   images: ImagesRepository;
+  fileDeletions: FileDeletionsRepository;
   jobs: JobsRepository;
   ledger: LedgerRepository;
   workers: WorkersRepository;
@@ -58,6 +60,7 @@ export function createRepositories(db: Kysely<Database>, dialect: Dialect, optio
     entries: new EntriesRepository(db, dialect, options.direct),
     events: new EventsRepository(db),
     images: new ImagesRepository(db),
+    fileDeletions: new FileDeletionsRepository(db),
     jobs: new JobsRepository(db, dialect),
     ledger: new LedgerRepository(db),
     workers: new WorkersRepository(db),

@@ -132,7 +132,18 @@ export interface WorkersTable {
   last_seen: string;
 }
 
+/** Image files whose rows are gone but whose objects may still be in the storage: deleted, retried until they are. */
+export interface FileDeletionsTable {
+  /** Storage key, e.g. `stablediffusion_text2img/<uuid>.png`. */
+  key: string;
+  created_at: string;
+  /** Failed attempts so far. */
+  attempts: number;
+  last_error: string | null;
+}
+
 export interface GenerationTables {
+  file_deletions: FileDeletionsTable;
   images: ImagesTable;
   threads: ThreadsTable;
   entries: EntriesTable;
