@@ -12,6 +12,8 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, type RouteOption
 import type { FileStorage } from '../storage/file-storage.ts';
 import type { CreditService } from '../services/credits/credit-service.ts';
 import type { EntryService } from '../services/entries/entry-service.ts';
+import type { EntryEvents } from '../services/events/entry-events.ts';
+import type { EventStreamOptions } from './event-stream.ts';
 import type { FleetStatus } from '../services/fleet/fleet-status.ts';
 import type { EngineCatalog } from '../services/generation/engine-catalog.ts';
 import type { RequestLimiter } from '../services/limits/request-limiter.ts';
@@ -47,6 +49,7 @@ import { createSessionAuthenticator } from './session-auth.ts';
 export interface ApiServices {
   threads: ThreadService;
   entries: EntryService;
+  events: EntryEvents;
   engines: EngineCatalog;
   fleet: Pick<FleetStatus, 'engineLoad'>;
   credits: CreditService;
@@ -72,6 +75,8 @@ export interface AppDeps {
   sessions?: boolean;
   /** The process logger (pino); none by default. */
   logger?: FastifyBaseLogger;
+  /** Event stream limits (default: keep-alive every 15 s, 20 streams per token). */
+  eventStreams?: EventStreamOptions;
   /** Called for every route as it is registered (tests enumerate the routes with it). */
   onRoute?: (route: RouteOptions & { routePath: string; path: string; prefix: string }) => void;
 }
@@ -147,7 +152,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       api.setNotFoundHandler(notFound);
       api.get('/openapi.json', { schema: { hide: true }, config: { public: true } }, async () => app.swagger());
       await api.register(threadRoutes({ threads: services.threads }));
-      await api.register(entryRoutes({ entries: services.entries, imageBodyLimit: config.imageBodyLimit }));
+      await api.register(entryRoutes({ entries: services.entries, events: services.events, streams: deps.eventStreams, imageBodyLimit: config.imageBodyLimit }));
       await api.register(imageRoutes({ entries: services.entries }));
       await api.register(engineRoutes({ engines: services.engines, fleet: services.fleet }));
       await api.register(authRoutes({ accounts: services.accounts, sessions: services.sessions, users: services.users, publicUrl: config.publicUrl }));

@@ -7,9 +7,11 @@ import { resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { buildApp, type AppDeps } from '../api/app.ts';
+import { ConfigError } from '../config/config-error.ts';
 import { projectRoot } from '../config/project-root.ts';
 import type { Config } from '../config/load-config.ts';
 import { systemClock, type Clock } from '../domain/clock.ts';
+import { StartupError } from '../domain/errors.ts';
 import { JOB_DEFINITIONS } from '../domain/jobs.ts';
 import { DatabaseJobQueue } from '../queue/database-job-queue.ts';
 import { InProcessNotifier } from '../queue/in-process-notifier.ts';
@@ -18,6 +20,10 @@ import type { JobQueue } from '../queue/job-queue.ts';
 import type { WorkNotifier } from '../queue/work-notifier.ts';
 import { CreditService } from '../services/credits/credit-service.ts';
 import { EntryService } from '../services/entries/entry-service.ts';
+import { EntryEvents } from '../services/events/entry-events.ts';
+import { CancelWatch } from '../services/jobs/cancel-watch.ts';
+import { InProcessBroadcast, type Broadcast } from '../queue/broadcast.ts';
+import { FileJanitor } from '../services/files/file-janitor.ts';
 import { FleetStatus } from '../services/fleet/fleet-status.ts';
 import { QueueSweeper } from '../services/fleet/queue-sweeper.ts';
 import { planDevices } from '../services/generation/device-plan.ts';
@@ -46,8 +52,8 @@ import { httpWebhookSender, type WebhookSend } from '../services/webhooks/webhoo
 import { AccountService } from '../services/web/accounts.ts';
 import { LoginThrottle, type LoginThrottleDeps } from '../services/web/login-throttle.ts';
 import { SessionService } from '../services/web/sessions.ts';
-import type { FileStorage } from '../storage/file-storage.ts';
-import { LocalFileStorage } from '../storage/local-storage.ts';
+import { createFileStorage } from '../storage/factory.ts';
+import { StorageConfigError, type FileStorage } from '../storage/file-storage.ts';
 import { openStore, type Store } from '../store/database.ts';
 import { heartbeatFor, JobWorker, type JobWorkerOptions } from '../worker/job-worker.ts';
 import { createLogger } from './logger.ts';
@@ -65,6 +71,10 @@ export interface RuntimeOverrides {
    */
   engines?: EngineEntry[];
   notifier?: WorkNotifier;
+  /** Progress and preview intervals of running requests (tests ask for a preview after every step). */
+  entryIntervals?: { progressMs?: number; previewMs?: number };
+  /** Replaces the broadcast (live events, cancel requests): Redis with SDAPI_QUEUE_URL, else in-process. */
+  broadcast?: Broadcast;
   clock?: Clock;
   /** Replaces the login throttle's wait (tests record the slow-down instead of sleeping). */
   loginWait?: LoginThrottleDeps['wait'];
@@ -96,11 +106,16 @@ export interface Services {
   engines: EngineCatalog;
   threads: ThreadService;
   entries: EntryService;
+  /** The lifecycle events of request entries (event stream, wait mode; subscribe here for webhooks). */
+  events: EntryEvents;
+  cancels: CancelWatch;
   producer: ImageProducer;
   fleet: FleetStatus;
   sweeper: QueueSweeper;
   invites: InviteService;
   housekeeping: Housekeeping;
+  /** Deletes image files, and retries the deletions the storage did not confirm. */
+  files: FileJanitor;
   readiness: ReadinessService;
   metrics: ServiceMetrics;
   webhookSecrets: WebhookSecretService;
@@ -118,6 +133,8 @@ export interface Runtime {
   queue: JobQueue;
   /** How idle workers learn of new jobs (Redis or in-process). */
   notifier: WorkNotifier;
+  /** Live entry events and cancel requests between processes (Redis or in-process). */
+  broadcast: Broadcast;
   storage: FileStorage;
   generator: ImageGenerator;
   services: Services;
@@ -141,7 +158,16 @@ export async function openRuntime(config: Config, overrides: RuntimeOverrides = 
     for (const warning of plan.warnings) logger.warn({ device: config.device }, warning);
     engines = plan.engines;
   }
-  const store = await openStore(config.databaseUrl, { poolSize: config.databasePoolSize });
+  const storage = overrides.storage ?? createStorage(config);
+  const ownStorage = overrides.storage ? undefined : storage;
+  let store: Store;
+  try {
+    await checkStorage(storage, config);
+    store = await openStore(config.databaseUrl, { poolSize: config.databasePoolSize });
+  } catch (err) {
+    await ownStorage?.close?.();
+    throw err;
+  }
   let limiterRedis: RedisConnection | undefined;
   try {
     let requestLimiter = overrides.requestLimiter;
@@ -150,14 +176,68 @@ export async function openRuntime(config: Config, overrides: RuntimeOverrides = 
       requestLimiter = redisRequestLimiter(rateLimitPolicy(config.rateLimit), limiterRedis.client, config.queuePrefix);
     }
     const notifier = overrides.notifier ?? (await createNotifier(config));
-    const runtime = assembleRuntime(config, store, { engines, logger, overrides: { ...overrides, requestLimiter, notifier } });
+    const broadcast = overrides.broadcast ?? (await createBroadcast(config));
+    const runtime = assembleRuntime(config, store, { engines, logger, overrides: { ...overrides, requestLimiter, notifier, broadcast, storage } });
     const connection = limiterRedis;
-    if (!connection) return runtime;
-    return { ...runtime, close: () => runtime.close().finally(() => connection.close()) };
+    if (!connection && !ownStorage) return runtime;
+    let closing: Promise<void> | undefined;
+    const close = () =>
+      (closing ??= runtime
+        .close()
+        .finally(() => connection?.close())
+        .finally(() => ownStorage?.close?.()));
+    return { ...runtime, close };
   } catch (err) {
     await limiterRedis?.close();
     await store.close();
+    await ownStorage?.close?.();
     throw err;
+  }
+}
+
+/** The storage SDAPI_STORAGE_URL names (the data directory's folder by default). @throws {ConfigError} a URL or S3 setting that cannot work */
+export function createStorage(config: Pick<Config, 'storage'>): FileStorage {
+  const { url, s3 } = config.storage;
+  try {
+    return createFileStorage({
+      url,
+      baseDir: process.cwd(),
+      s3: {
+        endpoint: s3.endpoint,
+        region: s3.region,
+        forcePathStyle: s3.forcePathStyle,
+        presign: s3.presign,
+        credentials: s3.credentials,
+        profile: s3.profile,
+        requestChecksumCalculation: s3.requestChecksumCalculation,
+        responseChecksumValidation: s3.responseChecksumValidation,
+      },
+    });
+  } catch (err) {
+    if (err instanceof StorageConfigError) throw new ConfigError(`Invalid environment: ${err.message} (SDAPI_STORAGE_URL, SDAPI_S3_*)`);
+    throw err;
+  }
+}
+
+/** Where images go, fit for a log line: the folder or the s3:// URL, with the endpoint when there is one (never credentials). */
+export function describeStorage(config: Pick<Config, 'storage'>): string {
+  const { url, s3 } = config.storage;
+  return /^s3:/i.test(url) && s3.endpoint ? `${url} at ${s3.endpoint}` : url;
+}
+
+/**
+ * Start-up check: the storage takes a write and a delete (S3: the bucket exists, the keys and permissions work, the
+ * endpoint answers), so a wrong setting stops the process with one line instead of failing every job later.
+ * @throws {StartupError}
+ */
+export async function checkStorage(storage: FileStorage, config: Pick<Config, 'storage'>): Promise<void> {
+  if (!storage.check) return;
+  try {
+    await storage.check();
+  } catch (err) {
+    const why = err instanceof Error ? err.message : String(err);
+    const variable = config.storage.configured ? ' (SDAPI_STORAGE_URL)' : '';
+    throw new StartupError([`The image storage ${describeStorage(config)}${variable} cannot be used: ${why}`]);
   }
 }
 
@@ -176,8 +256,9 @@ export function assembleRuntime(config: Config, store: Store, parts: { engines: 
   const { logger, overrides = {} } = parts;
   const clock = overrides.clock ?? systemClock;
   const notifier: WorkNotifier = overrides.notifier ?? new InProcessNotifier();
+  const broadcast: Broadcast = overrides.broadcast ?? new InProcessBroadcast();
   const queue = new DatabaseJobQueue({ jobs: store.repos.jobs, definitions: JOB_DEFINITIONS, notifier, leaseMs: config.jobLeaseMs, clock });
-  const storage = overrides.storage ?? new LocalFileStorage(resolve(config.dataDir, 'storage'));
+  const storage = overrides.storage ?? createStorage(config);
   const baseGenerator =
     overrides.generator ??
     new EngineThreadGenerator({ modelMemoryBytes: config.modelMemoryBytes, strictDevice: config.deviceStrict, warn: (message) => logger.warn({ device: config.device }, message) });
@@ -192,8 +273,25 @@ export function assembleRuntime(config: Config, store: Store, parts: { engines: 
   const webhookSecrets = new WebhookSecretService(store, clock);
   const webhooks = new WebhookOutbox({ store, secrets: webhookSecrets, policy: webhookPolicy, clock });
   const idempotency = new IdempotencyService(store, clock);
-  const entries = new EntryService({ store, queue, credits, engines, storage, publicUrl: config.publicUrl, clock, webhooks, idempotency });
-  const producer = new ImageProducer({ generator, engines, storage, publicUrl: config.publicUrl });
+  const events = new EntryEvents({ store, broadcast, clock, logger });
+  const cancels = new CancelWatch({ store, broadcast });
+  const entries = new EntryService({
+    store,
+    queue,
+    credits,
+    engines,
+    storage,
+    publicUrl: config.publicUrl,
+    events,
+    cancels,
+    clock,
+    webhooks,
+    idempotency,
+    progressIntervalMs: overrides.entryIntervals?.progressMs,
+    previewIntervalMs: overrides.entryIntervals?.previewMs,
+  });
+  const janitor = new FileJanitor({ store, storage, logger, clock });
+  const producer = new ImageProducer({ generator, engines, storage, publicUrl: config.publicUrl, janitor });
   const fleet = new FleetStatus(store, { clock });
   const invites = new InviteService(store, clock);
   const accounts = new AccountService({
@@ -221,12 +319,15 @@ export function assembleRuntime(config: Config, store: Store, parts: { engines: 
     loginThrottle,
     accounts,
     engines,
-    threads: new ThreadService({ store, entries, storage, clock, idempotency }),
+    threads: new ThreadService({ store, entries, janitor, clock, idempotency }),
     entries,
+    events,
+    cancels,
     producer,
     fleet,
     sweeper: new QueueSweeper({ entries, fleet, timeoutMs: config.queueTimeoutMs, logger }),
     invites,
+    files: janitor,
     housekeeping: new Housekeeping({ store, counterPolicies: accounts.counterPolicies, clock }),
     readiness: new ReadinessService(readinessChecks),
     metrics,
@@ -245,7 +346,7 @@ export function assembleRuntime(config: Config, store: Store, parts: { engines: 
     idempotency,
     requestLimiter: overrides.requestLimiter ?? (config.rateLimit && memoryRequestLimiter(rateLimitPolicy(config.rateLimit))),
   };
-  const jobHandlers: JobHandlers = { generate: new GenerateJobHandler({ entries, producer, logger }) };
+  const jobHandlers: JobHandlers = { generate: new GenerateJobHandler({ entries, producer, cancels, logger }) };
   const unsubscribe = webhooks.onEnqueued(() => services.webhookDispatcher.wake());
   let closing: Promise<void> | undefined;
   return {
@@ -253,6 +354,7 @@ export function assembleRuntime(config: Config, store: Store, parts: { engines: 
     store,
     queue,
     notifier,
+    broadcast,
     storage,
     generator,
     services,
@@ -267,6 +369,7 @@ export function assembleRuntime(config: Config, store: Store, parts: { engines: 
           await generator.close();
         } finally {
           await queue.close().catch(() => undefined);
+          await broadcast.close().catch(() => undefined);
           await store.close();
         }
       })()),
@@ -311,6 +414,13 @@ export async function createNotifier(config: Pick<Config, 'queueUrl' | 'queuePre
   return new RedisNotifier({ url: config.queueUrl, prefix: config.queuePrefix });
 }
 
+/** Live events and cancel requests through Redis pub/sub when SDAPI_QUEUE_URL names a Redis, else in-process. */
+export async function createBroadcast(config: Pick<Config, 'queueUrl' | 'queuePrefix'>): Promise<Broadcast> {
+  if (!config.queueUrl) return new InProcessBroadcast();
+  const { RedisBroadcast } = await import('../queue/redis-broadcast.ts');
+  return new RedisBroadcast({ url: config.queueUrl, prefix: config.queuePrefix });
+}
+
 /**
  * The generation worker over the runtime's queue and job handlers (heartbeats from the configured lease), routed to
  * the runtime's engines: it claims only their jobs.
@@ -331,6 +441,7 @@ export function buildHttpApp(runtime: Runtime, options: Omit<AppDeps, 'config' |
     services: {
       threads: services.threads,
       entries: services.entries,
+      events: services.events,
       engines: services.engines,
       fleet: services.fleet,
       credits: services.credits,

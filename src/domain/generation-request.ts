@@ -116,6 +116,8 @@ export const GenerationRequestSchema = Type.Object({
   ...imageFields,
   /** Hires fix, every field filled. */
   hires: Type.Optional(Type.Object({ scale: Type.Number({ minimum: 1, maximum: HIRES_SCALE_MAX }), strength: Type.Number({ minimum: 0, maximum: 1 }), steps: Type.Integer({ minimum: 1, maximum: STEPS_MAX }) })),
+  /** false: no live previews on the event stream (absent: previews on). */
+  preview: Type.Optional(Type.Boolean()),
 });
 
 /** A checked request with its defaults filled: the request entry's `content` and the job's `request`. */
@@ -157,6 +159,7 @@ export const GenerationRequestBodySchema = Type.Object(
         description: 'Which events the webhook receives: `start` (entry.started) and/or `completed` (entry.completed, entry.failed, entry.cancelled). Default: completed. As a form: webhook_events_filter[]=start&webhook_events_filter[]=completed.',
       }),
     ),
+    preview: Type.Optional(Type.Boolean({ description: 'false: no live previews on GET /threads/{guid}/events (default true)' })),
   },
   { description: 'Send as application/x-www-form-urlencoded (bracket keys: prompts[0][text]), multipart/form-data or JSON.' },
 );

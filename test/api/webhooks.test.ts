@@ -349,6 +349,23 @@ describe('webhooks without a worker: cancellation, give-up, redelivery, DNS rebi
     assert.equal(hook.json.data.waiting_response, false);
   });
 
+  it('cancelling a queued request (POST …/cancel) sends entry.cancelled with its response entry, and the deliveries list it', async () => {
+    const t = (await ctx.request(user.token, { method: 'POST', url: '/api/v1/threads', payload: { ai_version_code: 'stablediffusion_text2img' } })).json().data.guid;
+    const res = await ctx.request(user.token, { method: 'POST', url: `/api/v1/threads/${t}/entry`, payload: { ...SMALL, webhook: receiver.url } });
+    assert.equal(res.statusCode, 201, res.body);
+    const entry = res.json().data.guid;
+    assert.equal((await ctx.request(user.token, { method: 'POST', url: `/api/v1/threads/${t}/entries/${entry}/cancel` })).statusCode, 202);
+    const from = receiver.received.length;
+    assert.equal(await ctx.services.webhookDispatcher.runOnce(), 1);
+    const [hook] = receiver.received.slice(from);
+    assert.equal(hook.json.type, 'entry.cancelled');
+    assert.equal(hook.json.data.guid, entry);
+    assert.equal(hook.json.data.status, 'cancelled');
+    assert.equal(hook.json.data.response.status, 'cancelled');
+    const deliveries = (await ctx.request(user.token, { method: 'GET', url: `/api/v1/threads/${t}/entries/${entry}/deliveries` })).json().data;
+    assert.deepEqual(deliveries.map((d: { type: string; status: string }) => [d.type, d.status]), [['entry.cancelled', 'delivered']]);
+  });
+
   it(`gives up after ${MAX_ATTEMPTS} attempts spread over more than 2 hours; redelivery sends it again with the same id`, async () => {
     const from = receiver.received.length;
     receiver.answer = () => 503;

@@ -149,6 +149,7 @@ export function checkGenerationRequest(submission: RequestSubmission, engines: E
   if (body.seed !== undefined) request.seed = body.seed;
   if (body.cfg_scale !== undefined) request.cfg_scale = body.cfg_scale;
   if (sampler !== undefined) request.sampler = sampler;
+  if (body.preview === false) request.preview = false;
   if (image) Object.assign(request, image);
   if (hires && body.hires) request.hires = { scale: body.hires.scale, strength: hires.strength, steps: hires.steps };
   return { request, engine, runSteps, ...(hires ? { hires: { width: hires.width, height: hires.height, runSteps: hires.runSteps } } : {}) };

@@ -1,10 +1,12 @@
 /**
  * The periodic sweep: deletes what no longer serves anyone. Tokens revoked more than `revokedTokenRetentionMs` ago
  * (30 days: long enough to see in the UI what was revoked and when), expired browser sessions, and throttle
- * counters whose window has ended, idempotency keys past their 24 h, and webhook deliveries finished 30 days ago. Every step is an idempotent DELETE, so several API processes may sweep at once.
+ * counters whose window has ended, idempotency keys past their 24 h, webhook deliveries finished 30 days ago, and entry
+ * events past their replay window. Every step is an idempotent DELETE, so several API processes may sweep at once.
  */
 import { systemClock, type Clock } from '../../domain/clock.ts';
 import type { DataStore } from '../../store/database.ts';
+import { EVENT_RETENTION_MS } from '../events/entry-events.ts';
 import { FixedWindowCounters, type CounterPolicy } from '../limits/fixed-window-counters.ts';
 
 export const REVOKED_TOKEN_RETENTION_MS = 30 * 24 * 3600_000;
@@ -19,6 +21,8 @@ export interface SweepResult {
   idempotencyKeys: number;
   /** Webhook deliveries finished more than 30 days ago. */
   webhookDeliveries: number;
+  /** Entry events past their replay window (services/events/entry-events.ts). */
+  entryEvents: number;
 }
 
 export interface HousekeepingDeps {
@@ -48,6 +52,7 @@ export class Housekeeping {
     for (const policy of this.deps.counterPolicies) throttleCounters += await this.#counters.purge(policy);
     const idempotencyKeys = await repos.idempotencyKeys.deleteExpired(new Date(now).toISOString());
     const webhookDeliveries = await repos.webhookDeliveries.deleteFinishedBefore(new Date(now - WEBHOOK_DELIVERY_RETENTION_MS).toISOString());
-    return { revokedTokens, expiredSessions, throttleCounters, idempotencyKeys, webhookDeliveries };
+    const entryEvents = await repos.events.deleteBefore(new Date(now - EVENT_RETENTION_MS).toISOString());
+    return { revokedTokens, expiredSessions, throttleCounters, idempotencyKeys, webhookDeliveries, entryEvents };
   }
 }

@@ -7,11 +7,11 @@ import { systemClock, type Clock } from '../../domain/clock.ts';
 import { AppError } from '../../domain/errors.ts';
 import { isUuid } from '../../domain/ids.ts';
 import { pageWindow, type Page, type Paged } from '../../domain/pagination.ts';
-import type { FileStorage } from '../../storage/file-storage.ts';
 import type { DataStore } from '../../store/database.ts';
 import type { ThreadRow } from '../../store/repositories/threads.repo.ts';
 import type { EntryService } from '../entries/entry-service.ts';
 import { fingerprint, type IdempotencyClaim, type IdempotencyService } from '../idempotency/idempotency.ts';
+import type { FileJanitor } from '../files/file-janitor.ts';
 import { AI_VERSIONS, findAiVersion } from './ai-versions.ts';
 import { THREAD_TITLE_MAX } from './thread-title.ts';
 
@@ -30,7 +30,8 @@ export interface Thread {
 export interface ThreadServiceDeps {
   store: DataStore;
   entries: EntryService;
-  storage: FileStorage;
+  /** Deletes the files of deleted entries, and retries later when the storage is away. */
+  janitor: FileJanitor;
   clock?: Clock;
   /** Idempotency-Key support for open(). */
   idempotency?: IdempotencyService;
@@ -113,9 +114,11 @@ export class ThreadService {
     await this.get(userId, threadId);
     const files = await this.deps.store.transaction(async (tx) => {
       await tx.threads.lock(threadId);
-      return this.deps.entries.removeRequest(tx, userId, threadId, entryId);
+      const owned = await this.deps.entries.removeRequest(tx, userId, threadId, entryId);
+      await this.deps.janitor.record(tx, owned);
+      return owned;
     });
-    await Promise.all(files.map((key) => this.deps.storage.delete(key).catch(() => undefined)));
+    await this.#deleteFiles(files, { threadId, entryId });
   }
 
   /** Deletes the thread, its entries and their files; unfinished requests are cancelled and their credits refunded. */
@@ -126,9 +129,15 @@ export class ThreadService {
       await tx.threads.lock(id);
       const owned = await this.deps.entries.removeForThread(tx, userId, id);
       await tx.threads.delete(userId, id);
+      await this.deps.janitor.record(tx, owned);
       return owned;
     });
-    await Promise.all(files.map((key) => this.deps.storage.delete(key).catch(() => undefined)));
+    await this.#deleteFiles(files, { threadId: id });
+  }
+
+  /** The rows are gone (committed): a storage failure cannot undo the deletion the tenant asked for, the janitor retries it. */
+  async #deleteFiles(files: string[], context: { threadId: string; entryId?: string }): Promise<void> {
+    await this.deps.janitor.delete(files, context);
   }
 }
 

@@ -8,8 +8,10 @@ import * as threadVersions from './005-thread-versions.ts';
 import * as images from './006-images.ts';
 import * as fleet from './007-fleet.ts';
 import * as abuseResistance from './008-abuse-resistance.ts';
+import * as events from './010-events.ts';
 import * as webhooks from './011-webhooks.ts';
 import * as imageInputs from './012-image-inputs.ts';
+import * as fileDeletions from './013-file-deletions.ts';
 
 const migrations: Record<string, Migration> = {
   '001-identity': identity,
@@ -20,8 +22,10 @@ const migrations: Record<string, Migration> = {
   '006-images': images,
   '007-fleet': fleet,
   '008-abuse-resistance': abuseResistance,
+  '010-events': events,
   '011-webhooks': webhooks,
   '012-image-inputs': imageInputs,
+  '013-file-deletions': fileDeletions,
 };
 
 export const migrationProvider: MigrationProvider = {

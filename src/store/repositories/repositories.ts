@@ -9,6 +9,8 @@ import type { Database } from '../schema.ts';
 import { ApplicationsRepository } from './applications.repo.ts';
 import { EntriesRepository } from './entries.repo.ts';
 import { IdempotencyKeysRepository } from './idempotency.repo.ts';
+import { EventsRepository } from './events.repo.ts';
+import { FileDeletionsRepository } from './file-deletions.repo.ts';
 import { ImagesRepository } from './images.repo.ts';
 import { InputImagesRepository } from './input-images.repo.ts';
 import { JobsRepository } from './jobs.repo.ts';
@@ -32,8 +34,10 @@ export interface Repositories {
   invites: InvitesRepository;
   threads: ThreadsRepository;
   entries: EntriesRepository;
+  events: EventsRepository;
   images: ImagesRepository;
   inputImages: InputImagesRepository;
+  fileDeletions: FileDeletionsRepository;
   jobs: JobsRepository;
   ledger: LedgerRepository;
   workers: WorkersRepository;
@@ -56,8 +60,10 @@ export function createRepositories(db: Kysely<Database>, dialect: Dialect, optio
     invites: new InvitesRepository(db),
     threads: new ThreadsRepository(db, dialect, options.direct),
     entries: new EntriesRepository(db, dialect, options.direct),
+    events: new EventsRepository(db),
     images: new ImagesRepository(db),
     inputImages: new InputImagesRepository(db),
+    fileDeletions: new FileDeletionsRepository(db),
     jobs: new JobsRepository(db, dialect),
     ledger: new LedgerRepository(db),
     workers: new WorkersRepository(db),

@@ -1,4 +1,5 @@
 /** Threads, entries, jobs and the credit ledger. Ids are UUID text, times ISO-8601 UTC text. */
+import type { ColumnType } from 'kysely';
 
 export interface ThreadsTable {
   id: string;
@@ -64,6 +65,21 @@ export interface JobsTable {
   created_at: string;
   started_at: string | null;
   finished_at: string | null;
+  /** A client asked to cancel the running job: its worker stops at the next step and settles it as cancelled. */
+  cancel_requested_at: ColumnType<string | null, string | null | undefined, string | null>;
+}
+
+/** Lifecycle events of request entries, numbered per thread, kept for replay (see services/events). */
+export interface EntryEventsTable {
+  thread_id: string;
+  /** Per-thread order: the event stream's ids. */
+  seq: number;
+  user_id: string;
+  entry_id: string;
+  type: string;
+  /** JSON text: the event's payload. */
+  data: string;
+  created_at: string;
 }
 
 export type LedgerKind = 'grant' | 'reserve' | 'charge' | 'refund';
@@ -128,7 +144,18 @@ export interface WorkersTable {
   last_seen: string;
 }
 
+/** Image files whose rows are gone but whose objects may still be in the storage: deleted, retried until they are. */
+export interface FileDeletionsTable {
+  /** Storage key, e.g. `stablediffusion_text2img/<uuid>.png`. */
+  key: string;
+  created_at: string;
+  /** Failed attempts so far. */
+  attempts: number;
+  last_error: string | null;
+}
+
 export interface GenerationTables {
+  file_deletions: FileDeletionsTable;
   images: ImagesTable;
   input_images: InputImagesTable;
   threads: ThreadsTable;
@@ -136,4 +163,5 @@ export interface GenerationTables {
   jobs: JobsTable;
   credit_ledger: CreditLedgerTable;
   workers: WorkersTable;
+  entry_events: EntryEventsTable;
 }
