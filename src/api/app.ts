@@ -67,7 +67,7 @@ export interface ApiServices {
 }
 
 export interface AppDeps {
-  config: { bodyLimit: number; trustProxy: boolean | string; publicUrl: string; metricsToken?: string };
+  config: { bodyLimit: number; imageBodyLimit: number; trustProxy: boolean | string; publicUrl: string; metricsToken?: string };
   services: ApiServices;
   /** The 429 body of /api/v1 (default `{"message": "Too Many Requests"}`). */
   rateLimitBody?: RateLimitErrorBody;
@@ -109,7 +109,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   // Cookies are parsed on demand by the session authenticator, not for every request.
   await app.register(cookie, { hook: false });
-  await registerBodyParsers(app, config.bodyLimit);
+  await registerBodyParsers(app, config.bodyLimit, config.imageBodyLimit);
   await app.register(swagger, {
     openapi: {
       openapi: '3.0.3',
@@ -152,7 +152,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       api.setNotFoundHandler(notFound);
       api.get('/openapi.json', { schema: { hide: true }, config: { public: true } }, async () => app.swagger());
       await api.register(threadRoutes({ threads: services.threads }));
-      await api.register(entryRoutes({ entries: services.entries, events: services.events, streams: deps.eventStreams }));
+      await api.register(entryRoutes({ entries: services.entries, events: services.events, streams: deps.eventStreams, imageBodyLimit: config.imageBodyLimit }));
       await api.register(imageRoutes({ entries: services.entries }));
       await api.register(engineRoutes({ engines: services.engines, fleet: services.fleet }));
       await api.register(authRoutes({ accounts: services.accounts, sessions: services.sessions, users: services.users, publicUrl: config.publicUrl }));

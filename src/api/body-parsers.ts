@@ -11,6 +11,17 @@ import multipart from '@fastify/multipart';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import qs from 'qs';
 import { AppError } from '../domain/errors.ts';
+import { INPUT_IMAGE_BYTES_MAX } from '../domain/generation-request.ts';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** Multipart file parts the route takes (as `data:` URLs in the decoded body); any other file part is a 422. */
+    fileFields?: readonly string[];
+  }
+}
+
+/** At most this many file parts in one multipart body (init_image and mask_image). */
+const FILES_MAX = 2;
 
 /** Form bodies: enough for every field of every route (10 prompts × 2 fields + 10 scalars) with room to spare. */
 export const FORM_LIMITS = { depth: 4, arrayLimit: 50, parameterLimit: 500, fieldNameLength: 200 } as const;
@@ -58,7 +69,8 @@ function decodeUtf8(body: Buffer): string {
   }
 }
 
-export async function registerBodyParsers(app: FastifyInstance, bodyLimit: number): Promise<void> {
+/** `largestLimit`: the largest body limit of any route (text fields of image routes may carry data: URLs). */
+export async function registerBodyParsers(app: FastifyInstance, bodyLimit: number, largestLimit = bodyLimit): Promise<void> {
   // JSON: Fastify's parser (prototype-poisoning checks included), but on strictly decoded UTF-8.
   const json = app.getDefaultJsonParser('error', 'error');
   app.removeContentTypeParser(['application/json', 'text/plain']);
@@ -87,7 +99,14 @@ export async function registerBodyParsers(app: FastifyInstance, bodyLimit: numbe
   });
 
   await app.register(multipart, {
-    limits: { fieldSize: bodyLimit, fields: FORM_LIMITS.parameterLimit, files: 0, parts: FORM_LIMITS.parameterLimit, fieldNameSize: FORM_LIMITS.fieldNameLength },
+    limits: {
+      fieldSize: Math.max(bodyLimit, largestLimit),
+      fields: FORM_LIMITS.parameterLimit,
+      files: FILES_MAX,
+      fileSize: INPUT_IMAGE_BYTES_MAX,
+      parts: FORM_LIMITS.parameterLimit,
+      fieldNameSize: FORM_LIMITS.fieldNameLength,
+    },
   });
 }
 
@@ -97,11 +116,24 @@ export async function decodeMultipart(request: FastifyRequest): Promise<void> {
   const params = new URLSearchParams();
   let total = 0;
   const limit = request.routeOptions.bodyLimit ?? 1024 * 1024;
+  const fileFields = request.routeOptions.config.fileFields ?? [];
   try {
     for await (const part of request.parts()) {
       if (part.type === 'file') {
-        part.file.resume();
-        throw AppError.validation({ [part.fieldname.slice(0, FORM_LIMITS.fieldNameLength)]: ['File uploads are not accepted here.'] });
+        const name = part.fieldname.slice(0, FORM_LIMITS.fieldNameLength);
+        if (!fileFields.includes(part.fieldname)) {
+          part.file.resume();
+          throw AppError.validation({ [name]: ['File uploads are not accepted here.'] });
+        }
+        // An image file goes on as a data: URL, like one sent in JSON: one decoder checks them all.
+        const bytes = await part.toBuffer();
+        if (part.file.truncated) throw AppError.validation({ [name]: [`The ${name} may not be larger than ${INPUT_IMAGE_BYTES_MAX / 1024 / 1024} MB.`] });
+        const type = /^[\w.+-]+\/[\w.+-]+$/.test(part.mimetype) ? part.mimetype : 'application/octet-stream';
+        const value = `data:${type};base64,${bytes.toString('base64')}`;
+        total += part.fieldname.length + value.length;
+        if (total > limit) throw new AppError('payload_too_large', 'The request body is too large.');
+        params.append(part.fieldname, value);
+        continue;
       }
       if (part.valueTruncated) throw new AppError('payload_too_large', 'The request body is too large.');
       // busboy does not apply fieldNameSize to multipart bodies: check the name here.
@@ -114,7 +146,8 @@ export async function decodeMultipart(request: FastifyRequest): Promise<void> {
   } catch (err) {
     if (err instanceof AppError) throw err;
     const code = (err as { code?: string }).code ?? '';
-    if (code === 'FST_FILES_LIMIT') throw AppError.validation({ file: ['File uploads are not accepted here.'] });
+    if (code === 'FST_FILES_LIMIT') throw AppError.validation({ file: [fileFields.length > 0 ? `At most ${FILES_MAX} files (${fileFields.join(', ')}) may be sent.` : 'File uploads are not accepted here.'] });
+    if (code === 'FST_REQ_FILE_TOO_LARGE') throw AppError.validation({ file: [`A file may not be larger than ${INPUT_IMAGE_BYTES_MAX / 1024 / 1024} MB.`] });
     if (code === 'FST_FIELDS_LIMIT' || code === 'FST_PARTS_LIMIT') {
       throw AppError.validation({ body: [`The multipart body may not have more than ${FORM_LIMITS.parameterLimit} fields.`] });
     }

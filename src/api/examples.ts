@@ -120,6 +120,7 @@ export const engineExample = {
   cfg_scale: { min: 0, max: 35, default: 7 },
   samplers: ['euler', 'euler_a', 'ddim', 'dpmpp_2m'],
   styles: ['enhance', 'anime', 'photographic', 'digital-art', 'comic-book', 'fantasy-art', 'line-art', 'analog-film', 'neon-punk', 'isometric', 'low-poly', 'origami', 'modeling-compound', 'cinematic', '3d-model', 'pixel-art', 'tile-texture'],
+  inputs: { text_to_image: true, image_to_image: true, inpainting: 'blend', hires: true },
 };
 
 export const accountExample = { email: 'you@example.com', credits: 90 };

@@ -44,7 +44,13 @@ export const ThreadSchema = Type.Object(
 );
 
 export const CreateThreadBody = Type.Object(
-  { ai_version_code: Type.String({ maxLength: 100, description: 'The AI version of the thread', examples: ['stablediffusion_text2img'] }) },
+  {
+    ai_version_code: Type.String({
+      maxLength: 100,
+      description: 'The AI version of the thread: stablediffusion_text2img, stablediffusion_img2img (requests need an init_image) or stablediffusion_inpaint (an init_image and a mask)',
+      examples: ['stablediffusion_text2img'],
+    }),
+  },
   { examples: [{ ai_version_code: 'stablediffusion_text2img' }] },
 );
 
@@ -87,6 +93,17 @@ export const EngineSchema = Type.Object({
   samplers: Type.Array(Type.String()),
   default_sampler: Type.String({ description: 'Used when a request names none' }),
   styles: Type.Array(Type.String()),
+  inputs: Type.Object(
+    {
+      text_to_image: Type.Boolean({ description: 'Requests without an init_image (false for inpainting models)' }),
+      image_to_image: Type.Boolean({ description: 'init_image without a mask (the model has a VAE encoder and is not an inpainting model)' }),
+      inpainting: Nullable(
+        Type.Unsafe<'model' | 'blend'>(Type.String({ enum: ['model', 'blend'], description: 'model: a 9-channel inpainting UNet; blend: a regular UNet that blends the kept region back in at every step; null: no inpainting' })),
+      ),
+      hires: Type.Boolean({ description: 'The hires fix can refine its text-to-image requests' }),
+    },
+    { description: 'What requests this engine takes (thread kinds: stablediffusion_text2img, stablediffusion_img2img, stablediffusion_inpaint)' },
+  ),
   workers: Type.Integer({ description: 'Live workers serving this engine (refreshed about once a second)' }),
   queued: Type.Integer({ description: 'Requests waiting for a worker' }),
   device: Nullable(Type.String({ description: 'Where live workers run it (cpu, cuda:0, …; comma-separated when they differ); null while no worker serves it' })),

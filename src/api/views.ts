@@ -65,6 +65,12 @@ export function engineView(e: Engine, styles: readonly string[], load: EngineLoa
     samplers: e.samplers,
     default_sampler: e.defaultSampler,
     styles: [...styles],
+    inputs: {
+      text_to_image: !e.model.inpaintUnet,
+      image_to_image: e.model.imageInput && !e.model.inpaintUnet,
+      inpainting: !e.model.imageInput ? null : e.model.inpaintUnet ? 'model' : 'blend',
+      hires: e.model.imageInput && !e.model.inpaintUnet,
+    },
     workers: load?.workers ?? 0,
     queued: load?.queued ?? 0,
     device: load && load.devices.length > 0 ? load.devices.join(', ') : null,

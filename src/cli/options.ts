@@ -24,6 +24,14 @@ export function finiteNumber(value: string): number {
   return n;
 }
 
+export function numberIn(min: number, max: number): (value: string) => number {
+  return (value) => {
+    const n = finiteNumber(value);
+    if (n < min || n > max) throw new InvalidArgumentError(`must be a number between ${min} and ${max}`);
+    return n;
+  };
+}
+
 export function oneOf<T extends string>(allowed: readonly T[]): (value: string) => T {
   return (value) => {
     const found = allowed.find((a) => a === value);

@@ -280,6 +280,8 @@ export function assembleRuntime(config: Config, store: Store, parts: { engines: 
     queue,
     credits,
     engines,
+    storage,
+    publicUrl: config.publicUrl,
     events,
     cancels,
     clock,

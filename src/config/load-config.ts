@@ -61,6 +61,8 @@ export interface Config {
   /** Bearer token that GET /metrics requires; undefined = /metrics is open. */
   metricsToken: string | undefined;
   bodyLimit: Env['SDAPI_BODY_LIMIT'];
+  /** Body limit of the routes that take input images (two 10 MB images in base64 and the rest). */
+  imageBodyLimit: Env['SDAPI_IMAGE_BODY_LIMIT'];
   logLevel: Env['LOG_LEVEL'];
   /** auto (pretty on a terminal), pretty or json. */
   logFormat: Env['LOG_FORMAT'];
@@ -170,6 +172,7 @@ export function loadConfig(env: EnvSource = readEnvironment().env): Config {
     rateLimit: parseRate(parsed.SDAPI_RATE_LIMIT),
     metricsToken: parsed.SDAPI_METRICS_TOKEN,
     bodyLimit: parsed.SDAPI_BODY_LIMIT,
+    imageBodyLimit: parsed.SDAPI_IMAGE_BODY_LIMIT,
     logLevel: parsed.LOG_LEVEL,
     logFormat: parsed.LOG_FORMAT,
     trustProxy: parsed.SDAPI_TRUST_PROXY === 'true' ? true : parsed.SDAPI_TRUST_PROXY === 'false' ? false : parsed.SDAPI_TRUST_PROXY,

@@ -36,6 +36,18 @@ export const GenerateJobPayloadV1Schema = Type.Object({
   cost: Type.Integer({ minimum: 0 }),
 });
 
+/** `generate` version 2: no image inputs. */
+export const GenerateJobPayloadV2Schema = Type.Object({
+  entryId: Type.String(),
+  threadId: Type.String(),
+  userId: Type.String(),
+  aiVersionCode: Type.String(),
+  request: GenerationRequestSchema,
+  seed: Type.Integer({ minimum: 1, maximum: SEED_MAX }),
+  cost: Type.Integer({ minimum: 0 }),
+  engine: Type.String(),
+});
+
 /** `generate`: run one request entry's generation, write its response entry, charge or refund its credits. */
 export const GenerateJobPayloadSchema = Type.Object({
   entryId: Type.String(),
@@ -49,14 +61,20 @@ export const GenerateJobPayloadSchema = Type.Object({
   cost: Type.Integer({ minimum: 0 }),
   /** The canonical id of the engine that runs it (the request keeps the id the client sent, maybe an alias). */
   engine: Type.String(),
+  /** Image-to-image and inpainting: the storage keys of the request's copies of its init image and mask image. */
+  inputs: Type.Optional(Type.Object({ init: Type.String({ maxLength: 300 }), mask: Type.Optional(Type.String({ maxLength: 300 })) })),
 });
 
 export const JOB_DEFINITIONS = {
   generate: {
-    version: 2,
+    // 3: image inputs; a version-2 worker would run such a job as text-to-image, so it must not claim it.
+    version: 3,
     schema: GenerateJobPayloadSchema,
     maxAttempts: 3,
-    legacy: [{ version: 1, schema: GenerateJobPayloadV1Schema, upgrade: (payload: unknown) => upgradeGenerateV1(payload) }],
+    legacy: [
+      { version: 1, schema: GenerateJobPayloadV1Schema, upgrade: (payload: unknown) => upgradeGenerateV1(payload) },
+      { version: 2, schema: GenerateJobPayloadV2Schema, upgrade: (payload: unknown) => payload as Static<typeof GenerateJobPayloadSchema> },
+    ],
   },
 } as const satisfies JobDefinitions;
 

@@ -186,7 +186,7 @@ describe('POST /threads/{guid}/entry', () => {
     const res = await ctx.request(user.token, { method: 'POST', url: `/api/v1/threads/${thread}/entry`, headers: { 'content-type': 'text/csv' }, payload: 'a,b' });
     assert.equal(res.statusCode, 415);
     assert.equal(typeof res.json().message, 'string');
-    const big = 'x'.repeat(ctx.config.bodyLimit + 10);
+    const big = 'x'.repeat(ctx.config.imageBodyLimit + 10); // the request routes take images: their limit is SDAPI_IMAGE_BODY_LIMIT
     for (const send of [
       () => post({ ...TUTORIAL_JSON, prompts: [{ text: big, weight: 1 }] }),
       () => postForm({ ...TUTORIAL_FORM, 'prompts[0][text]': big }),

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -49,6 +49,68 @@ test('sdapi generate --seed 0 (or no --seed) uses a random seed and reports it o
     assert.doesNotMatch(again.stderr, /seed/, 'an explicit seed is not reported');
     assert.match(again.stderr, /^sdapi generate: image 1\/1 done \(1 steps\)$/m, 'progress as plain lines when stderr is not a terminal');
     assert.ok(readFileSync(join(dir, 'r.png')).equals(readFileSync(join(dir, 's.png'))), 'the reported seed reproduces the image');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('sdapi generate --init-image --strength --mask (--mask-source, --mask-blur): image-to-image and inpainting from files', async () => {
+  const { default: sharp } = await import('sharp');
+  const dir = mkdtempSync(join(tmpdir(), 'sdapi-cli-'));
+  const W = 64;
+  const H = 48;
+  const inRect = (p: number) => p % W >= 16 && p % W < 40 && Math.floor(p / W) >= 8 && Math.floor(p / W) < 32;
+  try {
+    const rgb = Buffer.alloc(W * H * 3);
+    for (let p = 0; p < W * H; p++) rgb.set([(p % W) * 4, Math.floor(p / W) * 5, inRect(p) ? 240 : 60], p * 3);
+    const mask = Buffer.from(Array.from({ length: W * H }, (_, p) => (inRect(p) ? 255 : 0)));
+    const rgba = Buffer.alloc(W * H * 4);
+    for (let p = 0; p < W * H; p++) rgba.set([rgb[p * 3], rgb[p * 3 + 1], rgb[p * 3 + 2], inRect(p) ? 0 : 255], p * 4);
+    await sharp(rgb, { raw: { width: W, height: H, channels: 3 } }).png().toFile(join(dir, 'init.png'));
+    await sharp(rgba, { raw: { width: W, height: H, channels: 4 } }).png().toFile(join(dir, 'hole.png'));
+    await sharp(mask, { raw: { width: W, height: H, channels: 1 } }).png().toFile(join(dir, 'white.png'));
+    await sharp(Buffer.from(mask.map((v) => 255 - v)), { raw: { width: W, height: H, channels: 1 } }).png().toFile(join(dir, 'black.png'));
+    const inpaint = join(root, 'models', 'tiny', 'sd1-inpaint');
+    const common = ['generate', '--model', inpaint, '--prompt', 'a cat', '--steps', '4', '--seed', '3', '--native', '--init-image', join(dir, 'init.png'), '--strength', '1'];
+    const runs = {
+      white: sdapi(...common, '--mask', join(dir, 'white.png'), '--output', join(dir, 'w.png')),
+      black: sdapi(...common, '--mask', join(dir, 'black.png'), '--mask-source', 'black', '--output', join(dir, 'b.png')),
+      alpha: sdapi(...common.map((a) => (a === join(dir, 'init.png') ? join(dir, 'hole.png') : a)), '--mask-source', 'alpha', '--output', join(dir, 'a.png')),
+      blurred: sdapi(...common, '--mask', join(dir, 'white.png'), '--mask-blur', '4', '--output', join(dir, 'blur.png')),
+    };
+    for (const [name, r] of Object.entries(runs)) assert.equal(r.status, 0, `${name}: ${r.stderr}`);
+    const pixels = async (name: string) => sharp(join(dir, name)).raw().toBuffer({ resolveWithObject: true });
+    const white = await pixels('w.png');
+    assert.deepEqual([white.info.width, white.info.height], [W, H], 'the init image’s size');
+    let kept = 0;
+    let repainted = 0;
+    for (let p = 0; p < W * H; p++) for (let c = 0; c < 3; c++) (inRect(p) ? (repainted += Math.abs(white.data[p * 3 + c] - rgb[p * 3 + c])) : (kept += Math.abs(white.data[p * 3 + c] - rgb[p * 3 + c])));
+    assert.ok(kept / ((W * H - 24 * 24) * 3) < 12, 'the unmasked region is kept');
+    assert.ok(repainted / (24 * 24 * 3) > 20, 'the masked region is repainted');
+    assert.deepEqual((await pixels('b.png')).data, white.data, '--mask-source black with the inverted mask');
+    assert.deepEqual((await pixels('a.png')).data, white.data, '--mask-source alpha');
+    assert.notDeepEqual((await pixels('blur.png')).data, white.data, '--mask-blur changes the mask');
+
+    const img2img = sdapi('generate', '--model', sd1, '--prompt', 'a cat', '--steps', '20', '--sampler', 'euler', '--init-image', join(dir, 'init.png'), '--strength', '0.05', '--output', join(dir, 'i.png'));
+    assert.equal(img2img.status, 0, img2img.stderr);
+    assert.match(img2img.stderr, /done \(1 steps\)/, 'strength 0.05 of 20 steps runs one');
+    const noStep = sdapi('generate', '--model', sd1, '--prompt', 'a cat', '--steps', '20', '--init-image', join(dir, 'init.png'), '--strength', '0.01');
+    assert.equal(noStep.status, 2);
+    assert.match(noStep.stderr, /leaves no denoising step/);
+    writeFileSync(join(dir, 'bad.png'), readFileSync(join(dir, 'init.png')).subarray(0, 60));
+    for (const args of [
+      ['--init-image', join(dir, 'bad.png')],
+      ['--init-image', join(dir, 'missing.png')],
+      ['--mask', join(dir, 'white.png')],
+      ['--init-image', join(dir, 'init.png'), '--mask-source', 'alpha'],
+      ['--init-image', join(dir, 'init.png'), '--mask-source', 'black'],
+      ['--init-image', join(dir, 'init.png'), '--strength', '1.5'],
+      ['--init-image', join(dir, 'init.png'), '--mask', join(dir, 'white.png'), '--mask-blur', '65'],
+    ]) {
+      const r = sdapi('generate', '--model', sd1, '--prompt', 'x', ...args);
+      assert.equal(r.status, 2, `${args.join(' ')}: ${r.stderr}`);
+      assert.equal(r.stderr.trimEnd().split('\n').length, 1, r.stderr);
+    }
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

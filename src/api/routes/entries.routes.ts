@@ -21,9 +21,14 @@ import { entryView } from '../views.ts';
 export interface EntryRouteDeps {
   entries: EntryService;
   events: EntryEvents;
+  /** Body limit of the two routes that take input images (SDAPI_IMAGE_BODY_LIMIT). */
+  imageBodyLimit: number;
   /** Event stream limits (tests shorten the keep-alive). */
   streams?: EventStreamOptions;
 }
+
+/** The request routes' multipart files: the image fields. */
+const IMAGE_ROUTE = { fileFields: ['init_image', 'mask_image'] } as const;
 
 /** The longest `Prefer: wait=N` honoured, in seconds. */
 export const MAX_WAIT_SECONDS = 60;
@@ -65,7 +70,7 @@ const EVENT_STREAM_DESCRIPTION = [
 const RequestBody = { ...GenerationRequestBodySchema, examples: [tutorialRequestBody] };
 const requestErrors = { 422: { ...errorResponses[422], examples: [validationExample] } };
 
-export function entryRoutes({ entries, events, streams: streamOptions }: EntryRouteDeps): FastifyPluginAsync {
+export function entryRoutes({ entries, events, streams: streamOptions, imageBodyLimit }: EntryRouteDeps): FastifyPluginAsync {
   const lists = new EntryListCache(entries);
   const streams = new EventStreams(events, streamOptions);
   return async (app) => {
@@ -76,11 +81,13 @@ export function entryRoutes({ entries, events, streams: streamOptions }: EntryRo
       '/quote',
       {
         attachValidation: true,
+        bodyLimit: imageBodyLimit,
+        config: IMAGE_ROUTE,
         schema: {
           tags: ['entries'],
           summary: 'Price a generation request without sending it',
           description:
-            'Takes the body of POST /threads/{guid}/entry and answers what it would cost now (images × max(1, round(steps × width × height / 1024² / 9))). Checked in the same one pass as the entry route: a body with bad fields gets the same 422.',
+            'Takes the body of POST /threads/{guid}/entry and answers what it would cost now (images × max(1, round(steps × width × height / 1024² / 9)), with an init_image the steps it runs: int(steps × (1 − image_strength))). Checked in the same one pass as the entry route: a body with bad fields gets the same 422.',
           body: RequestBody,
           consumes: ['application/json', 'application/x-www-form-urlencoded', 'multipart/form-data'],
           response: { 200: data(QuoteSchema, { credits: 10 }), 401: errorResponses[401], ...requestErrors },
@@ -88,7 +95,7 @@ export function entryRoutes({ entries, events, streams: streamOptions }: EntryRo
       },
       async (request) => {
         const auth = requireAuth(request);
-        const quote = await entries.quote({ body: request.body, schemaErrors: schemaErrorsOf(request) }, { applicationId: auth.applicationId });
+        const quote = await entries.quote(auth.userId, { body: request.body, schemaErrors: schemaErrorsOf(request) }, { applicationId: auth.applicationId });
         return { data: { credits: quote.credits } };
       },
     );
@@ -98,11 +105,13 @@ export function entryRoutes({ entries, events, streams: streamOptions }: EntryRo
       {
         // The schema's findings go to the service with the body, which adds the engine's rules: one 422 for all.
         attachValidation: true,
+        bodyLimit: imageBodyLimit,
+        config: IMAGE_ROUTE,
         schema: {
           tags: ['entries'],
           summary: 'Send a generation request to a thread',
           description:
-            'Costs images × max(1, round(steps × width × height / 1024² / 9)) credits, reserved now, charged when the response entry is written and refunded if generation fails. Follow GET /threads/{guid}/events, poll GET /threads/{guid}/entries until the response entry appears, or pass `webhook` (bearer tokens only) to be called back: signed POSTs (Standard Webhooks: webhook-id, webhook-timestamp, webhook-signature `v1,<base64 HMAC-SHA256 of "{id}.{timestamp}.{body}">` keyed with the application\'s secret from GET /webhook-secret) carrying `{"type": "entry.started" | "entry.completed" | "entry.failed" | "entry.cancelled", "timestamp", "data": <the request entry, with "response">}`, retried with backoff until a 2xx (12 attempts over about 29 h). Send an Idempotency-Key to retry safely. With `Prefer: wait=N` (N ≤ 60) the answer waits up to N seconds: when the response entry is written in time it is 201 `{"data": request entry, "response": response entry}` with `Preference-Applied: wait=N`, otherwise the usual answer without Preference-Applied.',
+            'Costs images × max(1, round(steps × width × height / 1024² / 9)) credits (with an init_image, steps is the number of denoising steps it runs: int(steps × (1 − image_strength))), reserved now, charged when the response entry is written and refunded if generation fails. Follow GET /threads/{guid}/events, poll GET /threads/{guid}/entries until the response entry appears, or pass `webhook` (bearer tokens only) to be called back: signed POSTs (Standard Webhooks: webhook-id, webhook-timestamp, webhook-signature `v1,<base64 HMAC-SHA256 of "{id}.{timestamp}.{body}">` keyed with the application\'s secret from GET /webhook-secret) carrying `{"type": "entry.started" | "entry.completed" | "entry.failed" | "entry.cancelled", "timestamp", "data": <the request entry, with "response">}`, retried with backoff until a 2xx (12 attempts over about 29 h). Send an Idempotency-Key to retry safely. With `Prefer: wait=N` (N ≤ 60) the answer waits up to N seconds: when the response entry is written in time it is 201 `{"data": request entry, "response": response entry}` with `Preference-Applied: wait=N`, otherwise the usual answer without Preference-Applied. Image-to-image and inpainting take init_image, image_strength (or init_image_mode=STEP_SCHEDULE with step_schedule_start), mask_image, mask_source and mask_blur in a thread opened with ai_version_code stablediffusion_img2img or stablediffusion_inpaint; images may be multipart files, data: URLs, base64, or the url or guid of an image of your account.',
           params: GuidParams,
           headers: SubmitHeaders,
           body: RequestBody,

@@ -3,16 +3,18 @@
  * (and onnxruntime-node, slow to load) is imported only when one of these runs, through its public index. Sizes are
  * planned as the service plans them (the engine's planSize()).
  */
-import { mkdirSync, statSync } from 'node:fs';
+import { mkdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, extname, join } from 'node:path';
 import { Command } from 'commander';
-import type { GeneratedImage, SamplerName } from '../../engine/index.ts';
+import type { GeneratedImage, InitImage, SamplerName } from '../../engine/index.ts';
 import type { DeviceName } from '../../domain/devices.ts';
 import { loadConfig } from '../../config/load-config.ts';
 import type { Engine } from '../../services/generation/engine-registry.ts';
 import type { CliContext } from '../cli-context.ts';
 import { UsageError } from '../cli-error.ts';
-import { deviceName, finiteNumber, integerIn } from '../options.ts';
+import { IMAGE_STRENGTH_DEFAULT, parseResolution } from '../../domain/generation-request.ts';
+import { nearestResolution } from '../../services/entries/request-check.ts';
+import { deviceName, finiteNumber, integerIn, numberIn, oneOf } from '../options.ts';
 import { ProgressBar } from '../progress-bar.ts';
 
 interface GenerateOptions {
@@ -32,6 +34,49 @@ interface GenerateOptions {
   style?: string;
   output?: string;
   device?: DeviceName;
+  initImage?: string;
+  strength?: number;
+  mask?: string;
+  maskSource?: MaskSourceOption;
+  maskBlur?: number;
+}
+
+const MASK_SOURCES = { white: 'MASK_IMAGE_WHITE', black: 'MASK_IMAGE_BLACK', alpha: 'INIT_IMAGE_ALPHA' } as const;
+type MaskSourceOption = keyof typeof MASK_SOURCES;
+
+
+/** The init image (and mask) files, checked as the API checks uploads, as the engine's InitImage; its size. */
+async function readInitFiles(options: GenerateOptions): Promise<{ init: InitImage; width: number; height: number } | undefined> {
+  if (options.initImage === undefined) {
+    for (const flag of ['strength', 'mask', 'maskSource', 'maskBlur'] as const) {
+      if (options[flag] !== undefined) throw new UsageError(`--${flag.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} needs --init-image`);
+    }
+    return undefined;
+  }
+  const { decodeInputImage, InputImageError } = await import('../../services/entries/input-images.ts');
+  const { initFromPngs } = await import('../../services/generation/image-producer.ts');
+  const source = options.maskSource ?? (options.mask !== undefined ? 'white' : undefined);
+  if (source === 'alpha' && options.mask !== undefined) throw new UsageError('--mask-source alpha takes the mask from the init image’s transparency: leave out --mask');
+  if ((source === 'white' || source === 'black') && options.mask === undefined) throw new UsageError(`--mask-source ${source} needs --mask <file>`);
+  const read = async (flag: string, path: string, keepAlpha: boolean) => {
+    let bytes: Buffer;
+    try {
+      bytes = readFileSync(path);
+    } catch {
+      throw new UsageError(`${flag}: cannot read ${path}`);
+    }
+    try {
+      return await decodeInputImage(bytes, { keepAlpha });
+    } catch (err) {
+      if (err instanceof InputImageError) throw new UsageError(`${flag} ${path}: ${err.message}`);
+      throw err;
+    }
+  };
+  const image = await read('--init-image', options.initImage, source === 'alpha');
+  if (source === 'alpha' && !image.hasAlpha) throw new UsageError(`--mask-source alpha: ${options.initImage} has no alpha channel`);
+  const mask = options.mask === undefined ? undefined : await read('--mask', options.mask, false);
+  const init = await initFromPngs(image.png, mask?.png, { strength: options.strength ?? 1 - IMAGE_STRENGTH_DEFAULT, maskSource: source && MASK_SOURCES[source], maskBlur: options.maskBlur });
+  return { init, width: image.width, height: image.height };
 }
 
 /** out.png for one image; out-0.png, out-1.png … for several. */
@@ -62,8 +107,14 @@ export function generateCommand(ctx: CliContext): Command {
     .option('--style <name>', 'a style preset, e.g. neon-punk')
     .option('--output <path>', 'PNG path (several images: path-0.png, path-1.png …; default sdapi-<seed>.png)')
     .option('--device <device>', 'cpu, cuda or cuda:N (default: the engine’s, else cpu)', deviceName)
+    .option('--init-image <file>', 'image-to-image: start from this PNG, JPEG or WebP (default size: the image’s, or the engine’s closest resolution)')
+    .option('--strength <s>', "with --init-image: diffusers' strength in [0, 1], how much is repainted (1 − the API's image_strength; default 0.65)", numberIn(0, 1))
+    .option('--mask <file>', 'inpainting: the mask image (white is repainted unless --mask-source black)')
+    .option('--mask-source <source>', 'inpainting: white, black (which pixels of --mask are repainted) or alpha (the transparent pixels of --init-image)', oneOf(Object.keys(MASK_SOURCES) as MaskSourceOption[]))
+    .option('--mask-blur <px>', 'inpainting: Gaussian blur σ in pixels before the mask is binarised (0–64)', numberIn(0, 64))
     .action(async (options: GenerateOptions) => {
       const selected = await selectModel(ctx, options);
+      const initInput = await readInitFiles(options);
       const engine = await import('../../engine/index.ts');
       const sampler = options.sampler === undefined ? selected.engine?.defaultSampler : engine.SAMPLER_NAMES.find((s): s is SamplerName => s === options.sampler);
       if (options.sampler !== undefined && sampler === undefined) {
@@ -78,7 +129,12 @@ export function generateCommand(ctx: CliContext): Command {
       try {
         const info = pipeline.info;
         const first = selected.engine?.resolutions[0]?.split('x').map(Number);
-        const target = { width: options.width ?? first?.[0] ?? info.nativeWidth, height: options.height ?? first?.[1] ?? info.nativeHeight };
+        // An init image without --width/--height: the engine's closest resolution, else the image's own size.
+        const fromInit = initInput && (selected.engine ? parseResolution(nearestResolution(selected.engine.resolutions, initInput)) : initInput);
+        const target = {
+          width: options.width ?? fromInit?.width ?? first?.[0] ?? info.nativeWidth,
+          height: options.height ?? fromInit?.height ?? first?.[1] ?? info.nativeHeight,
+        };
         // As the service plans: an upscaling engine (or a bare model, unless --native) generates at the native area.
         const upscale = options.native ? false : (selected.engine?.upscale ?? true);
         const plan = engine.planSize(info, target, { upscale });
@@ -95,6 +151,7 @@ export function generateCommand(ctx: CliContext): Command {
           seed: options.seed,
           images: options.images,
           style: options.style,
+          init: initInput?.init,
           onProgress: (p) => bar.update(p),
         });
         bar.finish();

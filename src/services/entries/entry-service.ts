@@ -15,6 +15,7 @@ import { pageWindow, type Page, type Paged } from '../../domain/pagination.ts';
 import type { JOB_DEFINITIONS } from '../../domain/jobs.ts';
 import type { WebhookEventType } from '../../domain/webhooks.ts';
 import type { ClaimedJob, FinalJobStatus, JobQueue, LeasedJob } from '../../queue/job-queue.ts';
+import type { FileStorage } from '../../storage/file-storage.ts';
 import type { DataStore } from '../../store/database.ts';
 import type { EntryListRow } from '../../store/repositories/entries.repo.ts';
 import type { Repositories } from '../../store/repositories/repositories.ts';
@@ -29,10 +30,11 @@ import type { GenerationProgress, PreviewImage } from '../generation/image-gener
 import type { CancelWatch } from '../jobs/cancel-watch.ts';
 import { queuePositions } from '../jobs/queue-position.ts';
 import { StepTimes } from '../jobs/step-times.ts';
-import { findAiVersion } from '../threads/ai-versions.ts';
+import { findAiVersion, type AiVersion } from '../threads/ai-versions.ts';
 import { titleFromPrompt } from '../threads/thread-title.ts';
 import { toEntry } from './entry-rows.ts';
-import { checkGenerationRequest, type CheckedRequest, type RequestSubmission } from './request-check.ts';
+import { decodeInputImage, INPUT_FOLDER, InputImageError, loadInputBytes, type DecodedInput } from './input-images.ts';
+import { checkGenerationRequest, type CheckedRequest, type InputImageFacts, type RequestSubmission } from './request-check.ts';
 import type { WebhookOutbox, WebhookTarget } from '../webhooks/webhook-outbox.ts';
 
 export { toEntry };
@@ -61,6 +63,10 @@ export interface EntryServiceDeps {
   queue: JobQueue;
   credits: CreditService;
   engines: EngineCatalog;
+  /** Where input images (init_image, mask_image) are copied, next to the generated files. */
+  storage: FileStorage;
+  /** Absolute base of image URLs, without the trailing slash. */
+  publicUrl: string;
   /** The lifecycle publisher: every state change below is published there. */
   events: EntryEvents;
   /** Tells a running job's worker that its client cancelled it. */
@@ -105,9 +111,9 @@ export class EntryService {
   }
 
   /** What the request would cost, after the same one-pass check as createRequest() (the same 422, webhook included). */
-  async quote(submission: RequestSubmission, options: Pick<SubmitOptions, 'applicationId'> = {}): Promise<{ credits: number; request: GenerationRequest }> {
-    const { checked } = await this.#check(submission, options);
-    return { credits: costOf(checked.request), request: checked.request };
+  async quote(userId: string, submission: RequestSubmission, options: Pick<SubmitOptions, 'applicationId'> = {}): Promise<{ credits: number; request: GenerationRequest }> {
+    const { checked } = await this.#check(userId, submission, options, undefined);
+    return { credits: costOf(checked), request: checked.request };
   }
 
   /**
@@ -123,13 +129,15 @@ export class EntryService {
    * entry (returned as it was then; nothing is charged again).
    */
   async submit(userId: string, submission: RequestSubmission & { threadId: string }, options: SubmitOptions = {}): Promise<{ entry: Entry; replayed: boolean }> {
-    const { checked, target } = await this.#check(submission, options);
+    // The thread's kind (text, image, inpainting) decides which image fields its requests take.
+    const thread = isUuid(submission.threadId) ? await this.deps.store.repos.threads.find(userId, submission.threadId) : undefined;
+    const { checked, target, decoded } = await this.#check(userId, submission, options, thread?.ai_version_code);
     const { idempotency } = this.deps;
-    if (options.idempotencyKey === undefined || !idempotency) return { entry: await this.#create(userId, submission.threadId, checked, target), replayed: false };
+    if (options.idempotencyKey === undefined || !idempotency) return { entry: await this.#create(userId, submission.threadId, checked, target, decoded), replayed: false };
     const print = fingerprint('POST /threads/{guid}/entry', { thread: submission.threadId, request: checked.request, webhook: target && { url: target.url, events: target.events } });
     const outcome = await idempotency.run(
       { userId, key: options.idempotencyKey, fingerprint: print },
-      async (claim) => ({ status: 201, value: await this.#create(userId, submission.threadId, checked, target, claim) }),
+      async (claim) => ({ status: 201, value: await this.#create(userId, submission.threadId, checked, target, decoded, claim) }),
       (json) => json as Entry, // the stored result is the Entry this service wrote
     );
     const entry = outcome.result.value;
@@ -139,12 +147,23 @@ export class EntryService {
     return { entry: position === undefined ? entry : { ...entry, queuePosition: position }, replayed: true };
   }
 
-  /** The request's rules and its webhook fields, in one pass: one 422 naming every bad field of both. */
-  async #check(submission: RequestSubmission, options: SubmitOptions): Promise<{ checked: CheckedRequest; target?: WebhookTarget }> {
+  /**
+   * The request's rules, its images and its webhook fields, in one pass: one 422 naming every bad field. The images
+   * are read (inline, or the user's own image by url or guid) and decoded first, so a bad image is one more field in
+   * the same 422, and nothing is charged or stored for it.
+   */
+  async #check(
+    userId: string,
+    submission: RequestSubmission,
+    options: SubmitOptions,
+    aiVersionCode: string | undefined,
+  ): Promise<{ checked: CheckedRequest; target?: WebhookTarget; decoded: DecodedInputs }> {
     let checked: CheckedRequest | undefined;
     let errors: FieldErrors = {};
+    const inputs = aiVersionCode === undefined ? undefined : (findAiVersion(aiVersionCode)?.inputs ?? 'text');
+    const { facts, decoded } = await this.#decodeImages(userId, submission, inputs);
     try {
-      checked = checkGenerationRequest(submission, this.deps.engines);
+      checked = checkGenerationRequest(submission, this.deps.engines, { inputs, images: facts });
     } catch (err) {
       if (!(isAppError(err) && err.code === 'validation_failed' && err.fields)) throw err;
       errors = { ...err.fields };
@@ -161,14 +180,79 @@ export class EntryService {
       }
     }
     if (Object.keys(errors).length > 0 || !checked) throw AppError.validation(errors);
-    return { checked, target };
+    return { checked, target, decoded };
   }
 
-  async #create(userId: string, threadId: string, checked: CheckedRequest, target: WebhookTarget | undefined, claim?: IdempotencyClaim): Promise<Entry> {
-    const { request, engine } = checked;
+  /** Reads and decodes the body's images; a text thread refuses them without reading them. */
+  async #decodeImages(userId: string, submission: RequestSubmission, inputs: AiVersion['inputs'] | undefined): Promise<{ facts: InputImageFacts; decoded: DecodedInputs }> {
+    const body = submission.body as Partial<RequestSubmission['body']> | null;
+    const schemaErrors = submission.schemaErrors ?? {};
+    const facts: InputImageFacts = { errors: {} };
+    const decoded: DecodedInputs = {};
+    if (inputs === 'text' || typeof body !== 'object' || body === null || Array.isArray(body)) return { facts, decoded };
+    const read = async (field: 'init_image' | 'mask_image', keepAlpha: boolean): Promise<DecodedInput | undefined> => {
+      const text = body[field];
+      if (typeof text !== 'string' || schemaErrors[field]) return undefined;
+      try {
+        return await decodeInputImage(await loadInputBytes(text, userId, { repos: this.deps.store.repos, storage: this.deps.storage }), { keepAlpha });
+      } catch (err) {
+        if (!(err instanceof InputImageError)) throw err;
+        (facts.errors ??= {})[field] = [`The ${field} is not usable: ${err.message}`];
+        return undefined;
+      }
+    };
+    const [init, mask] = await Promise.all([read('init_image', true), inputs === 'image' ? undefined : read('mask_image', false)]);
+    if (init) {
+      decoded.init = init;
+      facts.init = { width: init.width, height: init.height, hasAlpha: init.hasAlpha };
+    }
+    if (mask) {
+      decoded.mask = mask;
+      facts.mask = { width: mask.width, height: mask.height };
+    }
+    return { facts, decoded };
+  }
+
+  /** The request's own copies of its images: what the worker reads and what the request entry shows (their urls). */
+  async #storeInputs(decoded: DecodedInputs): Promise<{ init?: StoredInput; mask?: StoredInput }> {
+    const out: { init?: StoredInput; mask?: StoredInput } = {};
+    for (const field of ['init', 'mask'] as const) {
+      const image = decoded[field];
+      if (!image) continue;
+      const guid = randomUUID();
+      const key = `${INPUT_FOLDER}/${guid}.png`;
+      await this.deps.storage.put(key, image.png);
+      out[field] = { guid, key, url: `${this.deps.publicUrl}/storage/${key}`, width: image.width, height: image.height };
+    }
+    return out;
+  }
+
+  async #create(userId: string, threadId: string, checked: CheckedRequest, target: WebhookTarget | undefined, decoded: DecodedInputs, claim?: IdempotencyClaim): Promise<Entry> {
+    const { engine } = checked;
     const thread = isUuid(threadId) ? await this.deps.store.repos.threads.find(userId, threadId) : undefined;
     if (!thread) throw new AppError('not_found', 'Thread not found.');
-    const cost = costOf(request);
+    const cost = costOf(checked);
+    const stored = await this.#storeInputs(decoded);
+    const request: GenerationRequest = { ...checked.request };
+    if (stored.init) request.init_image = stored.init.url;
+    if (stored.mask) request.mask_image = stored.mask.url;
+    const inputKeys = stored.init ? { inputs: { init: stored.init.key, ...(stored.mask ? { mask: stored.mask.key } : {}) } } : {};
+    const files = [stored.init, stored.mask].filter((f) => f !== undefined);
+    try {
+      return await this.#insert(userId, thread, { request, engine: engine.id, cost, target, claim, inputKeys, files });
+    } catch (err) {
+      // Nothing references the copies of a request that was not made (too few credits, a deleted thread).
+      await Promise.all(files.map((f) => this.deps.storage.delete(f.key).catch(() => undefined)));
+      throw err;
+    }
+  }
+
+  async #insert(
+    userId: string,
+    thread: { id: string; ai_version_code: string },
+    r: { request: GenerationRequest; engine: string; cost: number; target: WebhookTarget | undefined; claim?: IdempotencyClaim; inputKeys: { inputs?: { init: string; mask?: string } }; files: StoredInput[] },
+  ): Promise<Entry> {
+    const { request, cost, target, claim } = r;
     // The seed is decided once, here: absent or 0 means random. The entry keeps what the caller asked for.
     const seed = request.seed ? request.seed : randomInt(1, SEED_MAX);
     const now = this.#clock().toISOString();
@@ -191,17 +275,18 @@ export class EntryService {
         credits: 0,
         status: 'queued',
         progress: null,
-        files: '[]',
+        files: JSON.stringify(r.files.map((f) => f.key)),
         created_at: now,
         updated_at: now,
       });
+      await tx.inputImages.insertMany(r.files.map((f) => ({ id: f.guid, user_id: userId, request_id: id, key: f.key, width: f.width, height: f.height, created_at: now })));
       await this.deps.credits.reserve(tx, { userId, cost, entryId: id });
       await this.deps.queue.enqueue(tx, {
         kind: 'generate',
-        payload: { entryId: id, threadId: thread.id, userId, aiVersionCode: thread.ai_version_code, request, seed, cost, engine: engine.id },
+        payload: { entryId: id, threadId: thread.id, userId, aiVersionCode: thread.ai_version_code, request, seed, cost, engine: r.engine, ...r.inputKeys },
         entryId: id,
         userId,
-        engine: engine.id,
+        engine: r.engine,
       });
       if (target) await this.deps.webhooks?.attach(tx, userId, id, target);
       const title = titleFromPrompt(request.prompts.find((p) => p.weight > 0)?.text ?? '');
@@ -404,9 +489,11 @@ export class EntryService {
     const write = (p: GenerationProgress): Promise<void> => {
       last = this.#clock().getTime();
       const done = p.image * p.steps + p.step;
-      const step = p.steps === request.steps ? p.step : Math.min(request.steps, Math.round((p.step / p.steps) * request.steps));
+      // Image-to-image and the hires fix run other than `steps` steps: their progress counts the steps they run.
+      const total = request.init_image === undefined && request.hires === undefined ? request.steps : p.steps;
+      const step = p.steps === total ? p.step : Math.min(total, Math.round((p.step / p.steps) * total));
       const etaSeconds = this.#stepTimes.eta(engine, p.images * p.steps - done);
-      const progress: Progress = { step, steps: request.steps, image: p.image, images: p.images };
+      const progress: Progress = { step, steps: total, image: p.image, images: p.images };
       return this.deps.store.repos.entries
         .setProgress(userId, entryId, JSON.stringify({ ...progress, eta_seconds: etaSeconds }))
         .then(() => this.deps.store.repos.threads.entriesChanged(userId, threadId))
@@ -708,10 +795,28 @@ export class EntryService {
 
 const CANCELLED_MESSAGE = 'The request was cancelled.';
 
-/** The price of a checked request (services/credits/pricing.ts). */
-function costOf(request: GenerationRequest): number {
-  const size = parseResolution(request.resolution) ?? { width: 0, height: 0 };
-  return requestCost({ images: request.images, steps: request.steps, width: size.width, height: size.height });
+/** The price of a checked request (services/credits/pricing.ts), with the denoising steps it actually runs. */
+function costOf(checked: CheckedRequest): number {
+  const size = parseResolution(checked.request.resolution) ?? { width: 0, height: 0 };
+  const images = checked.request.images;
+  const base = requestCost({ images, steps: checked.runSteps, width: size.width, height: size.height });
+  // The hires fix is a second request: its refinement steps at the output size.
+  return checked.hires ? base + requestCost({ images, steps: checked.hires.runSteps, width: checked.hires.width, height: checked.hires.height }) : base;
+}
+
+/** The body's decoded images. */
+interface DecodedInputs {
+  init?: DecodedInput;
+  mask?: DecodedInput;
+}
+
+/** An input image's copy in storage. */
+interface StoredInput {
+  guid: string;
+  key: string;
+  url: string;
+  width: number;
+  height: number;
 }
 
 /** 3 600 000 → "1 h", 5 400 000 → "1 h 30 min", 90 000 → "1 min 30 s". */

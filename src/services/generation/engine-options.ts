@@ -3,7 +3,7 @@
  * planSize()), the seed resolved when the request was accepted, and the engine's defaults for what the caller left
  * out. Field names change here and only here (cfg_scale → cfgScale, style null → absent).
  */
-import { SAMPLER_NAMES, type SamplerName, type SizePlan } from '../../engine/index.ts';
+import { SAMPLER_NAMES, type InitImage, type SamplerName, type SizePlan } from '../../engine/index.ts';
 import type { GenerationRequest } from '../../domain/generation-request.ts';
 import type { Engine } from './engine-catalog.ts';
 import type { GenerateRequest } from './image-generator.ts';
@@ -12,6 +12,8 @@ export interface EngineRunPlan {
   size: SizePlan;
   /** Image i uses seed + i. */
   seed: number;
+  /** The request's init image (and mask), read from storage by the producer. */
+  init?: InitImage;
 }
 
 export function toEngineOptions(request: GenerationRequest, engine: Pick<Engine, 'cfg' | 'defaultSampler'>, plan: EngineRunPlan): GenerateRequest {
@@ -27,6 +29,7 @@ export function toEngineOptions(request: GenerationRequest, engine: Pick<Engine,
     images: request.images,
   };
   if (request.style !== null) options.style = request.style;
+  if (plan.init) options.init = plan.init;
   return options;
 }
 

@@ -81,6 +81,12 @@ export interface EngineModel {
   /** The scheduler the folder's config names. */
   defaultSampler: SamplerName;
   sizeBytes: number;
+  /** The folder has vae_encoder/model.onnx: image-to-image and inpainting can run. */
+  imageInput: boolean;
+  /** The UNet is a 9-channel inpainting UNet: every request needs an init image and a mask. */
+  inpaintUnet: boolean;
+  /** LCM models: `original_inference_steps` (how many steps an image-to-image strength leaves, see denoisingSteps()). */
+  originalInferenceSteps?: number;
 }
 
 /** An engine, every default filled and checked against its model. */
@@ -361,6 +367,9 @@ function resolveEntry(entry: EngineEntry, manifest: ModelManifest, processDevice
       latentMultiple: manifest.latentMultiple,
       defaultSampler: manifest.defaultSampler,
       sizeBytes: manifest.sizeBytes,
+      imageInput: manifest.vaeEncoder !== undefined,
+      inpaintUnet: manifest.inpaintUnet,
+      ...(manifest.originalInferenceSteps === undefined ? {} : { originalInferenceSteps: manifest.originalInferenceSteps }),
     },
     resolutions,
     steps,

@@ -1,12 +1,12 @@
-/** The only sharp user: raw RGB → (upscaled) PNG with a parameters chunk + 256 px JPEG thumbnail. */
+/** sharp, loaded once: raw RGB → (upscaled) PNG with a parameters chunk + 256 px JPEG thumbnail; input images use it too. */
 import type { Sharp, SharpOptions } from 'sharp';
 import { insertTextChunk } from './png-text.ts';
 
-type SharpFactory = (input: Buffer, options: SharpOptions) => Sharp;
+export type SharpFactory = (input: Buffer, options: SharpOptions) => Sharp;
 let loading: Promise<SharpFactory> | undefined;
 
 /** sharp (libvips) is loaded when the first image is encoded: an API-only process never needs it. */
-function loadSharp(): Promise<SharpFactory> {
+export function loadSharp(): Promise<SharpFactory> {
   return (loading ??= import('sharp').then(({ default: sharp }) => {
     sharp.cache(false);
     return sharp;
@@ -40,6 +40,23 @@ export async function encodeImage(
     input().resize(THUMBNAIL_SIZE, THUMBNAIL_SIZE, { fit: 'inside' }).jpeg({ quality: 82, mozjpeg: false }).toBuffer(),
   ]);
   return { png: insertTextChunk(png, 'parameters', parameters), thumbnail, width: pixels.width, height: pixels.height };
+}
+
+/** A stored PNG (an input image's copy) as raw pixels: RGB, or RGBA when it was kept with its alpha. */
+export async function decodePng(png: Buffer): Promise<{ width: number; height: number; channels: 3 | 4; data: Uint8Array }> {
+  const sharp = await loadSharp();
+  const { data, info } = await sharp(png, { limitInputPixels: false }).raw().toBuffer({ resolveWithObject: true });
+  if (info.channels !== 3 && info.channels !== 4) throw new Error(`Cannot read an input image with ${info.channels} channels`);
+  // A copy that owns its whole buffer, so the engine thread can take it without copying again.
+  return { width: info.width, height: info.height, channels: info.channels, data: new Uint8Array(data) };
+}
+
+/** Resizes an RGB image with Lanczos (libvips' lanczos3): the hires fix's upscale. */
+export async function resizeRgb(image: { width: number; height: number; rgb: Uint8Array }, width: number, height: number): Promise<{ width: number; height: number; rgb: Uint8Array }> {
+  const sharp = await loadSharp();
+  const input = Buffer.from(image.rgb.buffer, image.rgb.byteOffset, image.rgb.byteLength);
+  const data = await sharp(input, { raw: { width: image.width, height: image.height, channels: 3 } }).resize(width, height, { fit: 'fill', kernel: 'lanczos3' }).raw().toBuffer();
+  return { width, height, rgb: new Uint8Array(data) };
 }
 
 /** A live preview (at most 256 px, see the engine's previews) → a JPEG data URL for the event stream. */

@@ -2,10 +2,10 @@
  * What the service needs from an image engine. The real implementation runs the ONNX engine in worker threads
  * (engine-generator.ts); the API, queue and tests depend only on this interface.
  */
-import type { GeneratedImage, GenerationProgress, PreviewImage, SamplerName, WeightedPrompt } from '../../engine/index.ts';
+import type { GeneratedImage, GenerationProgress, InitImage, PreviewImage, SamplerName, WeightedPrompt } from '../../engine/index.ts';
 import type { ModelTarget } from './engine-catalog.ts';
 
-export type { GeneratedImage, GenerationProgress, ModelTarget, PreviewImage, SamplerName, WeightedPrompt };
+export type { GeneratedImage, GenerationProgress, InitImage, ModelTarget, PreviewImage, SamplerName, WeightedPrompt };
 
 export interface GenerateRequest {
   prompts: WeightedPrompt[];
@@ -17,6 +17,8 @@ export interface GenerateRequest {
   seed: number;
   images: number;
   style?: string;
+  /** Image-to-image / inpainting (the engine's InitImage: its buffers may be transferred to the engine thread). */
+  init?: InitImage;
 }
 
 export interface GenerateControl {

@@ -51,6 +51,10 @@ export interface ParametersInfo {
   height: number;
   model: string;
   style?: string | null;
+  /** Image-to-image: diffusers' strength (A1111's "Denoising strength"). */
+  denoisingStrength?: number;
+  /** Hires fix: A1111's "Hires upscale" and "Hires steps". */
+  hires?: { scale: number; steps: number };
 }
 
 /** "prompt\nNegative prompt: …\nSteps: N, Sampler: X, CFG scale: Y, Seed: Z, Size: WxH, Model: name" */
@@ -59,6 +63,8 @@ export function parametersText(p: ParametersInfo): string {
   if (p.negativePrompt) lines.push(`Negative prompt: ${p.negativePrompt}`);
   const fields = [`Steps: ${p.steps}`, `Sampler: ${p.sampler}`, `CFG scale: ${p.cfgScale}`, `Seed: ${p.seed}`, `Size: ${p.width}x${p.height}`, `Model: ${p.model}`];
   if (p.style) fields.push(`Style: ${p.style}`);
+  if (p.denoisingStrength !== undefined) fields.push(`Denoising strength: ${Number(p.denoisingStrength.toFixed(4))}`);
+  if (p.hires) fields.push(`Hires upscale: ${p.hires.scale}`, `Hires steps: ${p.hires.steps}`, 'Hires upscaler: Lanczos');
   lines.push(fields.join(', '));
   return lines.join('\n');
 }

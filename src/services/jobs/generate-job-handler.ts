@@ -52,9 +52,9 @@ export class GenerateJobHandler implements JobHandler<GenerateJob> {
     const progress = entries.progressReporter(job);
     let produced: Produced;
     try {
-      const { request, seed, aiVersionCode, engine } = job.payload;
+      const { request, seed, aiVersionCode, engine, inputs } = job.payload;
       produced = await producer.produce(
-        { jobId: job.id, aiVersionCode, request, engine, seed },
+        { jobId: job.id, aiVersionCode, request, engine, seed, inputs },
         {
           signal: stop.signal,
           onProgress: progress,

@@ -10,6 +10,7 @@ import * as fleet from './007-fleet.ts';
 import * as abuseResistance from './008-abuse-resistance.ts';
 import * as events from './010-events.ts';
 import * as webhooks from './011-webhooks.ts';
+import * as imageInputs from './012-image-inputs.ts';
 import * as fileDeletions from './013-file-deletions.ts';
 
 const migrations: Record<string, Migration> = {
@@ -23,6 +24,7 @@ const migrations: Record<string, Migration> = {
   '008-abuse-resistance': abuseResistance,
   '010-events': events,
   '011-webhooks': webhooks,
+  '012-image-inputs': imageInputs,
   '013-file-deletions': fileDeletions,
 };
 

@@ -1,5 +1,5 @@
 /** The `images` table: one row per delivered image, for the account's gallery. Every method is scoped by user id. */
-import type { Kysely, Selectable } from 'kysely';
+import { sql, type Kysely, type Selectable } from 'kysely';
 import type { Database } from '../schema.ts';
 import type { ImagesTable } from '../tables/generation.ts';
 
@@ -28,6 +28,21 @@ export class ImagesRepository {
       .limit(window.limit)
       .offset(window.offset)
       .execute();
+  }
+
+  /**
+   * The url of the user's image whose url ends with `ending` (e.g. `/storage/<key>`), if any: how a request that
+   * names an image by url or guid finds it among its own (urls keep the public base they were made with).
+   */
+  async findUrlEnding(userId: string, ending: string): Promise<string | undefined> {
+    const row = await this.db
+      .selectFrom('images')
+      .select('url')
+      .where('user_id', '=', userId)
+      .where(sql<string>`substr(url, length(url) - ${ending.length - 1})`, '=', ending)
+      .limit(1)
+      .executeTakeFirst();
+    return row?.url;
   }
 
   async count(userId: string): Promise<number> {

@@ -12,6 +12,7 @@ import { IdempotencyKeysRepository } from './idempotency.repo.ts';
 import { EventsRepository } from './events.repo.ts';
 import { FileDeletionsRepository } from './file-deletions.repo.ts';
 import { ImagesRepository } from './images.repo.ts';
+import { InputImagesRepository } from './input-images.repo.ts';
 import { JobsRepository } from './jobs.repo.ts';
 import { LedgerRepository } from './ledger.repo.ts';
 import { OpsRepository } from './ops.repo.ts';
@@ -35,6 +36,7 @@ export interface Repositories {
   entries: EntriesRepository;
   events: EventsRepository;
   images: ImagesRepository;
+  inputImages: InputImagesRepository;
   fileDeletions: FileDeletionsRepository;
   jobs: JobsRepository;
   ledger: LedgerRepository;
@@ -60,6 +62,7 @@ export function createRepositories(db: Kysely<Database>, dialect: Dialect, optio
     entries: new EntriesRepository(db, dialect, options.direct),
     events: new EventsRepository(db),
     images: new ImagesRepository(db),
+    inputImages: new InputImagesRepository(db),
     fileDeletions: new FileDeletionsRepository(db),
     jobs: new JobsRepository(db, dialect),
     ledger: new LedgerRepository(db),

@@ -119,6 +119,18 @@ export interface ImagesTable {
   created_at: string;
 }
 
+/** The service's copy of an image a request started from (init_image or mask_image). */
+export interface InputImagesTable {
+  /** The uuid in the file's key, `inputs/<id>.png`: the image's guid. */
+  id: string;
+  user_id: string;
+  request_id: string;
+  key: string;
+  width: number;
+  height: number;
+  created_at: string;
+}
+
 /** One row per running worker, refreshed by its heartbeat and deleted when it stops. */
 export interface WorkersTable {
   /** The worker's lease-owner id (`host:pid:boot:instance`). */
@@ -145,6 +157,7 @@ export interface FileDeletionsTable {
 export interface GenerationTables {
   file_deletions: FileDeletionsTable;
   images: ImagesTable;
+  input_images: InputImagesTable;
   threads: ThreadsTable;
   entries: EntriesTable;
   jobs: JobsTable;

@@ -3,12 +3,19 @@
 // field, and quotes the price on its button.
 import { html } from '../lib.js';
 import { plainMessage } from '../format.js';
+import { ImageInputs } from './image-input.js';
 
 export const DEFAULT_ENGINE = 'stable-diffusion-xl-1024-v0-9';
 const PROMPT_LABELS = ['Positive prompt', 'Negative prompt'];
 const promptLabel = (i) => PROMPT_LABELS[i] ?? `Prompt ${i + 1}`;
 /** Fields the form has an input for; errors for any other go to the form's general alert. */
-const FORM_FIELDS = ['engine', 'resolution', 'images', 'steps', 'style', 'seed', 'cfg_scale', 'sampler'];
+const FORM_FIELDS = ['engine', 'resolution', 'images', 'steps', 'style', 'seed', 'cfg_scale', 'sampler', 'init_image', 'image_strength', 'mask_image', 'mask_source', 'mask_blur', 'hires', 'hires.scale', 'hires.strength'];
+
+/** The thread kind a form's request needs: text-to-image, image-to-image or inpainting. */
+export function aiVersionOf(form) {
+  if (!form.init_image) return 'stablediffusion_text2img';
+  return form.inpaint ? 'stablediffusion_inpaint' : 'stablediffusion_img2img';
+}
 
 /** Reads an engine field (`steps.min` style paths), with a fallback while engines load. */
 export function engineField(engine, path, fallback) {
@@ -32,6 +39,16 @@ export function defaultForm(engine) {
     seed: 0,
     cfg_scale: engineField(engine, 'cfg_scale.default', 7),
     sampler: '',
+    init_image: '',
+    init_name: '',
+    image_strength: 0.35,
+    inpaint: false,
+    mask_image: '',
+    mask_source: 'MASK_IMAGE_WHITE',
+    mask_blur: 0,
+    hires: false,
+    hires_scale: 2,
+    hires_strength: 0.7,
   };
 }
 
@@ -52,6 +69,17 @@ export function formFromRequest(content, engines, seed) {
     seed: seed ?? content.seed ?? 0,
     cfg_scale: content.cfg_scale ?? base.cfg_scale,
     sampler: content.sampler ?? '',
+    // Image requests: their inputs by the urls of the service's copies (the server looks them up in the account).
+    init_image: content.init_image ?? '',
+    init_name: '',
+    image_strength: content.image_strength ?? (content.step_schedule_start !== undefined ? 1 - content.step_schedule_start : base.image_strength),
+    inpaint: content.mask_source !== undefined,
+    mask_image: content.mask_image ?? '',
+    mask_source: content.mask_source ?? base.mask_source,
+    mask_blur: content.mask_blur ?? 0,
+    hires: content.hires !== undefined,
+    hires_scale: content.hires?.scale ?? base.hires_scale,
+    hires_strength: content.hires?.strength ?? base.hires_strength,
   };
 }
 
@@ -86,6 +114,17 @@ export function payloadOf(form) {
   if (seed !== 0 && seed !== '') payload.seed = seed;
   if (form.style) payload.style = form.style;
   if (form.sampler) payload.sampler = form.sampler;
+  if (form.init_image) {
+    payload.init_image = form.init_image;
+    payload.image_strength = numberOrText(form.image_strength);
+    if (form.inpaint) {
+      if (form.mask_image && form.mask_source !== 'INIT_IMAGE_ALPHA') payload.mask_image = form.mask_image;
+      payload.mask_source = form.mask_source;
+      const blur = numberOrText(form.mask_blur);
+      if (blur !== 0 && blur !== '') payload.mask_blur = blur;
+    }
+  }
+  if (!form.init_image && form.hires) payload.hires = { scale: numberOrText(form.hires_scale), strength: numberOrText(form.hires_strength) };
   return { payload, rows };
 }
 
@@ -196,6 +235,7 @@ export function EntryForm({ engines, values, errors, onChange, onSubmit, sending
         ${values.prompts.length < 10 &&
         html`<button type="button" class="small" onClick=${() => onChange('prompts', { prompts: [...values.prompts, { text: '', weight: 1 }] })}>Add prompt</button>`}
       </fieldset>
+      <${ImageInputs} values=${values} errors=${errors} onChange=${onChange} inputs=${engine ? engine.inputs : undefined} />
       <div class="grid">
         ${input('images', 'Images', { min: 1, max: 10 })}
         ${input('steps', 'Steps', { min: engineField(engine, 'steps.min', 10), max: engineField(engine, 'steps.max', 150) })}
@@ -218,6 +258,29 @@ export function EntryForm({ engines, values, errors, onChange, onSubmit, sending
           <${FieldError} id="f-sampler-error" messages=${errors.sampler} />
         </div>
       </div>
+      ${!values.init_image && engineField(engine, 'inputs.hires', false) &&
+      html`<div class="hires">
+        <div class="check">
+          <input id="f-hires" type="checkbox" checked=${values.hires} onChange=${(e) => onChange('hires', { hires: e.currentTarget.checked })} />
+          <label for="f-hires">Hires fix: upscale, then refine</label>
+        </div>
+        ${values.hires &&
+        html`<div class="grid">
+          <div class="field">
+            <label for="f-hires-scale">Upscale by</label>
+            <input id="f-hires-scale" type="number" min="1" max="4" step="0.25" inputmode="decimal" value=${values.hires_scale}
+              ...${errorProps(errors, 'hires.scale', 'f-hires-scale')} onInput=${(e) => onChange('hires.scale', { hires_scale: e.currentTarget.value })} />
+            <${FieldError} id="f-hires-scale-error" messages=${errors['hires.scale']} />
+          </div>
+          <div class="field">
+            <label for="f-hires-strength">Refine strength</label>
+            <input id="f-hires-strength" type="number" min="0" max="1" step="0.05" inputmode="decimal" value=${values.hires_strength}
+              ...${errorProps(errors, 'hires.strength', 'f-hires-strength')} onInput=${(e) => onChange('hires.strength', { hires_strength: e.currentTarget.value })} />
+            <${FieldError} id="f-hires-strength-error" messages=${errors['hires.strength']} />
+          </div>
+        </div>`}
+        <${FieldError} id="f-hires-error" messages=${errors.hires} />
+      </div>`}
       <p class="hint muted small">Seed 0 picks a random one; image <em>i</em> of a request uses seed + <em>i</em>.</p>
       ${(generalError || general.length > 0) &&
       html`<div class="alert error" role="alert">

@@ -5,14 +5,13 @@ import { html, useEffect, useMemo, useRef, useState } from '../lib.js';
 import { del, get, patch, post, request } from '../api.js';
 import { errorText, fieldError, formatDate } from '../format.js';
 import { ImageViewer } from '../viewer.js';
-import { clearedBy, defaultForm, DEFAULT_ENGINE, EntryForm, formErrors, formFromRequest, payloadOf } from './entry-form.js';
+import { aiVersionOf, clearedBy, defaultForm, DEFAULT_ENGINE, EntryForm, formErrors, formFromRequest, payloadOf } from './entry-form.js';
 import { ResultCard } from './result-card.js';
 
 const POLL_MS = 1000;
 /** With the event stream open, polling is only a safety net. */
 const LIVE_POLL_MS = 5000;
 const QUOTE_DEBOUNCE_MS = 300;
-const AI_VERSION = 'stablediffusion_text2img';
 
 function navigate(path) {
   location.hash = `#${path}`;
@@ -46,7 +45,12 @@ export function PlaygroundPage({ threadGuid, session, onCreditsChange }) {
       .then((list) => {
         const usable = Array.isArray(list) ? list : [];
         setEngines(usable);
-        setValues((current) => (current.engine ? current : defaultForm(usable.find((e) => e.id === DEFAULT_ENGINE) ?? usable[0])));
+        // The engine's defaults, keeping an image chosen (or dropped) while the engines were loading.
+        setValues((current) => {
+          if (current.engine) return current;
+          const fresh = defaultForm(usable.find((e) => e.id === DEFAULT_ENGINE) ?? usable[0]);
+          return current.init_image ? { ...fresh, init_image: current.init_image, init_name: current.init_name } : fresh;
+        });
       })
       .catch((err) => setGeneralError(errorText(err)));
   }, []);
@@ -108,6 +112,11 @@ export function PlaygroundPage({ threadGuid, session, onCreditsChange }) {
     document.getElementById('f-prompt-0')?.focus({ preventScroll: true });
   }
   const reuse = (entry) => fill(formFromRequest(entry.content || {}, engines));
+  // "Use as init image": the form starts from that image; the next Generate opens an image-to-image thread with it.
+  const useAsInit = (image) => {
+    fill({ ...values, init_image: image.url, init_name: image.name, inpaint: false, mask_image: '', mask_source: 'MASK_IMAGE_WHITE' });
+    if (threadGuid) navigate('/playground');
+  };
   const sameSeed = (entry, seed) => fill(formFromRequest(entry.content || {}, engines, seed));
 
   async function submit(event) {
@@ -117,11 +126,14 @@ export function PlaygroundPage({ threadGuid, session, onCreditsChange }) {
     const { payload, rows } = payloadOf(values);
     setSending(true);
     try {
-      let guid = threadGuid;
+      // A thread holds one kind of request: the form's kind in another kind of thread opens a new thread.
+      const kind = aiVersionOf(values);
+      const currentKind = (threads ?? []).find((t) => t.guid === threadGuid)?.ai_version_code;
+      let guid = threadGuid && (!currentKind || currentKind === kind) ? threadGuid : undefined;
       if (!guid) {
         // Check first, so a refused request does not leave an empty thread behind.
         await post('/quote', payload);
-        guid = (await post('/threads', { ai_version_code: AI_VERSION })).guid;
+        guid = (await post('/threads', { ai_version_code: kind })).guid;
       }
       await post(`/threads/${guid}/entry`, payload);
       onCreditsChange();
@@ -168,7 +180,7 @@ export function PlaygroundPage({ threadGuid, session, onCreditsChange }) {
       </section>
       <section class="results-panel" aria-label="Results">
         ${threadGuid
-          ? html`<${ThreadResults} key=${threadGuid} guid=${threadGuid} thread=${current} refresh=${refresh} onReuse=${reuse} onSameSeed=${sameSeed}
+          ? html`<${ThreadResults} key=${threadGuid} guid=${threadGuid} thread=${current} refresh=${refresh} onReuse=${reuse} onSameSeed=${sameSeed} onUseAsInit=${useAsInit}
               onCreditsChange=${onCreditsChange} onThreadsChange=${() => loadThreads()} />`
           : html`<div class="empty">
               <h1>Playground</h1>
@@ -181,7 +193,7 @@ export function PlaygroundPage({ threadGuid, session, onCreditsChange }) {
   `;
 }
 
-function ThreadResults({ guid, thread: listed, refresh, onReuse, onSameSeed, onCreditsChange, onThreadsChange }) {
+function ThreadResults({ guid, thread: listed, refresh, onReuse, onSameSeed, onUseAsInit, onCreditsChange, onThreadsChange }) {
   const [entries, setEntries] = useState(null);
   // A thread beyond the loaded pages of the list (an old link) is read on its own.
   const [fetched, setFetched] = useState(null);
@@ -286,7 +298,7 @@ function ThreadResults({ guid, thread: listed, refresh, onReuse, onSameSeed, onC
     <div class="results">
       ${entries && results.length === 0 && html`<p class="muted">No requests in this thread yet. Fill in the form and press Generate.</p>`}
       ${results.map(
-        (entry) => html`<${ResultCard} key=${entry.guid} request=${entry} response=${responses.get(entry.guid)} onReuse=${onReuse} onSameSeed=${onSameSeed}
+        (entry) => html`<${ResultCard} key=${entry.guid} request=${entry} response=${responses.get(entry.guid)} onReuse=${onReuse} onSameSeed=${onSameSeed} onUseAsInit=${onUseAsInit}
           onDelete=${deleteEntry} onView=${setViewing} preview=${previews[entry.guid]} onCancel=${() => cancelEntry(entry)} />`,
       )}
     </div>

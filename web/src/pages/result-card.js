@@ -56,7 +56,7 @@ export function mainPrompt(content) {
   return (prompts.find((p) => Number(p.weight) > 0) ?? prompts[0] ?? { text: '' }).text;
 }
 
-export function ResultCard({ request, response, onReuse, onSameSeed, onDelete, onView, preview, onCancel }) {
+export function ResultCard({ request, response, onReuse, onSameSeed, onUseAsInit, onDelete, onView, preview, onCancel }) {
   const [confirming, setConfirming] = useState(false);
   const [deleting, setDeleting] = useState(false);
   const c = request.content || {};
@@ -75,6 +75,9 @@ export function ResultCard({ request, response, onReuse, onSameSeed, onDelete, o
     c.sampler,
     c.cfg_scale !== undefined && c.cfg_scale !== null && `CFG ${c.cfg_scale}`,
     c.seed ? `seed ${c.seed}` : null,
+    c.init_image && (c.mask_source ? 'inpainting' : 'from an image'),
+    c.image_strength !== undefined && `image strength ${c.image_strength}`,
+    c.hires && `hires ×${c.hires.scale}`,
   ].filter(Boolean);
 
   async function remove() {
@@ -113,6 +116,8 @@ export function ResultCard({ request, response, onReuse, onSameSeed, onDelete, o
             <div class="shot-actions">
               <button type="button" class="small" onClick=${() => onSameSeed(request, img.seed)} aria-label=${`Same seed as image ${i + 1} (${img.seed})`}>Same seed</button>
               <a class="button small" href=${img.url} download=${fileName(img.url)} aria-label=${`Download image ${i + 1}`}>Download</a>
+              ${onUseAsInit && html`<button type="button" class="small" onClick=${() => onUseAsInit({ url: img.url, name: `${title} (image ${i + 1})` })}
+                aria-label=${`Use image ${i + 1} as init image`}>Use as init image</button>`}
             </div>
           </li>`,
         )}
