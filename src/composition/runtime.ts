@@ -36,6 +36,7 @@ import { memoryRequestLimiter, redisRequestLimiter, type RequestLimiter } from '
 import { Housekeeping } from '../services/ops/housekeeping.ts';
 import { ServiceMetrics, type LiveWorkers } from '../services/ops/metrics.ts';
 import { ReadinessService, type ReadinessCheck } from '../services/ops/readiness.ts';
+import { ProtocolService } from '../services/protocols/protocol-service.ts';
 import { ThreadService } from '../services/threads/thread-service.ts';
 import { AccountService } from '../services/web/accounts.ts';
 import { LoginThrottle, type LoginThrottleDeps } from '../services/web/login-throttle.ts';
@@ -86,6 +87,8 @@ export interface Services {
   engines: EngineCatalog;
   threads: ThreadService;
   entries: EntryService;
+  /** The OpenAI and AUTOMATIC1111 surfaces' requests, as entries of one thread per account and protocol. */
+  protocols: ProtocolService;
   producer: ImageProducer;
   fleet: FleetStatus;
   sweeper: QueueSweeper;
@@ -193,6 +196,7 @@ export function assembleRuntime(config: Config, store: Store, parts: { engines: 
   const readinessChecks: ReadinessCheck[] = [{ name: 'store', check: () => store.repos.ops.ping() }];
   const ping = notifier.ping?.bind(notifier);
   if (ping) readinessChecks.push({ name: 'redis', check: ping });
+  const threads = new ThreadService({ store, entries, storage, clock });
   const services: Services = {
     users,
     applications: new CachedApplicationService(store, { clock }),
@@ -201,8 +205,9 @@ export function assembleRuntime(config: Config, store: Store, parts: { engines: 
     loginThrottle,
     accounts,
     engines,
-    threads: new ThreadService({ store, entries, storage, clock }),
+    threads,
     entries,
+    protocols: new ProtocolService({ store, entries, threads, storage, clock }),
     producer,
     fleet,
     sweeper: new QueueSweeper({ entries, fleet, timeoutMs: config.queueTimeoutMs, logger }),
@@ -295,6 +300,7 @@ export function buildHttpApp(runtime: Runtime, options: Omit<AppDeps, 'config' |
     services: {
       threads: services.threads,
       entries: services.entries,
+      protocols: services.protocols,
       engines: services.engines,
       fleet: services.fleet,
       credits: services.credits,

@@ -1,6 +1,7 @@
 /** The whole database as Kysely sees it: one table map per area. */
 import type { GenerationTables } from './tables/generation.ts';
 import type { IdentityTables } from './tables/identity.ts';
+import type { ProtocolTables } from './tables/protocols.ts';
 import type { WebTables } from './tables/web.ts';
 
-export interface Database extends IdentityTables, GenerationTables, WebTables {}
+export interface Database extends IdentityTables, GenerationTables, WebTables, ProtocolTables {}

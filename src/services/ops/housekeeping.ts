@@ -1,11 +1,12 @@
 /**
  * The periodic sweep: deletes what no longer serves anyone. Tokens revoked more than `revokedTokenRetentionMs` ago
  * (30 days: long enough to see in the UI what was revoked and when), expired browser sessions, and throttle
- * counters whose window has ended. Every step is an idempotent DELETE, so several API processes may sweep at once.
+ * counters whose window has ended, and request fingerprints of the compatibility surfaces older than a day. Every step is an idempotent DELETE, so several API processes may sweep at once.
  */
 import { systemClock, type Clock } from '../../domain/clock.ts';
 import type { DataStore } from '../../store/database.ts';
 import { FixedWindowCounters, type CounterPolicy } from '../limits/fixed-window-counters.ts';
+import { FINGERPRINT_RETENTION_MS } from '../protocols/protocol-service.ts';
 
 export const REVOKED_TOKEN_RETENTION_MS = 30 * 24 * 3600_000;
 
@@ -13,6 +14,8 @@ export interface SweepResult {
   revokedTokens: number;
   expiredSessions: number;
   throttleCounters: number;
+  /** Fingerprints of OpenAI-API requests (protocol_requests) past FINGERPRINT_RETENTION_MS. */
+  protocolRequests: number;
 }
 
 export interface HousekeepingDeps {
@@ -40,6 +43,7 @@ export class Housekeeping {
     const expiredSessions = await repos.sessions.deleteExpired(new Date(now).toISOString());
     let throttleCounters = 0;
     for (const policy of this.deps.counterPolicies) throttleCounters += await this.#counters.purge(policy);
-    return { revokedTokens, expiredSessions, throttleCounters };
+    const protocolRequests = await repos.protocols.deleteRequestsBefore(new Date(now - FINGERPRINT_RETENTION_MS).toISOString());
+    return { revokedTokens, expiredSessions, throttleCounters, protocolRequests };
   }
 }

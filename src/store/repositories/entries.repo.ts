@@ -66,6 +66,11 @@ export class EntriesRepository {
     return this.db.selectFrom('entries').selectAll().where('id', '=', entryId).where('user_id', '=', userId).where('type', '=', 'request').executeTakeFirst();
   }
 
+  /** The response entry of a request, once written. */
+  async findResponse(userId: string, requestId: string): Promise<EntryRow | undefined> {
+    return this.db.selectFrom('entries').selectAll().where('request_id', '=', requestId).where('user_id', '=', userId).executeTakeFirst();
+  }
+
   /** Ids and owned files of a thread's entries. */
   async filesForThread(userId: string, threadId: string): Promise<{ id: string; files: string }[]> {
     return this.db.selectFrom('entries').select(['id', 'files']).where('thread_id', '=', threadId).where('user_id', '=', userId).execute();

@@ -13,6 +13,7 @@ import { JobsRepository } from './jobs.repo.ts';
 import { LedgerRepository } from './ledger.repo.ts';
 import { OpsRepository } from './ops.repo.ts';
 import { InvitesRepository } from './invites.repo.ts';
+import { ProtocolsRepository } from './protocols.repo.ts';
 import { SessionsRepository } from './sessions.repo.ts';
 import { ThreadsRepository } from './threads.repo.ts';
 import { ThrottleCountersRepository } from './throttle-counters.repo.ts';
@@ -34,6 +35,7 @@ export interface Repositories {
   ledger: LedgerRepository;
   workers: WorkersRepository;
   ops: OpsRepository;
+  protocols: ProtocolsRepository;
 }
 
 /** `direct` (SQLite, outside transactions): lets hot prepared reads skip Kysely's executor (see prepared-query.ts). */
@@ -52,5 +54,6 @@ export function createRepositories(db: Kysely<Database>, dialect: Dialect, optio
     ledger: new LedgerRepository(db),
     workers: new WorkersRepository(db),
     ops: new OpsRepository(db, dialect),
+    protocols: new ProtocolsRepository(db),
   };
 }
