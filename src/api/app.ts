@@ -126,6 +126,17 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         version: '1.0.0',
       },
       servers: [{ url: config.publicUrl }],
+      tags: [
+        { name: 'threads', description: 'The thread/entry API (/api/v1): threads' },
+        { name: 'entries', description: 'The thread/entry API (/api/v1): generation requests and their responses' },
+        { name: 'images', description: "The thread/entry API (/api/v1): the account's images" },
+        { name: 'engines', description: 'The thread/entry API (/api/v1): engines' },
+        { name: 'auth', description: 'Browser accounts and sessions (/api/v1/auth)' },
+        { name: 'account', description: 'Balance, ledger, applications and tokens (/api/v1)' },
+        { name: 'OpenAI Images API', description: 'OpenAI-compatible image generation under /v1 (the official SDKs with baseURL), bearer token' },
+        { name: 'AUTOMATIC1111 API', description: "AUTOMATIC1111-compatible routes under /sdapi/v1; HTTP Basic (any user, the token as password) or bearer token" },
+        { name: 'operations', description: 'Health, readiness and metrics' },
+      ],
       components: {
         securitySchemes: {
           bearerAuth: { type: 'http', scheme: 'bearer' },
