@@ -123,6 +123,12 @@ describe('OpenAI Images API (/v1) with the official openai client', () => {
       assert.equal(m.owned_by, 'sdapi');
       assert.equal(typeof m.created, 'number');
     }
+    assert.equal((await client(base, alice.token).models.retrieve(MODEL)).id, MODEL);
+    await assert.rejects(client(base, alice.token).models.retrieve('gpt-image-1'), (err: unknown) => {
+      assert.ok(err instanceof OpenAI.NotFoundError, String(err));
+      assert.equal(err.code, 'model_not_found');
+      return true;
+    });
   });
 
   it('a size the engine does not offer is a BadRequestError naming param "size"; a bad key an AuthenticationError', async () => {

@@ -112,6 +112,26 @@ export function openAiRoutes(deps: OpenAiRouteDeps): FastifyPluginAsync {
       },
     );
 
+    app.get<{ Params: { model: string } }>(
+      '/models/:model',
+      {
+        schema: {
+          tags: [TAG],
+          summary: 'One engine as a model',
+          description: 'By id or alias (the answer names the canonical id).',
+          security: SECURITY,
+          params: Type.Object({ model: Type.String({ maxLength: 100 }) }),
+          response: { 200: ModelSchema, 401: errorResponse('Bad or missing API key'), 404: errorResponse('No such model') },
+        },
+      },
+      async (request, reply) => {
+        requireAuth(request);
+        const engine = deps.engines.find(request.params.model);
+        if (!engine) return sendError(reply, 404, { message: `The model '${request.params.model}' does not exist`, type: 'invalid_request_error', param: 'model', code: 'model_not_found' });
+        return { id: engine.id, object: 'model' as const, created, owned_by: 'sdapi' };
+      },
+    );
+
     app.post<{ Body: OpenAiImageRequest }>(
       '/images/generations',
       {
