@@ -208,7 +208,7 @@ describe('OpenAI Images API (/v1) with the official openai client', () => {
 });
 
 describe('OpenAI Images API limits', () => {
-  it('the rate limit applies to /v1 per token, with a 429 in OpenAI\'s shape (code rate_limit_exceeded)', async () => {
+  it('the rate limit applies to /v1 and /sdapi/v1 per token, with a 429 in each surface\'s shape', async () => {
     const ctx = await createApiContext({ overrides: { requestLimiter: memoryRequestLimiter({ name: 'default', quota: 2, windowSeconds: 60 }) } });
     try {
       const base = await listen(ctx);
@@ -223,6 +223,11 @@ describe('OpenAI Images API limits', () => {
         assert.equal(err.headers.get('ratelimit-policy'), '"default";q=2;w=60');
         return true;
       });
+      // The token's quota is one across surfaces; A1111's 429 is FastAPI's shape.
+      const a1111 = await ctx.request(user.token, { method: 'GET', url: '/sdapi/v1/options' });
+      assert.equal(a1111.statusCode, 429);
+      assert.deepEqual(a1111.json(), { detail: 'Too Many Requests' });
+      assert.ok(Number(a1111.headers['retry-after']) >= 1);
     } finally {
       await ctx.close();
     }
