@@ -152,7 +152,8 @@ export function a1111Routes(deps: A1111RouteDeps): FastifyPluginAsync {
         const { entryId } = await deps.protocols.submit(auth.userId, 'a1111', { body: generation });
         const outcome = await deps.protocols.waitFor(auth.userId, entryId, { timeoutMs: deps.syncTimeoutMs, signal: clientGone(request, reply) });
         if (outcome.status === 'failed') throw new AppError('internal', outcome.error);
-        const images = outcome.status === 'done' && body.send_images !== false ? await Promise.all(outcome.images.map(async (image) => (await deps.protocols.imageBytes(image)).toString('base64'))) : [];
+        // Interrupted: the images finished before the interrupt, as A1111 answers.
+        const images = body.send_images !== false ? await Promise.all(outcome.images.map(async (image) => (await deps.protocols.imageBytes(image)).toString('base64'))) : [];
         return { images, parameters: echoParameters(body, outcome, engine), info: JSON.stringify(infoOf(body, outcome, engine)) };
       },
     );
@@ -344,7 +345,7 @@ function usedSettings(body: Txt2ImgRequest, outcome: ProtocolOutcome, engine: En
     sampler: a1111Sampler(request.sampler ?? engine.defaultSampler),
     width,
     height,
-    seeds: outcome.status === 'done' ? outcome.images.map((i) => i.item.seed) : [],
+    seeds: outcome.status === 'failed' ? [] : outcome.images.map((i) => i.item.seed),
     prompt: body.prompt ?? '',
     negativePrompt: body.negative_prompt ?? '',
     style: request.style,

@@ -34,7 +34,9 @@ export interface DeliveredImage {
 
 export type ProtocolOutcome =
   | { status: 'done'; entryId: string; request: GenerationRequest; images: DeliveredImage[]; credits: number; createdAt: string }
-  | { status: 'failed' | 'cancelled'; entryId: string; request: GenerationRequest; error: string; createdAt: string };
+  /** Cancelled: `images` holds those finished before the cancel (charged), if any. */
+  | { status: 'cancelled'; entryId: string; request: GenerationRequest; images: DeliveredImage[]; error: string; createdAt: string }
+  | { status: 'failed'; entryId: string; request: GenerationRequest; error: string; createdAt: string };
 
 export interface ProtocolServiceDeps {
   store: DataStore;
@@ -95,7 +97,7 @@ export class ProtocolService {
     for (;;) {
       const row = await repos.entries.findRequest(userId, entryId);
       // Deleted while waited for (the entry or its thread): cancelled, as far as the waiting call is concerned.
-      if (!row && seen) return { status: 'cancelled', entryId, request: JSON.parse(seen.content) as GenerationRequest, error: 'The request was cancelled.', createdAt: seen.created_at };
+      if (!row && seen) return { status: 'cancelled', entryId, request: JSON.parse(seen.content) as GenerationRequest, images: [], error: 'The request was cancelled.', createdAt: seen.created_at };
       if (!row) throw new AppError('not_found', 'The request no longer exists (its entry or thread was deleted).');
       seen = row;
       if (row.status !== 'queued' && row.status !== 'running') return this.#outcome(userId, row);
@@ -152,15 +154,21 @@ export class ProtocolService {
   async #outcome(userId: string, row: EntryRow): Promise<ProtocolOutcome> {
     const request = JSON.parse(row.content) as GenerationRequest;
     const base = { entryId: row.id, request, createdAt: row.created_at };
-    if (row.status === 'cancelled') return { ...base, status: 'cancelled', error: row.error ?? 'The request was cancelled.' };
     const response = await this.deps.store.repos.entries.findResponse(userId, row.id);
+    const images = response ? deliveredImages(response) : [];
+    if (row.status === 'cancelled') return { ...base, status: 'cancelled', images, error: response?.error ?? row.error ?? 'The request was cancelled.' };
     if (!response || row.status === 'failed' || response.status === 'failed') {
       return { ...base, status: 'failed', error: response?.error ?? row.error ?? 'Image generation failed.' };
     }
-    const items = JSON.parse(response.content) as ImageItem[];
-    const keys = (JSON.parse(response.files) as string[]).filter((key) => !key.endsWith('.thumbnail.jpg'));
-    return { ...base, status: 'done', credits: Number(response.credits), images: items.map((item, i) => ({ item, key: keys[i] ?? '' })) };
+    return { ...base, status: 'done', credits: Number(response.credits), images };
   }
+}
+
+/** A response entry's images, each with the storage key of its PNG (its files: each PNG, then its thumbnail). */
+function deliveredImages(response: EntryRow): DeliveredImage[] {
+  const items = JSON.parse(response.content) as ImageItem[];
+  const keys = (JSON.parse(response.files) as string[]).filter((key) => !key.endsWith('.thumbnail.jpg'));
+  return items.map((item, i) => ({ item, key: keys[i] ?? '' }));
 }
 
 /** SHA-256 of the protocol and the body with its keys sorted (the same request sent twice gives the same value). */
