@@ -200,11 +200,12 @@ export class SdapiClient {
       const current = entries.find((e) => e.guid === posted.guid);
       const response = entries.find((e) => e.type === 'response' && e.request_guid === posted.guid);
       if (!current) throw new SdapiCancelledError('The request was cancelled before its images were delivered.', 0, 'cancelled', undefined);
+      // A cancelled request's response (if any) holds the images finished before the cancel: in the error's body.
+      if (current.status === 'cancelled') throw new SdapiCancelledError(current.error ?? 'The request was cancelled.', 0, 'cancelled', response ?? current);
       if (response) {
         if (response.error) throw new SdapiGenerationError(response.error, 0, 'generation_failed', response);
         return { thread, request: current, response, images: (response.content ?? []) as GeneratedImage[] };
       }
-      if (current.status === 'cancelled') throw new SdapiCancelledError(current.error ?? 'The request was cancelled.', 0, 'cancelled', current);
       const progress = current.progress as Progress | null | undefined;
       if (progress && options.onProgress && JSON.stringify(progress) !== lastProgress) {
         lastProgress = JSON.stringify(progress);
