@@ -22,6 +22,8 @@ import type { ApplicationService } from '../services/identity/applications.ts';
 import type { UserService } from '../services/identity/users.ts';
 import type { ThreadService } from '../services/threads/thread-service.ts';
 import type { AccountService } from '../services/web/accounts.ts';
+import type { WebhookOutbox } from '../services/webhooks/webhook-outbox.ts';
+import type { WebhookSecretService } from '../services/webhooks/webhook-secrets.ts';
 import type { SessionService } from '../services/web/sessions.ts';
 import { apiRequestHook, decodeMultipartBody } from './auth.ts';
 import { a1111Routes, A1111_PREFIX } from './compat/a1111.routes.ts';
@@ -39,6 +41,7 @@ import { imageRoutes } from './routes/images.routes.ts';
 import { opsRoutes } from './routes/ops.routes.ts';
 import { storageRoutes } from './routes/storage.routes.ts';
 import { threadRoutes } from './routes/threads.routes.ts';
+import { webhookRoutes } from './routes/webhooks.routes.ts';
 import { webUiRoutes } from './routes/web-ui.routes.ts';
 import { ErrorBody } from './schemas.ts';
 import { docsContentSecurityPolicy, pageHeadersUnder, securityHeaders } from './security-headers.ts';
@@ -62,6 +65,8 @@ export interface ApiServices {
   metrics: ServiceMetrics;
   /** The per-request rate limit of /api/v1 (SDAPI_RATE_LIMIT); none = unlimited. */
   requestLimiter?: RequestLimiter;
+  webhooks: WebhookOutbox;
+  webhookSecrets: WebhookSecretService;
 }
 
 export interface AppDeps {
@@ -180,6 +185,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       await api.register(engineRoutes({ engines: services.engines, fleet: services.fleet }));
       await api.register(authRoutes({ accounts: services.accounts, sessions: services.sessions, users: services.users, publicUrl: config.publicUrl }));
       await api.register(accountRoutes({ applications: services.applications, credits: services.credits }));
+      await api.register(webhookRoutes({ webhooks: services.webhooks, webhookSecrets: services.webhookSecrets }));
     },
     { prefix: API_PREFIX },
   );

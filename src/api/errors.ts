@@ -1,6 +1,7 @@
 /** One error handler: stable JSON bodies, 422 with field names, never a stack trace. */
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify';
 import { AppError, isAppError, ThrottledError, type FieldErrors } from '../domain/errors.ts';
+import { ReplayedRefusal } from '../services/idempotency/idempotency.ts';
 
 interface AjvError {
   instancePath?: string;
@@ -117,6 +118,7 @@ export function installErrorHandlers(app: FastifyInstance): void {
     if (problem.status === 401) return reply.status(401).send({ message: 'Unauthenticated.' });
     if (problem.fields) return reply.status(422).send(validationBody(problem.fields));
     if (problem.retryAfterSeconds !== undefined) reply.header('retry-after', String(problem.retryAfterSeconds));
+    if (error instanceof ReplayedRefusal) reply.header('idempotent-replayed', 'true');
     if (problem.internal) return reply.status(500).send({ message: 'Server Error.' });
     return reply.status(problem.status).send({ message: problem.message, code: problem.code });
   });

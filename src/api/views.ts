@@ -1,14 +1,11 @@
 /** Domain objects → the published JSON shapes (snake_case, Laravel-style timestamps). */
-import type { Entry } from '../domain/entry.ts';
+import { timestamp } from '../domain/entry-view.ts';
 import type { Paged } from '../domain/pagination.ts';
 import type { EngineLoad } from '../services/fleet/fleet-status.ts';
 import type { Engine } from '../services/generation/engine-catalog.ts';
 import type { Thread } from '../services/threads/thread-service.ts';
 
-/** `2023-07-13T19:56:25.000000Z`, as the tutorial shows. */
-export function timestamp(iso: string): string {
-  return iso.replace(/\.(\d{3})Z$/, '.$1000Z');
-}
+export { entryView, timestamp } from '../domain/entry-view.ts';
 
 export function threadView(t: Thread) {
   return {
@@ -18,22 +15,6 @@ export function threadView(t: Thread) {
     title: t.title,
     created_at: timestamp(t.createdAt),
     updated_at: timestamp(t.updatedAt),
-  };
-}
-
-export function entryView(e: Entry) {
-  return {
-    guid: e.id,
-    thread_guid: e.threadId,
-    type: e.type,
-    error: e.error,
-    content: e.content,
-    waiting_response: e.waitingResponse,
-    credits: e.credits,
-    created_at: timestamp(e.createdAt),
-    status: e.status,
-    progress: e.progress,
-    ...(e.requestId ? { request_guid: e.requestId } : {}),
   };
 }
 

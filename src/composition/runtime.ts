@@ -38,6 +38,12 @@ import { ServiceMetrics, type LiveWorkers } from '../services/ops/metrics.ts';
 import { ReadinessService, type ReadinessCheck } from '../services/ops/readiness.ts';
 import { ProtocolService } from '../services/protocols/protocol-service.ts';
 import { ThreadService } from '../services/threads/thread-service.ts';
+import { IdempotencyService } from '../services/idempotency/idempotency.ts';
+import { systemResolver, type Resolver, type WebhookTargetPolicy } from '../services/webhooks/address-guard.ts';
+import { WebhookDispatcher } from '../services/webhooks/webhook-dispatcher.ts';
+import { WebhookOutbox } from '../services/webhooks/webhook-outbox.ts';
+import { WebhookSecretService } from '../services/webhooks/webhook-secrets.ts';
+import { httpWebhookSender, type WebhookSend } from '../services/webhooks/webhook-sender.ts';
 import { AccountService } from '../services/web/accounts.ts';
 import { LoginThrottle, type LoginThrottleDeps } from '../services/web/login-throttle.ts';
 import { SessionService } from '../services/web/sessions.ts';
@@ -65,6 +71,10 @@ export interface RuntimeOverrides {
   loginWait?: LoginThrottleDeps['wait'];
   /** Replaces the per-request rate limiter (tests give one a tiny quota). */
   requestLimiter?: RequestLimiter;
+  /** Replaces the DNS resolution of webhook hosts (tests resolve names to chosen addresses, offline). */
+  webhookResolver?: Resolver;
+  /** Replaces the HTTP sender of webhook deliveries. */
+  webhookSend?: WebhookSend;
 }
 
 export interface RuntimeOptions {
@@ -96,6 +106,11 @@ export interface Services {
   housekeeping: Housekeeping;
   readiness: ReadinessService;
   metrics: ServiceMetrics;
+  webhookSecrets: WebhookSecretService;
+  webhooks: WebhookOutbox;
+  /** Sends the webhook outbox; started by `sdapi serve` and `sdapi worker` (tests call runOnce()). */
+  webhookDispatcher: WebhookDispatcher;
+  idempotency: IdempotencyService;
   /** The per-request API rate limit; undefined when SDAPI_RATE_LIMIT=off. */
   requestLimiter: RequestLimiter | undefined;
 }
@@ -176,7 +191,11 @@ export function assembleRuntime(config: Config, store: Store, parts: { engines: 
   const sessions = new SessionService(store, undefined, clock);
   const loginThrottle = new LoginThrottle(store, undefined, { clock, wait: overrides.loginWait });
   const engines = new EngineCatalog(parts.engines);
-  const entries = new EntryService({ store, queue, credits, engines, clock });
+  const webhookPolicy: WebhookTargetPolicy = { allowHosts: new Set(config.webhookAllowHosts), resolve: overrides.webhookResolver ?? systemResolver() };
+  const webhookSecrets = new WebhookSecretService(store, clock);
+  const webhooks = new WebhookOutbox({ store, secrets: webhookSecrets, policy: webhookPolicy, clock });
+  const idempotency = new IdempotencyService(store, clock);
+  const entries = new EntryService({ store, queue, credits, engines, clock, webhooks, idempotency });
   const producer = new ImageProducer({ generator, engines, storage, publicUrl: config.publicUrl });
   const fleet = new FleetStatus(store, { clock });
   const invites = new InviteService(store, clock);
@@ -193,10 +212,11 @@ export function assembleRuntime(config: Config, store: Store, parts: { engines: 
       limit: config.signupLimit && { count: config.signupLimit.count, windowMs: config.signupLimit.windowSeconds * 1000 },
     },
   });
+  const metrics = new ServiceMetrics({ store, clock, engineIds: () => engines.ids(), liveWorkersByEngine: () => liveWorkersByEngine(fleet) });
   const readinessChecks: ReadinessCheck[] = [{ name: 'store', check: () => store.repos.ops.ping() }];
   const ping = notifier.ping?.bind(notifier);
   if (ping) readinessChecks.push({ name: 'redis', check: ping });
-  const threads = new ThreadService({ store, entries, storage, clock });
+  const threads = new ThreadService({ store, entries, storage, clock, idempotency });
   const services: Services = {
     users,
     applications: new CachedApplicationService(store, { clock }),
@@ -214,10 +234,24 @@ export function assembleRuntime(config: Config, store: Store, parts: { engines: 
     invites,
     housekeeping: new Housekeeping({ store, counterPolicies: accounts.counterPolicies, clock }),
     readiness: new ReadinessService(readinessChecks),
-    metrics: new ServiceMetrics({ store, clock, engineIds: () => engines.ids(), liveWorkersByEngine: () => liveWorkersByEngine(fleet) }),
+    metrics,
+    webhookSecrets,
+    webhooks,
+    webhookDispatcher: new WebhookDispatcher({
+      store,
+      secrets: webhookSecrets,
+      send: overrides.webhookSend ?? httpWebhookSender({ policy: webhookPolicy }),
+      clock,
+      // Longer than an attempt may take (10 s): a delivery is taken over only from a sender that is gone.
+      leaseMs: Math.max(config.jobLeaseMs, 15_000),
+      onOutcome: (outcome) => metrics.recordWebhookDelivery(outcome),
+      logger,
+    }),
+    idempotency,
     requestLimiter: overrides.requestLimiter ?? (config.rateLimit && memoryRequestLimiter(rateLimitPolicy(config.rateLimit))),
   };
   const jobHandlers: JobHandlers = { generate: new GenerateJobHandler({ entries, producer, logger }) };
+  const unsubscribe = webhooks.onEnqueued(() => services.webhookDispatcher.wake());
   let closing: Promise<void> | undefined;
   return {
     config,
@@ -232,6 +266,8 @@ export function assembleRuntime(config: Config, store: Store, parts: { engines: 
     close: () =>
       (closing ??= (async () => {
         try {
+          unsubscribe();
+          await services.webhookDispatcher.stop();
           await services.sweeper.stop();
           await generator.close();
         } finally {
@@ -312,6 +348,8 @@ export function buildHttpApp(runtime: Runtime, options: Omit<AppDeps, 'config' |
       readiness: services.readiness,
       metrics: services.metrics,
       requestLimiter: services.requestLimiter,
+      webhooks: services.webhooks,
+      webhookSecrets: services.webhookSecrets,
     },
   });
 }

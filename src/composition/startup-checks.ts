@@ -45,7 +45,7 @@ export function startHousekeeping(runtime: Runtime, logger: Logger, intervalMs =
     running ??= runtime.services.housekeeping
       .sweep()
       .then((purged) => {
-        if (purged.revokedTokens + purged.expiredSessions + purged.throttleCounters > 0) logger.info({ purged }, 'housekeeping');
+        if (Object.values(purged).some((n) => n > 0)) logger.info({ purged }, 'housekeeping');
       })
       .catch((err: unknown) => logger.error({ err }, 'housekeeping failed'))
       .finally(() => (running = undefined));

@@ -84,6 +84,10 @@ export const EnvSchema = Type.Object({
   }),
   SDAPI_QUEUE_PREFIX: Type.String({ minLength: 1, maxLength: 100, pattern: '^[^\\s]+$', default: 'sdapi', description: 'Prefix of every Redis key' }),
   SDAPI_JOB_LEASE_MS: Int('Lease of a running job; a vanished worker’s job is re-queued after it', 1000, 3_600_000, 30_000),
+  SDAPI_WEBHOOK_ALLOW_HOSTS: Text(
+    'Comma-separated host names webhooks may reach although they resolve to a loopback, private or link-local address, and over plain http (e.g. an internal receiver); default: none',
+    { pattern: '^[^\\s,]+(\\s*,\\s*[^\\s,]+)*$', hint: 'must be host names separated by commas, e.g. hooks.internal,127.0.0.1' },
+  ),
   SDAPI_TRUST_PROXY: Type.String({ maxLength: 2000, default: 'false', description: '"true", "false" or the proxies’ addresses (comma-separated)' }),
   LOG_LEVEL: Type.Union(
     LOG_LEVELS.map((level) => Type.Literal(level)),

@@ -70,6 +70,8 @@ export interface Config {
   logFormat: Env['LOG_FORMAT'];
   /** Fastify's trustProxy: `true`, or the proxies' addresses/CIDRs as one comma-separated string; false = trust nobody. */
   trustProxy: boolean | string;
+  /** Hosts (lower case, IPv6 without brackets) webhooks may reach despite the address checks, and over http. */
+  webhookAllowHosts: string[];
 }
 
 /** The variables to configure from, and the .env file they were merged with (when one was read). */
@@ -144,6 +146,10 @@ export function loadConfig(env: EnvSource = readEnvironment().env): Config {
     logLevel: parsed.LOG_LEVEL,
     logFormat: parsed.LOG_FORMAT,
     trustProxy: parsed.SDAPI_TRUST_PROXY === 'true' ? true : parsed.SDAPI_TRUST_PROXY === 'false' ? false : parsed.SDAPI_TRUST_PROXY,
+    webhookAllowHosts: (parsed.SDAPI_WEBHOOK_ALLOW_HOSTS ?? '')
+      .split(',')
+      .map((h) => h.trim().toLowerCase().replace(/^\[(.*)\]$/, '$1'))
+      .filter((h) => h.length > 0),
   };
 }
 

@@ -6,6 +6,7 @@ import type { EntryService } from '../../services/entries/entry-service.ts';
 import { requireAuth } from '../auth.ts';
 import { EntryListCache } from '../entry-list-cache.ts';
 import { schemaErrorsOf } from '../errors.ts';
+import { idempotencyErrors, IdempotencyHeaders, idempotencyKeyOf, REPLAYED_HEADER } from '../idempotency-header.ts';
 import { tutorialEntries, tutorialRequestBody, tutorialRequestEntry, validationExample } from '../examples.ts';
 import { data, EntrySchema, ErrorBody, errorResponses, GuidParams, QuoteSchema } from '../schemas.ts';
 import { entryView } from '../views.ts';
@@ -36,8 +37,8 @@ export function entryRoutes({ entries }: EntryRouteDeps): FastifyPluginAsync {
         },
       },
       async (request) => {
-        requireAuth(request);
-        const quote = await entries.quote({ body: request.body, schemaErrors: schemaErrorsOf(request) });
+        const auth = requireAuth(request);
+        const quote = await entries.quote({ body: request.body, schemaErrors: schemaErrorsOf(request) }, { applicationId: auth.applicationId });
         return { data: { credits: quote.credits } };
       },
     );
@@ -51,14 +52,16 @@ export function entryRoutes({ entries }: EntryRouteDeps): FastifyPluginAsync {
           tags: ['entries'],
           summary: 'Send a generation request to a thread',
           description:
-            'Costs images × max(1, round(steps × width × height / 1024² / 9)) credits, reserved now, charged when the response entry is written and refunded if generation fails. Poll GET /threads/{guid}/entries until the response entry appears.',
+            'Costs images × max(1, round(steps × width × height / 1024² / 9)) credits, reserved now, charged when the response entry is written and refunded if generation fails. Poll GET /threads/{guid}/entries until the response entry appears, or pass `webhook` (bearer tokens only) to be called back: signed POSTs (Standard Webhooks: webhook-id, webhook-timestamp, webhook-signature `v1,<base64 HMAC-SHA256 of "{id}.{timestamp}.{body}">` keyed with the application\'s secret from GET /webhook-secret) carrying `{"type": "entry.started" | "entry.completed" | "entry.failed" | "entry.cancelled", "timestamp", "data": <the request entry, with "response">}`, retried with backoff until a 2xx (12 attempts over about 29 h). Send an Idempotency-Key to retry safely.',
           params: GuidParams,
+          headers: IdempotencyHeaders,
           body: RequestBody,
           // JSON first: Swagger UI shows the first one, and the JSON example reads best.
           consumes: ['application/json', 'application/x-www-form-urlencoded', 'multipart/form-data'],
           response: {
-            201: data(EntrySchema, tutorialRequestEntry),
+            201: { ...data(EntrySchema, tutorialRequestEntry), headers: REPLAYED_HEADER },
             401: errorResponses[401],
+            ...idempotencyErrors,
             402: { description: 'Not enough credits', ...ErrorBody, examples: [{ message: 'Insufficient credits: this request costs 10 and the balance is 4.', code: 'insufficient_credits' }] },
             404: errorResponses[404],
             ...requestErrors,
@@ -67,7 +70,14 @@ export function entryRoutes({ entries }: EntryRouteDeps): FastifyPluginAsync {
       },
       async (request, reply) => {
         const auth = requireAuth(request);
-        const entry = await entries.createRequest(auth.userId, { threadId: request.params.guid, body: request.body, schemaErrors: schemaErrorsOf(request) });
+        const schemaErrors = schemaErrorsOf(request);
+        const idempotencyKey = idempotencyKeyOf(request, schemaErrors);
+        const { entry, replayed } = await entries.submit(
+          auth.userId,
+          { threadId: request.params.guid, body: request.body, schemaErrors },
+          { applicationId: auth.applicationId, idempotencyKey },
+        );
+        if (replayed) reply.header('idempotent-replayed', 'true');
         return reply.status(201).send({ data: entryView(entry) });
       },
     );

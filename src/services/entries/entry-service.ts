@@ -6,11 +6,12 @@
 import { randomInt, randomUUID } from 'node:crypto';
 import { systemClock, type Clock } from '../../domain/clock.ts';
 import type { Entry, ImageItem, Progress } from '../../domain/entry.ts';
-import { AppError } from '../../domain/errors.ts';
+import { AppError, isAppError, type FieldErrors } from '../../domain/errors.ts';
 import { parseResolution, SEED_MAX, type GenerationRequest } from '../../domain/generation-request.ts';
 import { isUuid } from '../../domain/ids.ts';
 import { pageWindow, type Page, type Paged } from '../../domain/pagination.ts';
 import type { JOB_DEFINITIONS } from '../../domain/jobs.ts';
+import type { WebhookEventType } from '../../domain/webhooks.ts';
 import type { ClaimedJob, FinalJobStatus, JobQueue, LeasedJob } from '../../queue/job-queue.ts';
 import type { DataStore } from '../../store/database.ts';
 import type { EntryListRow } from '../../store/repositories/entries.repo.ts';
@@ -19,9 +20,14 @@ import type { CreditService } from '../credits/credit-service.ts';
 import { requestCost } from '../credits/pricing.ts';
 import type { EngineCatalog } from '../generation/engine-catalog.ts';
 import type { GenerationProgress } from '../generation/image-generator.ts';
+import { fingerprint, type IdempotencyClaim, type IdempotencyService } from '../idempotency/idempotency.ts';
 import { findAiVersion } from '../threads/ai-versions.ts';
 import { titleFromPrompt } from '../threads/thread-title.ts';
-import { checkGenerationRequest, type RequestSubmission } from './request-check.ts';
+import { toEntry } from './entry-rows.ts';
+import { checkGenerationRequest, type CheckedRequest, type RequestSubmission } from './request-check.ts';
+import type { WebhookOutbox, WebhookTarget } from '../webhooks/webhook-outbox.ts';
+
+export { toEntry };
 
 export type GenerateJob = ClaimedJob<typeof JOB_DEFINITIONS, 'generate'>;
 
@@ -50,6 +56,18 @@ export interface EntryServiceDeps {
   clock?: Clock;
   /** Minimum time between two progress writes. */
   progressIntervalMs?: number;
+  /** Webhooks: request fields checked, lifecycle events queued for delivery. */
+  webhooks?: WebhookOutbox;
+  /** Idempotency-Key support for createRequest(). */
+  idempotency?: IdempotencyService;
+}
+
+/** Who sends a request, beyond the account. */
+export interface SubmitOptions {
+  /** The application of the bearer token (webhooks are signed with its secret); none for browser sessions. */
+  applicationId?: string;
+  /** The request's Idempotency-Key (checked by checkIdempotencyKey()). */
+  idempotencyKey?: string;
 }
 
 /** Thrown inside a final transaction when the job's lease is gone, to roll the transaction back. */
@@ -62,26 +80,72 @@ export class EntryService {
     this.#clock = deps.clock ?? systemClock;
   }
 
-  /** What the request would cost, after the same one-pass check as createRequest() (the same 422). */
-  async quote(submission: RequestSubmission): Promise<{ credits: number; request: GenerationRequest }> {
-    const { request } = checkGenerationRequest(submission, this.deps.engines);
-    return { credits: costOf(request), request };
+  /** What the request would cost, after the same one-pass check as createRequest() (the same 422, webhook included). */
+  async quote(submission: RequestSubmission, options: Pick<SubmitOptions, 'applicationId'> = {}): Promise<{ credits: number; request: GenerationRequest }> {
+    const { checked } = await this.#check(submission, options);
+    return { credits: costOf(checked.request), request: checked.request };
   }
 
   /**
    * Checks the request (one 422 naming every bad field), reserves its credits and queues it; returns the request
    * entry. The first request of a thread that still has its default title names the thread after its prompt.
    */
-  async createRequest(userId: string, submission: RequestSubmission & { threadId: string }): Promise<Entry> {
-    const { request, engine } = checkGenerationRequest(submission, this.deps.engines);
-    const thread = isUuid(submission.threadId) ? await this.deps.store.repos.threads.find(userId, submission.threadId) : undefined;
+  async createRequest(userId: string, submission: RequestSubmission & { threadId: string }, options: SubmitOptions = {}): Promise<Entry> {
+    return (await this.submit(userId, submission, options)).entry;
+  }
+
+  /**
+   * createRequest() with its webhook and Idempotency-Key: `replayed` when the key's first request already made the
+   * entry (returned as it was then; nothing is charged again).
+   */
+  async submit(userId: string, submission: RequestSubmission & { threadId: string }, options: SubmitOptions = {}): Promise<{ entry: Entry; replayed: boolean }> {
+    const { checked, target } = await this.#check(submission, options);
+    const { idempotency } = this.deps;
+    if (options.idempotencyKey === undefined || !idempotency) return { entry: await this.#create(userId, submission.threadId, checked, target), replayed: false };
+    const print = fingerprint('POST /threads/{guid}/entry', { thread: submission.threadId, request: checked.request, webhook: target && { url: target.url, events: target.events } });
+    const outcome = await idempotency.run(
+      { userId, key: options.idempotencyKey, fingerprint: print },
+      async (claim) => ({ status: 201, value: await this.#create(userId, submission.threadId, checked, target, claim) }),
+      (json) => json as Entry, // the stored result is the Entry this service wrote
+    );
+    return { entry: outcome.result.value, replayed: outcome.replayed };
+  }
+
+  /** The request's rules and its webhook fields, in one pass: one 422 naming every bad field of both. */
+  async #check(submission: RequestSubmission, options: SubmitOptions): Promise<{ checked: CheckedRequest; target?: WebhookTarget }> {
+    let checked: CheckedRequest | undefined;
+    let errors: FieldErrors = {};
+    try {
+      checked = checkGenerationRequest(submission, this.deps.engines);
+    } catch (err) {
+      if (!(isAppError(err) && err.code === 'validation_failed' && err.fields)) throw err;
+      errors = { ...err.fields };
+    }
+    const body = submission.body;
+    let target: WebhookTarget | undefined;
+    const malformed = Object.keys(errors).some((k) => k === 'body' || k.startsWith('webhook'));
+    if (!malformed && typeof body === 'object' && body !== null && body.webhook !== undefined && body.webhook !== '') {
+      if (!this.deps.webhooks) errors.webhook = ['Webhooks are not available on this server.'];
+      else {
+        const found = await this.deps.webhooks.checkTarget(body, options.applicationId);
+        target = found.target;
+        errors = { ...errors, ...found.errors };
+      }
+    }
+    if (Object.keys(errors).length > 0 || !checked) throw AppError.validation(errors);
+    return { checked, target };
+  }
+
+  async #create(userId: string, threadId: string, checked: CheckedRequest, target: WebhookTarget | undefined, claim?: IdempotencyClaim): Promise<Entry> {
+    const { request, engine } = checked;
+    const thread = isUuid(threadId) ? await this.deps.store.repos.threads.find(userId, threadId) : undefined;
     if (!thread) throw new AppError('not_found', 'Thread not found.');
     const cost = costOf(request);
     // The seed is decided once, here: absent or 0 means random. The entry keeps what the caller asked for.
     const seed = request.seed ? request.seed : randomInt(1, SEED_MAX);
     const now = this.#clock().toISOString();
     const id = randomUUID();
-    const row = await this.deps.store.transaction(async (tx) => {
+    const entry = await this.deps.store.transaction(async (tx) => {
       // The thread may have been deleted since it was read (DELETE racing this request): re-read it under its lock,
       // so the request is a 404 rather than an entry (and a reservation) in a deleted thread.
       await tx.threads.lock(thread.id);
@@ -111,15 +175,19 @@ export class EntryService {
         userId,
         engine: engine.id,
       });
+      if (target) await this.deps.webhooks?.attach(tx, userId, id, target);
       const title = titleFromPrompt(request.prompts.find((p) => p.weight > 0)?.text ?? '');
       if (Number(inserted.seq) === 1 && title && current.title === findAiVersion(current.ai_version_code)?.title) {
         await tx.threads.setTitle(userId, thread.id, { title, updatedAt: now });
       }
       await tx.threads.entriesChanged(userId, thread.id, { updatedAt: now });
-      return inserted;
+      const created = toEntry(inserted);
+      // The key's result commits with the entry, its reservation and its job, or not at all.
+      if (claim) await this.deps.idempotency?.complete(tx, claim, { status: 201, value: created });
+      return created;
     });
     this.deps.queue.wake();
-    return toEntry(row);
+    return entry;
   }
 
   /** Every image the account has, newest first. */
@@ -172,9 +240,16 @@ export class EntryService {
   /** queued → running; false when the request is gone (its thread was deleted) or already final. */
   async start(job: GenerateJob): Promise<boolean> {
     const { userId, entryId, threadId } = job.payload;
-    const started = await this.deps.store.repos.entries.markRunning(userId, entryId, this.#clock().toISOString());
-    if (started) await this.deps.store.repos.threads.entriesChanged(userId, threadId);
-    return started;
+    return this.deps.store.transaction(async (tx) => {
+      await tx.threads.lock(threadId); // thread first, the lock order of every writer
+      const before = await tx.entries.findRequest(userId, entryId);
+      const started = await tx.entries.markRunning(userId, entryId, this.#clock().toISOString());
+      if (!started) return false;
+      await tx.threads.entriesChanged(userId, threadId);
+      // A job taken over after a worker died starts again, but its entry started only once.
+      if (before?.status === 'queued') await this.#emit(tx, 'entry.started', { userId, threadId, entryId });
+      return true;
+    });
   }
 
   /**
@@ -231,6 +306,7 @@ export class EntryService {
         })),
       );
       await this.deps.credits.charge(tx, { userId, cost, entryId });
+      await this.#emit(tx, 'entry.completed', { userId, threadId: job.payload.threadId, entryId });
     });
     return finished ? 'done' : 'lost';
   }
@@ -241,6 +317,7 @@ export class EntryService {
     const finished = await this.#finish(job, { threadId: job.payload.threadId, userId, status: 'failed', error: message }, async (tx, now) => {
       await this.#respond(tx, job.payload, { content: [], error: message, credits: 0, files: [], status: 'failed', now });
       await this.deps.credits.refundHeld(tx, { userId, entryId, reason: 'Refunded: image generation failed.' });
+      await this.#emit(tx, 'entry.failed', { userId, threadId: job.payload.threadId, entryId });
     });
     return finished ? 'failed' : 'lost';
   }
@@ -263,6 +340,7 @@ export class EntryService {
       const target = { entryId: request.id, threadId: request.thread_id, userId: job.userId };
       await this.#respond(tx, target, { content: [], error: message, credits: 0, files: [], status: 'failed', now });
       await this.deps.credits.refundHeld(tx, { userId: job.userId, entryId: request.id, reason: 'Refunded: image generation failed.' });
+      await this.#emit(tx, 'entry.failed', target);
     });
   }
 
@@ -287,6 +365,7 @@ export class EntryService {
         const target = { entryId: request.id, threadId: request.thread_id, userId: request.user_id };
         await this.#respond(tx, target, { content: [], error: message, credits: 0, files: [], status: 'failed', now: this.#clock().toISOString() });
         await this.deps.credits.refundHeld(tx, { userId: request.user_id, entryId: request.id, reason: 'Refunded: no worker served the engine.' });
+        await this.#emit(tx, 'entry.failed', target);
         return true;
       });
       if (done) expired += 1;
@@ -307,7 +386,13 @@ export class EntryService {
     );
     for (const entryId of cancelled) {
       await this.deps.credits.refundHeld(tx, { userId, entryId, reason: 'Refunded: the thread was deleted before the images were delivered.' });
+      await this.#emit(tx, 'entry.cancelled', { userId, threadId, entryId });
     }
+    await this.deps.webhooks?.forget(
+      tx,
+      userId,
+      entries.map((e) => e.id),
+    );
     await tx.images.deleteForThread(userId, threadId);
     await tx.entries.deleteForThread(userId, threadId);
     return entries.flatMap((e) => parseFiles(e.files));
@@ -326,11 +411,21 @@ export class EntryService {
     const cancelled = await this.deps.queue.cancelForEntries(tx, userId, [requestId]);
     for (const id of cancelled) {
       await this.deps.credits.refundHeld(tx, { userId, entryId: id, reason: 'Refunded: the request was deleted before the images were delivered.' });
+      await this.#emit(tx, 'entry.cancelled', { userId, threadId, entryId: id });
     }
+    await this.deps.webhooks?.forget(tx, userId, [requestId]);
     await tx.images.deleteForRequest(userId, requestId);
     await tx.entries.deleteRequest(userId, requestId);
     await tx.threads.entriesChanged(userId, threadId);
     return entries.flatMap((e) => parseFiles(e.files));
+  }
+
+  /**
+   * A lifecycle event of a request entry, inside the transaction of its state change: the webhook outbox queues a
+   * delivery when the entry asked for one. The one place entry events leave this service.
+   */
+  async #emit(tx: Repositories, type: WebhookEventType, target: { userId: string; threadId: string; entryId: string }): Promise<void> {
+    await this.deps.webhooks?.enqueueForEntry(tx, { type, ...target });
   }
 
   /** Runs `write` in one transaction with the job's final state; false (nothing written) when the lease is gone. */
@@ -404,21 +499,4 @@ export function formatDuration(ms: number): string {
 function parseFiles(text: string): string[] {
   const files: unknown = JSON.parse(text);
   return Array.isArray(files) ? files.filter((f): f is string => typeof f === 'string') : [];
-}
-
-/** A stored row as the domain sees it; `content` is JSON the service itself wrote (a request, or the response's images). */
-export function toEntry(row: EntryListRow): Entry {
-  const common = {
-    id: row.id,
-    threadId: row.thread_id,
-    error: row.error,
-    waitingResponse: Number(row.waiting_response) === 1,
-    credits: Number(row.credits),
-    status: row.status,
-    progress: row.progress ? (JSON.parse(row.progress) as Progress) : null,
-    createdAt: row.created_at,
-    updatedAt: row.updated_at,
-  };
-  if (row.type === 'request') return { ...common, type: 'request', requestId: null, content: JSON.parse(row.content) as GenerationRequest };
-  return { ...common, type: 'response', requestId: row.request_id ?? '', content: JSON.parse(row.content) as ImageItem[] };
 }

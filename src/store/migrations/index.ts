@@ -9,6 +9,7 @@ import * as images from './006-images.ts';
 import * as fleet from './007-fleet.ts';
 import * as abuseResistance from './008-abuse-resistance.ts';
 import * as protocols from './013-protocols.ts';
+import * as webhooks from './011-webhooks.ts';
 
 const migrations: Record<string, Migration> = {
   '001-identity': identity,
@@ -20,6 +21,7 @@ const migrations: Record<string, Migration> = {
   '007-fleet': fleet,
   '008-abuse-resistance': abuseResistance,
   '013-protocols': protocols,
+  '011-webhooks': webhooks,
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -8,6 +8,7 @@ import type { DirectSqlite } from '../prepared-query.ts';
 import type { Database } from '../schema.ts';
 import { ApplicationsRepository } from './applications.repo.ts';
 import { EntriesRepository } from './entries.repo.ts';
+import { IdempotencyKeysRepository } from './idempotency.repo.ts';
 import { ImagesRepository } from './images.repo.ts';
 import { JobsRepository } from './jobs.repo.ts';
 import { LedgerRepository } from './ledger.repo.ts';
@@ -19,6 +20,7 @@ import { ThreadsRepository } from './threads.repo.ts';
 import { ThrottleCountersRepository } from './throttle-counters.repo.ts';
 import { TokensRepository } from './tokens.repo.ts';
 import { UsersRepository } from './users.repo.ts';
+import { EntryWebhooksRepository, WebhookAttemptsRepository, WebhookDeliveriesRepository, WebhookSecretsRepository } from './webhooks.repo.ts';
 import { WorkersRepository } from './workers.repo.ts';
 
 export interface Repositories {
@@ -36,6 +38,11 @@ export interface Repositories {
   workers: WorkersRepository;
   ops: OpsRepository;
   protocols: ProtocolsRepository;
+  webhookSecrets: WebhookSecretsRepository;
+  entryWebhooks: EntryWebhooksRepository;
+  webhookDeliveries: WebhookDeliveriesRepository;
+  webhookAttempts: WebhookAttemptsRepository;
+  idempotencyKeys: IdempotencyKeysRepository;
 }
 
 /** `direct` (SQLite, outside transactions): lets hot prepared reads skip Kysely's executor (see prepared-query.ts). */
@@ -55,5 +62,10 @@ export function createRepositories(db: Kysely<Database>, dialect: Dialect, optio
     workers: new WorkersRepository(db),
     ops: new OpsRepository(db, dialect),
     protocols: new ProtocolsRepository(db),
+    webhookSecrets: new WebhookSecretsRepository(db),
+    entryWebhooks: new EntryWebhooksRepository(db),
+    webhookDeliveries: new WebhookDeliveriesRepository(db, dialect),
+    webhookAttempts: new WebhookAttemptsRepository(db),
+    idempotencyKeys: new IdempotencyKeysRepository(db),
   };
 }
