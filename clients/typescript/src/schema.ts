@@ -124,7 +124,13 @@ export interface paths {
         post: {
             parameters: {
                 query?: never;
-                header?: never;
+                header?: {
+                    /**
+                     * @description Optional, 1–255 printable ASCII characters, scoped to the account and kept 24 h. The same key with the same parsed request (in any body encoding) returns the first answer again, with Idempotent-Replayed: true, and charges nothing more; with a different request it is a 422; while the first is still being processed, a 409. A request refused for bad input (422) does not use up the key.
+                     * @example 5f1c0e7e-9d0b-4a53-a1f2-6c3f1b2a7d10
+                     */
+                    "idempotency-key"?: string;
+                };
                 path?: never;
                 cookie?: never;
             };
@@ -152,6 +158,8 @@ export interface paths {
                         RateLimit?: string;
                         /** @description The quota policy, per bearer token, session, or client address when unauthenticated: `"default";q=<requests>;w=<window seconds>`, e.g. `"default";q=150;w=10`. */
                         "RateLimit-Policy"?: string;
+                        /** @description Present when this is the stored answer of an earlier request with the same Idempotency-Key. */
+                        "idempotent-replayed"?: "true";
                         [name: string]: unknown;
                     };
                     content: {
@@ -202,6 +210,22 @@ export interface paths {
                     content: {
                         "application/json": {
                             message: string;
+                            code?: string;
+                        };
+                    };
+                };
+                /** @description A request with the same Idempotency-Key is still being processed */
+                409: {
+                    headers: {
+                        /** @description This key's service limit (draft-ietf-httpapi-ratelimit-headers-10): `"default";r=<requests left>;t=<seconds until the window ends>`, e.g. `"default";r=149;t=7`. */
+                        RateLimit?: string;
+                        /** @description The quota policy, per bearer token, session, or client address when unauthenticated: `"default";q=<requests>;w=<window seconds>`, e.g. `"default";q=150;w=10`. */
+                        "RateLimit-Policy"?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            message?: string;
                             code?: string;
                         };
                     };
@@ -796,6 +820,13 @@ export interface paths {
                         cfg_scale?: number;
                         /** @description One of the engine samplers (Stability names K_EULER, K_EULER_ANCESTRAL, DDIM, K_DPMPP_2M are accepted) */
                         sampler?: string;
+                        /**
+                         * @description Bearer-token requests only: an https URL that receives signed POSTs (Standard Webhooks) as the request starts or ends. Plain http only for hosts in SDAPI_WEBHOOK_ALLOW_HOSTS; loopback, private, link-local and metadata addresses are refused.
+                         * @example https://example.com/hooks/sdapi
+                         */
+                        webhook?: string;
+                        /** @description Which events the webhook receives: `start` (entry.started) and/or `completed` (entry.completed, entry.failed, entry.cancelled). Default: completed. As a form: webhook_events_filter[]=start&webhook_events_filter[]=completed. */
+                        webhook_events_filter?: ("start" | "completed")[];
                     };
                     /**
                      * @example {
@@ -864,6 +895,13 @@ export interface paths {
                         cfg_scale?: number;
                         /** @description One of the engine samplers (Stability names K_EULER, K_EULER_ANCESTRAL, DDIM, K_DPMPP_2M are accepted) */
                         sampler?: string;
+                        /**
+                         * @description Bearer-token requests only: an https URL that receives signed POSTs (Standard Webhooks) as the request starts or ends. Plain http only for hosts in SDAPI_WEBHOOK_ALLOW_HOSTS; loopback, private, link-local and metadata addresses are refused.
+                         * @example https://example.com/hooks/sdapi
+                         */
+                        webhook?: string;
+                        /** @description Which events the webhook receives: `start` (entry.started) and/or `completed` (entry.completed, entry.failed, entry.cancelled). Default: completed. As a form: webhook_events_filter[]=start&webhook_events_filter[]=completed. */
+                        webhook_events_filter?: ("start" | "completed")[];
                     };
                     /**
                      * @example {
@@ -932,6 +970,13 @@ export interface paths {
                         cfg_scale?: number;
                         /** @description One of the engine samplers (Stability names K_EULER, K_EULER_ANCESTRAL, DDIM, K_DPMPP_2M are accepted) */
                         sampler?: string;
+                        /**
+                         * @description Bearer-token requests only: an https URL that receives signed POSTs (Standard Webhooks) as the request starts or ends. Plain http only for hosts in SDAPI_WEBHOOK_ALLOW_HOSTS; loopback, private, link-local and metadata addresses are refused.
+                         * @example https://example.com/hooks/sdapi
+                         */
+                        webhook?: string;
+                        /** @description Which events the webhook receives: `start` (entry.started) and/or `completed` (entry.completed, entry.failed, entry.cancelled). Default: completed. As a form: webhook_events_filter[]=start&webhook_events_filter[]=completed. */
+                        webhook_events_filter?: ("start" | "completed")[];
                     };
                 };
             };
@@ -1051,12 +1096,18 @@ export interface paths {
         put?: never;
         /**
          * Send a generation request to a thread
-         * @description Costs images × max(1, round(steps × width × height / 1024² / 9)) credits, reserved now, charged when the response entry is written and refunded if generation fails. Poll GET /threads/{guid}/entries until the response entry appears.
+         * @description Costs images × max(1, round(steps × width × height / 1024² / 9)) credits, reserved now, charged when the response entry is written and refunded if generation fails. Poll GET /threads/{guid}/entries until the response entry appears, or pass `webhook` (bearer tokens only) to be called back: signed POSTs (Standard Webhooks: webhook-id, webhook-timestamp, webhook-signature `v1,<base64 HMAC-SHA256 of "{id}.{timestamp}.{body}">` keyed with the application's secret from GET /webhook-secret) carrying `{"type": "entry.started" | "entry.completed" | "entry.failed" | "entry.cancelled", "timestamp", "data": <the request entry, with "response">}`, retried with backoff until a 2xx (12 attempts over about 29 h). Send an Idempotency-Key to retry safely.
          */
         post: {
             parameters: {
                 query?: never;
-                header?: never;
+                header?: {
+                    /**
+                     * @description Optional, 1–255 printable ASCII characters, scoped to the account and kept 24 h. The same key with the same parsed request (in any body encoding) returns the first answer again, with Idempotent-Replayed: true, and charges nothing more; with a different request it is a 422; while the first is still being processed, a 409. A request refused for bad input (422) does not use up the key.
+                     * @example 5f1c0e7e-9d0b-4a53-a1f2-6c3f1b2a7d10
+                     */
+                    "idempotency-key"?: string;
+                };
                 path: {
                     /**
                      * @description Thread guid
@@ -1136,6 +1187,13 @@ export interface paths {
                         cfg_scale?: number;
                         /** @description One of the engine samplers (Stability names K_EULER, K_EULER_ANCESTRAL, DDIM, K_DPMPP_2M are accepted) */
                         sampler?: string;
+                        /**
+                         * @description Bearer-token requests only: an https URL that receives signed POSTs (Standard Webhooks) as the request starts or ends. Plain http only for hosts in SDAPI_WEBHOOK_ALLOW_HOSTS; loopback, private, link-local and metadata addresses are refused.
+                         * @example https://example.com/hooks/sdapi
+                         */
+                        webhook?: string;
+                        /** @description Which events the webhook receives: `start` (entry.started) and/or `completed` (entry.completed, entry.failed, entry.cancelled). Default: completed. As a form: webhook_events_filter[]=start&webhook_events_filter[]=completed. */
+                        webhook_events_filter?: ("start" | "completed")[];
                     };
                     /**
                      * @example {
@@ -1204,6 +1262,13 @@ export interface paths {
                         cfg_scale?: number;
                         /** @description One of the engine samplers (Stability names K_EULER, K_EULER_ANCESTRAL, DDIM, K_DPMPP_2M are accepted) */
                         sampler?: string;
+                        /**
+                         * @description Bearer-token requests only: an https URL that receives signed POSTs (Standard Webhooks) as the request starts or ends. Plain http only for hosts in SDAPI_WEBHOOK_ALLOW_HOSTS; loopback, private, link-local and metadata addresses are refused.
+                         * @example https://example.com/hooks/sdapi
+                         */
+                        webhook?: string;
+                        /** @description Which events the webhook receives: `start` (entry.started) and/or `completed` (entry.completed, entry.failed, entry.cancelled). Default: completed. As a form: webhook_events_filter[]=start&webhook_events_filter[]=completed. */
+                        webhook_events_filter?: ("start" | "completed")[];
                     };
                     /**
                      * @example {
@@ -1272,6 +1337,13 @@ export interface paths {
                         cfg_scale?: number;
                         /** @description One of the engine samplers (Stability names K_EULER, K_EULER_ANCESTRAL, DDIM, K_DPMPP_2M are accepted) */
                         sampler?: string;
+                        /**
+                         * @description Bearer-token requests only: an https URL that receives signed POSTs (Standard Webhooks) as the request starts or ends. Plain http only for hosts in SDAPI_WEBHOOK_ALLOW_HOSTS; loopback, private, link-local and metadata addresses are refused.
+                         * @example https://example.com/hooks/sdapi
+                         */
+                        webhook?: string;
+                        /** @description Which events the webhook receives: `start` (entry.started) and/or `completed` (entry.completed, entry.failed, entry.cancelled). Default: completed. As a form: webhook_events_filter[]=start&webhook_events_filter[]=completed. */
+                        webhook_events_filter?: ("start" | "completed")[];
                     };
                 };
             };
@@ -1283,6 +1355,8 @@ export interface paths {
                         RateLimit?: string;
                         /** @description The quota policy, per bearer token, session, or client address when unauthenticated: `"default";q=<requests>;w=<window seconds>`, e.g. `"default";q=150;w=10`. */
                         "RateLimit-Policy"?: string;
+                        /** @description Present when this is the stored answer of an earlier request with the same Idempotency-Key. */
+                        "idempotent-replayed"?: "true";
                         [name: string]: unknown;
                     };
                     content: {
@@ -1400,6 +1474,22 @@ export interface paths {
                     content: {
                         "application/json": {
                             message: string;
+                            code?: string;
+                        };
+                    };
+                };
+                /** @description A request with the same Idempotency-Key is still being processed */
+                409: {
+                    headers: {
+                        /** @description This key's service limit (draft-ietf-httpapi-ratelimit-headers-10): `"default";r=<requests left>;t=<seconds until the window ends>`, e.g. `"default";r=149;t=7`. */
+                        RateLimit?: string;
+                        /** @description The quota policy, per bearer token, session, or client address when unauthenticated: `"default";q=<requests>;w=<window seconds>`, e.g. `"default";q=150;w=10`. */
+                        "RateLimit-Policy"?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            message?: string;
                             code?: string;
                         };
                     };
@@ -3758,6 +3848,804 @@ export interface paths {
                 };
             };
         };
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/webhook-secret": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The webhook signing secret of the calling token's application
+         * @description Webhooks of requests sent with this token are signed with it (Standard Webhooks: the HMAC key is the base64-decoded part after whsec_).
+         */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        /** @description This key's service limit (draft-ietf-httpapi-ratelimit-headers-10): `"default";r=<requests left>;t=<seconds until the window ends>`, e.g. `"default";r=149;t=7`. */
+                        RateLimit?: string;
+                        /** @description The quota policy, per bearer token, session, or client address when unauthenticated: `"default";q=<requests>;w=<window seconds>`, e.g. `"default";q=150;w=10`. */
+                        "RateLimit-Policy"?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        /**
+                         * @example {
+                         *       "data": {
+                         *         "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw7w5gEZtYk2c=",
+                         *         "previous_secret_expires_at": null
+                         *       }
+                         *     }
+                         */
+                        "application/json": {
+                            data: {
+                                /**
+                                 * @description whsec_ + base64 of the HMAC key: verify webhook-signature with it (Standard Webhooks)
+                                 * @example whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw
+                                 */
+                                secret: string;
+                                /** @description After a rotation: until when deliveries also carry a signature made with the previous secret */
+                                previous_secret_expires_at: string | null;
+                            };
+                        };
+                    };
+                };
+                /** @description Not called with a bearer token */
+                400: {
+                    headers: {
+                        /** @description This key's service limit (draft-ietf-httpapi-ratelimit-headers-10): `"default";r=<requests left>;t=<seconds until the window ends>`, e.g. `"default";r=149;t=7`. */
+                        RateLimit?: string;
+                        /** @description The quota policy, per bearer token, session, or client address when unauthenticated: `"default";q=<requests>;w=<window seconds>`, e.g. `"default";q=150;w=10`. */
+                        "RateLimit-Policy"?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            message: string;
+                            code?: string;
+                        };
+                    };
+                };
+                /** @description Missing or invalid bearer token */
+                401: {
+                    headers: {
+                        /** @description This key's service limit (draft-ietf-httpapi-ratelimit-headers-10): `"default";r=<requests left>;t=<seconds until the window ends>`, e.g. `"default";r=149;t=7`. */
+                        RateLimit?: string;
+                        /** @description The quota policy, per bearer token, session, or client address when unauthenticated: `"default";q=<requests>;w=<window seconds>`, e.g. `"default";q=150;w=10`. */
+                        "RateLimit-Policy"?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            message: string;
+                            code?: string;
+                        };
+                    };
+                };
+                /** @description Too Many Requests: past the rate limit (see the RateLimit fields); retry after Retry-After seconds */
+                429: {
+                    headers: {
+                        /** @description This key's service limit (draft-ietf-httpapi-ratelimit-headers-10): `"default";r=<requests left>;t=<seconds until the window ends>`, e.g. `"default";r=149;t=7`. */
+                        RateLimit?: string;
+                        /** @description The quota policy, per bearer token, session, or client address when unauthenticated: `"default";q=<requests>;w=<window seconds>`, e.g. `"default";q=150;w=10`. */
+                        "RateLimit-Policy"?: string;
+                        /** @description Seconds to wait before the next attempt. */
+                        "Retry-After"?: number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            message: string;
+                            code?: string;
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/webhook-secret/rotate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Rotate the calling token's application's webhook secret
+         * @description Makes a new secret. For 24 h, deliveries carry two signatures, space-separated: one with the new secret, one with the old.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        /** @description This key's service limit (draft-ietf-httpapi-ratelimit-headers-10): `"default";r=<requests left>;t=<seconds until the window ends>`, e.g. `"default";r=149;t=7`. */
+                        RateLimit?: string;
+                        /** @description The quota policy, per bearer token, session, or client address when unauthenticated: `"default";q=<requests>;w=<window seconds>`, e.g. `"default";q=150;w=10`. */
+                        "RateLimit-Policy"?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        /**
+                         * @example {
+                         *       "data": {
+                         *         "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw7w5gEZtYk2c=",
+                         *         "previous_secret_expires_at": null
+                         *       }
+                         *     }
+                         */
+                        "application/json": {
+                            data: {
+                                /**
+                                 * @description whsec_ + base64 of the HMAC key: verify webhook-signature with it (Standard Webhooks)
+                                 * @example whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw
+                                 */
+                                secret: string;
+                                /** @description After a rotation: until when deliveries also carry a signature made with the previous secret */
+                                previous_secret_expires_at: string | null;
+                            };
+                        };
+                    };
+                };
+                /** @description Not called with a bearer token */
+                400: {
+                    headers: {
+                        /** @description This key's service limit (draft-ietf-httpapi-ratelimit-headers-10): `"default";r=<requests left>;t=<seconds until the window ends>`, e.g. `"default";r=149;t=7`. */
+                        RateLimit?: string;
+                        /** @description The quota policy, per bearer token, session, or client address when unauthenticated: `"default";q=<requests>;w=<window seconds>`, e.g. `"default";q=150;w=10`. */
+                        "RateLimit-Policy"?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            message: string;
+                            code?: string;
+                        };
+                    };
+                };
+                /** @description Missing or invalid bearer token */
+                401: {
+                    headers: {
+                        /** @description This key's service limit (draft-ietf-httpapi-ratelimit-headers-10): `"default";r=<requests left>;t=<seconds until the window ends>`, e.g. `"default";r=149;t=7`. */
+                        RateLimit?: string;
+                        /** @description The quota policy, per bearer token, session, or client address when unauthenticated: `"default";q=<requests>;w=<window seconds>`, e.g. `"default";q=150;w=10`. */
+                        "RateLimit-Policy"?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            message: string;
+                            code?: string;
+                        };
+                    };
+                };
+                /** @description Too Many Requests: past the rate limit (see the RateLimit fields); retry after Retry-After seconds */
+                429: {
+                    headers: {
+                        /** @description This key's service limit (draft-ietf-httpapi-ratelimit-headers-10): `"default";r=<requests left>;t=<seconds until the window ends>`, e.g. `"default";r=149;t=7`. */
+                        RateLimit?: string;
+                        /** @description The quota policy, per bearer token, session, or client address when unauthenticated: `"default";q=<requests>;w=<window seconds>`, e.g. `"default";q=150;w=10`. */
+                        "RateLimit-Policy"?: string;
+                        /** @description Seconds to wait before the next attempt. */
+                        "Retry-After"?: number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            message: string;
+                            code?: string;
+                        };
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/applications/{id}/webhooks/secret": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** An application's webhook signing secret */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        /** @description This key's service limit (draft-ietf-httpapi-ratelimit-headers-10): `"default";r=<requests left>;t=<seconds until the window ends>`, e.g. `"default";r=149;t=7`. */
+                        RateLimit?: string;
+                        /** @description The quota policy, per bearer token, session, or client address when unauthenticated: `"default";q=<requests>;w=<window seconds>`, e.g. `"default";q=150;w=10`. */
+                        "RateLimit-Policy"?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        /**
+                         * @example {
+                         *       "data": {
+                         *         "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw7w5gEZtYk2c=",
+                         *         "previous_secret_expires_at": null
+                         *       }
+                         *     }
+                         */
+                        "application/json": {
+                            data: {
+                                /**
+                                 * @description whsec_ + base64 of the HMAC key: verify webhook-signature with it (Standard Webhooks)
+                                 * @example whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw
+                                 */
+                                secret: string;
+                                /** @description After a rotation: until when deliveries also carry a signature made with the previous secret */
+                                previous_secret_expires_at: string | null;
+                            };
+                        };
+                    };
+                };
+                /** @description Not logged in: no valid session cookie or bearer token */
+                401: {
+                    headers: {
+                        /** @description This key's service limit (draft-ietf-httpapi-ratelimit-headers-10): `"default";r=<requests left>;t=<seconds until the window ends>`, e.g. `"default";r=149;t=7`. */
+                        RateLimit?: string;
+                        /** @description The quota policy, per bearer token, session, or client address when unauthenticated: `"default";q=<requests>;w=<window seconds>`, e.g. `"default";q=150;w=10`. */
+                        "RateLimit-Policy"?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            message: string;
+                            code?: string;
+                        };
+                    };
+                };
+                /** @description Cookie-authenticated write without the session CSRF token (X-CSRF-Token) */
+                403: {
+                    headers: {
+                        /** @description This key's service limit (draft-ietf-httpapi-ratelimit-headers-10): `"default";r=<requests left>;t=<seconds until the window ends>`, e.g. `"default";r=149;t=7`. */
+                        RateLimit?: string;
+                        /** @description The quota policy, per bearer token, session, or client address when unauthenticated: `"default";q=<requests>;w=<window seconds>`, e.g. `"default";q=150;w=10`. */
+                        "RateLimit-Policy"?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            message: string;
+                            code?: string;
+                        };
+                    };
+                };
+                /** @description Not found (or owned by another account) */
+                404: {
+                    headers: {
+                        /** @description This key's service limit (draft-ietf-httpapi-ratelimit-headers-10): `"default";r=<requests left>;t=<seconds until the window ends>`, e.g. `"default";r=149;t=7`. */
+                        RateLimit?: string;
+                        /** @description The quota policy, per bearer token, session, or client address when unauthenticated: `"default";q=<requests>;w=<window seconds>`, e.g. `"default";q=150;w=10`. */
+                        "RateLimit-Policy"?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            message: string;
+                            code?: string;
+                        };
+                    };
+                };
+                /** @description Each invalid field with its messages; nested fields use dots (prompts.0.text). */
+                422: {
+                    headers: {
+                        /** @description This key's service limit (draft-ietf-httpapi-ratelimit-headers-10): `"default";r=<requests left>;t=<seconds until the window ends>`, e.g. `"default";r=149;t=7`. */
+                        RateLimit?: string;
+                        /** @description The quota policy, per bearer token, session, or client address when unauthenticated: `"default";q=<requests>;w=<window seconds>`, e.g. `"default";q=150;w=10`. */
+                        "RateLimit-Policy"?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            message: string;
+                            errors: {
+                                [key: string]: string[];
+                            };
+                        };
+                    };
+                };
+                /** @description Too Many Requests: past the rate limit (see the RateLimit fields); retry after Retry-After seconds */
+                429: {
+                    headers: {
+                        /** @description This key's service limit (draft-ietf-httpapi-ratelimit-headers-10): `"default";r=<requests left>;t=<seconds until the window ends>`, e.g. `"default";r=149;t=7`. */
+                        RateLimit?: string;
+                        /** @description The quota policy, per bearer token, session, or client address when unauthenticated: `"default";q=<requests>;w=<window seconds>`, e.g. `"default";q=150;w=10`. */
+                        "RateLimit-Policy"?: string;
+                        /** @description Seconds to wait before the next attempt. */
+                        "Retry-After"?: number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            message: string;
+                            code?: string;
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/applications/{id}/webhooks/secret/rotate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Rotate an application's webhook secret
+         * @description The old secret keeps signing (a second signature) for 24 h.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        /** @description This key's service limit (draft-ietf-httpapi-ratelimit-headers-10): `"default";r=<requests left>;t=<seconds until the window ends>`, e.g. `"default";r=149;t=7`. */
+                        RateLimit?: string;
+                        /** @description The quota policy, per bearer token, session, or client address when unauthenticated: `"default";q=<requests>;w=<window seconds>`, e.g. `"default";q=150;w=10`. */
+                        "RateLimit-Policy"?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        /**
+                         * @example {
+                         *       "data": {
+                         *         "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw7w5gEZtYk2c=",
+                         *         "previous_secret_expires_at": null
+                         *       }
+                         *     }
+                         */
+                        "application/json": {
+                            data: {
+                                /**
+                                 * @description whsec_ + base64 of the HMAC key: verify webhook-signature with it (Standard Webhooks)
+                                 * @example whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw
+                                 */
+                                secret: string;
+                                /** @description After a rotation: until when deliveries also carry a signature made with the previous secret */
+                                previous_secret_expires_at: string | null;
+                            };
+                        };
+                    };
+                };
+                /** @description Not logged in: no valid session cookie or bearer token */
+                401: {
+                    headers: {
+                        /** @description This key's service limit (draft-ietf-httpapi-ratelimit-headers-10): `"default";r=<requests left>;t=<seconds until the window ends>`, e.g. `"default";r=149;t=7`. */
+                        RateLimit?: string;
+                        /** @description The quota policy, per bearer token, session, or client address when unauthenticated: `"default";q=<requests>;w=<window seconds>`, e.g. `"default";q=150;w=10`. */
+                        "RateLimit-Policy"?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            message: string;
+                            code?: string;
+                        };
+                    };
+                };
+                /** @description Cookie-authenticated write without the session CSRF token (X-CSRF-Token) */
+                403: {
+                    headers: {
+                        /** @description This key's service limit (draft-ietf-httpapi-ratelimit-headers-10): `"default";r=<requests left>;t=<seconds until the window ends>`, e.g. `"default";r=149;t=7`. */
+                        RateLimit?: string;
+                        /** @description The quota policy, per bearer token, session, or client address when unauthenticated: `"default";q=<requests>;w=<window seconds>`, e.g. `"default";q=150;w=10`. */
+                        "RateLimit-Policy"?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            message: string;
+                            code?: string;
+                        };
+                    };
+                };
+                /** @description Not found (or owned by another account) */
+                404: {
+                    headers: {
+                        /** @description This key's service limit (draft-ietf-httpapi-ratelimit-headers-10): `"default";r=<requests left>;t=<seconds until the window ends>`, e.g. `"default";r=149;t=7`. */
+                        RateLimit?: string;
+                        /** @description The quota policy, per bearer token, session, or client address when unauthenticated: `"default";q=<requests>;w=<window seconds>`, e.g. `"default";q=150;w=10`. */
+                        "RateLimit-Policy"?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            message: string;
+                            code?: string;
+                        };
+                    };
+                };
+                /** @description Each invalid field with its messages; nested fields use dots (prompts.0.text). */
+                422: {
+                    headers: {
+                        /** @description This key's service limit (draft-ietf-httpapi-ratelimit-headers-10): `"default";r=<requests left>;t=<seconds until the window ends>`, e.g. `"default";r=149;t=7`. */
+                        RateLimit?: string;
+                        /** @description The quota policy, per bearer token, session, or client address when unauthenticated: `"default";q=<requests>;w=<window seconds>`, e.g. `"default";q=150;w=10`. */
+                        "RateLimit-Policy"?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            message: string;
+                            errors: {
+                                [key: string]: string[];
+                            };
+                        };
+                    };
+                };
+                /** @description Too Many Requests: past the rate limit (see the RateLimit fields); retry after Retry-After seconds */
+                429: {
+                    headers: {
+                        /** @description This key's service limit (draft-ietf-httpapi-ratelimit-headers-10): `"default";r=<requests left>;t=<seconds until the window ends>`, e.g. `"default";r=149;t=7`. */
+                        RateLimit?: string;
+                        /** @description The quota policy, per bearer token, session, or client address when unauthenticated: `"default";q=<requests>;w=<window seconds>`, e.g. `"default";q=150;w=10`. */
+                        "RateLimit-Policy"?: string;
+                        /** @description Seconds to wait before the next attempt. */
+                        "Retry-After"?: number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            message: string;
+                            code?: string;
+                        };
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/threads/{guid}/entries/{entry_guid}/deliveries": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The webhook deliveries of a request entry, with every attempt's status code and time */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /**
+                     * @description Thread guid
+                     * @example 44142638-4934-4bf5-9be7-b4b5a6368f44
+                     */
+                    guid: string;
+                    /**
+                     * @description Request entry guid (or its response entry guid: the pair is deleted)
+                     * @example c7c088d3-7644-4385-b77c-a3ee98c4eed2
+                     */
+                    entry_guid: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        /** @description This key's service limit (draft-ietf-httpapi-ratelimit-headers-10): `"default";r=<requests left>;t=<seconds until the window ends>`, e.g. `"default";r=149;t=7`. */
+                        RateLimit?: string;
+                        /** @description The quota policy, per bearer token, session, or client address when unauthenticated: `"default";q=<requests>;w=<window seconds>`, e.g. `"default";q=150;w=10`. */
+                        "RateLimit-Policy"?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        /**
+                         * @example {
+                         *       "data": [
+                         *         {
+                         *           "webhook_id": "msg_2b7f0e0c9d4e4b1a8f3c5d6e7f8a9b0c",
+                         *           "type": "entry.completed",
+                         *           "url": "https://example.com/hooks/sdapi",
+                         *           "status": "delivered",
+                         *           "next_attempt_at": null,
+                         *           "created_at": "2023-07-13T19:57:02.000000Z",
+                         *           "finished_at": "2023-07-13T19:57:38.000000Z",
+                         *           "attempts": [
+                         *             {
+                         *               "attempt": 1,
+                         *               "status_code": 500,
+                         *               "error": "the receiver answered 500",
+                         *               "duration_ms": 41,
+                         *               "attempted_at": "2023-07-13T19:57:02.000000Z"
+                         *             },
+                         *             {
+                         *               "attempt": 2,
+                         *               "status_code": null,
+                         *               "error": "no answer within 10 s",
+                         *               "duration_ms": 10002,
+                         *               "attempted_at": "2023-07-13T19:57:07.000000Z"
+                         *             },
+                         *             {
+                         *               "attempt": 3,
+                         *               "status_code": 200,
+                         *               "error": null,
+                         *               "duration_ms": 37,
+                         *               "attempted_at": "2023-07-13T19:57:38.000000Z"
+                         *             }
+                         *           ]
+                         *         }
+                         *       ]
+                         *     }
+                         */
+                        "application/json": {
+                            data: {
+                                /** @description The webhook-id header: the same on every attempt of this event */
+                                webhook_id: string;
+                                /** @enum {string} */
+                                type: "entry.started" | "entry.completed" | "entry.failed" | "entry.cancelled";
+                                url: string;
+                                /**
+                                 * @description failed: given up after the last retry
+                                 * @enum {string}
+                                 */
+                                status: "pending" | "delivering" | "delivered" | "failed";
+                                /** @description When a pending delivery is tried next */
+                                next_attempt_at: string | null;
+                                created_at: string;
+                                finished_at: string | null;
+                                attempts: {
+                                    /** @description 1 for the first try */
+                                    attempt: number;
+                                    /** @description The receiver's HTTP status; null when no answer came */
+                                    status_code: number | null;
+                                    /** @description Why the attempt failed (no 2xx): the status, a timeout, a refused address, … */
+                                    error: string | null;
+                                    duration_ms: number;
+                                    attempted_at: string;
+                                }[];
+                            }[];
+                        };
+                    };
+                };
+                /** @description Missing or invalid bearer token */
+                401: {
+                    headers: {
+                        /** @description This key's service limit (draft-ietf-httpapi-ratelimit-headers-10): `"default";r=<requests left>;t=<seconds until the window ends>`, e.g. `"default";r=149;t=7`. */
+                        RateLimit?: string;
+                        /** @description The quota policy, per bearer token, session, or client address when unauthenticated: `"default";q=<requests>;w=<window seconds>`, e.g. `"default";q=150;w=10`. */
+                        "RateLimit-Policy"?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            message: string;
+                            code?: string;
+                        };
+                    };
+                };
+                /** @description Not found (or owned by another account) */
+                404: {
+                    headers: {
+                        /** @description This key's service limit (draft-ietf-httpapi-ratelimit-headers-10): `"default";r=<requests left>;t=<seconds until the window ends>`, e.g. `"default";r=149;t=7`. */
+                        RateLimit?: string;
+                        /** @description The quota policy, per bearer token, session, or client address when unauthenticated: `"default";q=<requests>;w=<window seconds>`, e.g. `"default";q=150;w=10`. */
+                        "RateLimit-Policy"?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            message: string;
+                            code?: string;
+                        };
+                    };
+                };
+                /** @description Too Many Requests: past the rate limit (see the RateLimit fields); retry after Retry-After seconds */
+                429: {
+                    headers: {
+                        /** @description This key's service limit (draft-ietf-httpapi-ratelimit-headers-10): `"default";r=<requests left>;t=<seconds until the window ends>`, e.g. `"default";r=149;t=7`. */
+                        RateLimit?: string;
+                        /** @description The quota policy, per bearer token, session, or client address when unauthenticated: `"default";q=<requests>;w=<window seconds>`, e.g. `"default";q=150;w=10`. */
+                        "RateLimit-Policy"?: string;
+                        /** @description Seconds to wait before the next attempt. */
+                        "Retry-After"?: number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            message: string;
+                            code?: string;
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/threads/{guid}/entries/{entry_guid}/deliveries/{webhook_id}/redeliver": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Send a delivered or given-up webhook again
+         * @description Same webhook-id and body, freshly signed, with a new round of retries. 409 while it is still being retried.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /**
+                     * @description Thread guid
+                     * @example 44142638-4934-4bf5-9be7-b4b5a6368f44
+                     */
+                    guid: string;
+                    /**
+                     * @description Request entry guid (or its response entry guid: the pair is deleted)
+                     * @example c7c088d3-7644-4385-b77c-a3ee98c4eed2
+                     */
+                    entry_guid: string;
+                    webhook_id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Queued */
+                202: {
+                    headers: {
+                        /** @description This key's service limit (draft-ietf-httpapi-ratelimit-headers-10): `"default";r=<requests left>;t=<seconds until the window ends>`, e.g. `"default";r=149;t=7`. */
+                        RateLimit?: string;
+                        /** @description The quota policy, per bearer token, session, or client address when unauthenticated: `"default";q=<requests>;w=<window seconds>`, e.g. `"default";q=150;w=10`. */
+                        "RateLimit-Policy"?: string;
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description Missing or invalid bearer token */
+                401: {
+                    headers: {
+                        /** @description This key's service limit (draft-ietf-httpapi-ratelimit-headers-10): `"default";r=<requests left>;t=<seconds until the window ends>`, e.g. `"default";r=149;t=7`. */
+                        RateLimit?: string;
+                        /** @description The quota policy, per bearer token, session, or client address when unauthenticated: `"default";q=<requests>;w=<window seconds>`, e.g. `"default";q=150;w=10`. */
+                        "RateLimit-Policy"?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            message: string;
+                            code?: string;
+                        };
+                    };
+                };
+                /** @description Not found (or owned by another account) */
+                404: {
+                    headers: {
+                        /** @description This key's service limit (draft-ietf-httpapi-ratelimit-headers-10): `"default";r=<requests left>;t=<seconds until the window ends>`, e.g. `"default";r=149;t=7`. */
+                        RateLimit?: string;
+                        /** @description The quota policy, per bearer token, session, or client address when unauthenticated: `"default";q=<requests>;w=<window seconds>`, e.g. `"default";q=150;w=10`. */
+                        "RateLimit-Policy"?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            message: string;
+                            code?: string;
+                        };
+                    };
+                };
+                /** @description Still being delivered */
+                409: {
+                    headers: {
+                        /** @description This key's service limit (draft-ietf-httpapi-ratelimit-headers-10): `"default";r=<requests left>;t=<seconds until the window ends>`, e.g. `"default";r=149;t=7`. */
+                        RateLimit?: string;
+                        /** @description The quota policy, per bearer token, session, or client address when unauthenticated: `"default";q=<requests>;w=<window seconds>`, e.g. `"default";q=150;w=10`. */
+                        "RateLimit-Policy"?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            message: string;
+                            code?: string;
+                        };
+                    };
+                };
+                /** @description Too Many Requests: past the rate limit (see the RateLimit fields); retry after Retry-After seconds */
+                429: {
+                    headers: {
+                        /** @description This key's service limit (draft-ietf-httpapi-ratelimit-headers-10): `"default";r=<requests left>;t=<seconds until the window ends>`, e.g. `"default";r=149;t=7`. */
+                        RateLimit?: string;
+                        /** @description The quota policy, per bearer token, session, or client address when unauthenticated: `"default";q=<requests>;w=<window seconds>`, e.g. `"default";q=150;w=10`. */
+                        "RateLimit-Policy"?: string;
+                        /** @description Seconds to wait before the next attempt. */
+                        "Retry-After"?: number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            message: string;
+                            code?: string;
+                        };
+                    };
+                };
+            };
+        };
+        delete?: never;
         options?: never;
         head?: never;
         patch?: never;
