@@ -19,6 +19,7 @@ import {
 } from '../../clients/typescript/src/index.ts';
 import { projectRoot } from '../../src/config/load-config.ts';
 import { clientFiles } from '../../scripts/client-files.ts';
+import { newMessageId, newWebhookSecret, signatureHeaders } from '../../src/services/webhooks/signature.ts';
 import { createApiContext, type ApiContext } from '../helpers/api-context.ts';
 import { HeldGenerator } from '../helpers/held-generator.ts';
 
@@ -118,6 +119,16 @@ describe('verifyWebhook (Standard Webhooks)', () => {
     assert.deepEqual(await verifyWebhook(secret, payload, { 'webhook-id': id, 'webhook-timestamp': timestamp, 'webhook-signature': signature }, { now }), { test: 2432232314 });
     const headers = new Headers({ 'webhook-id': id, 'webhook-timestamp': timestamp, 'webhook-signature': `v1,AAAA v1a,xyz ${signature}` });
     assert.deepEqual(await verifyWebhook(secret, new TextEncoder().encode(payload), headers, { now }), { test: 2432232314 });
+  });
+
+  it("verifies what the server's webhook signer sends, also during a secret rotation (old and new secret)", async () => {
+    const [current, previous] = [newWebhookSecret(), newWebhookSecret()];
+    const body = JSON.stringify({ type: 'entry.completed', data: { entry_guid: 'x' } });
+    const sent = Math.floor(Date.now() / 1000);
+    const headers = signatureHeaders([current, previous], newMessageId(), sent, body);
+    assert.deepEqual(await verifyWebhook(current, body, headers), JSON.parse(body));
+    assert.deepEqual(await verifyWebhook(previous, body, headers), JSON.parse(body));
+    await assert.rejects(verifyWebhook(newWebhookSecret(), body, headers), WebhookVerificationError);
   });
 
   it('refuses a changed body, another secret, a stale timestamp and missing headers', async () => {
