@@ -13,6 +13,8 @@ import type { FileStorage } from '../storage/file-storage.ts';
 import type { CreditService } from '../services/credits/credit-service.ts';
 import type { EntryService } from '../services/entries/entry-service.ts';
 import type { ProtocolService } from '../services/protocols/protocol-service.ts';
+import type { EntryEvents } from '../services/events/entry-events.ts';
+import type { EventStreamOptions } from './event-stream.ts';
 import type { FleetStatus } from '../services/fleet/fleet-status.ts';
 import type { EngineCatalog } from '../services/generation/engine-catalog.ts';
 import type { RequestLimiter } from '../services/limits/request-limiter.ts';
@@ -53,6 +55,7 @@ export interface ApiServices {
   entries: EntryService;
   /** The OpenAI (/v1) and AUTOMATIC1111 (/sdapi/v1) surfaces. */
   protocols: ProtocolService;
+  events: EntryEvents;
   engines: EngineCatalog;
   fleet: Pick<FleetStatus, 'engineLoad'>;
   credits: CreditService;
@@ -87,6 +90,8 @@ export interface AppDeps {
   sessions?: boolean;
   /** The process logger (pino); none by default. */
   logger?: FastifyBaseLogger;
+  /** Event stream limits (default: keep-alive every 15 s, 20 streams per token). */
+  eventStreams?: EventStreamOptions;
   /** Called for every route as it is registered (tests enumerate the routes with it). */
   onRoute?: (route: RouteOptions & { routePath: string; path: string; prefix: string }) => void;
 }
@@ -180,7 +185,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       api.setNotFoundHandler(notFound);
       api.get('/openapi.json', { schema: { hide: true }, config: { public: true } }, async () => app.swagger());
       await api.register(threadRoutes({ threads: services.threads }));
-      await api.register(entryRoutes({ entries: services.entries }));
+      await api.register(entryRoutes({ entries: services.entries, events: services.events, streams: deps.eventStreams }));
       await api.register(imageRoutes({ entries: services.entries }));
       await api.register(engineRoutes({ engines: services.engines, fleet: services.fleet }));
       await api.register(authRoutes({ accounts: services.accounts, sessions: services.sessions, users: services.users, publicUrl: config.publicUrl }));

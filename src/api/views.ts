@@ -1,5 +1,6 @@
 /** Domain objects → the published JSON shapes (snake_case, Laravel-style timestamps). */
-import { timestamp } from '../domain/entry-view.ts';
+import { entryView, timestamp } from '../domain/entry-view.ts';
+import type { EntryEvent } from '../domain/entry-events.ts';
 import type { Paged } from '../domain/pagination.ts';
 import type { EngineLoad } from '../services/fleet/fleet-status.ts';
 import type { Engine } from '../services/generation/engine-catalog.ts';
@@ -16,6 +17,30 @@ export function threadView(t: Thread) {
     created_at: timestamp(t.createdAt),
     updated_at: timestamp(t.updatedAt),
   };
+}
+
+/** A lifecycle event as the event stream sends it: its id, name and `data` JSON (always with `entry_guid`). */
+export function eventView(e: EntryEvent): { id: string; event: string; data: Record<string, unknown> } {
+  const base = { entry_guid: e.entryId, thread_guid: e.threadId };
+  const data = ((): Record<string, unknown> => {
+    switch (e.type) {
+      case 'queued':
+        return { ...base, queue_position: e.data.queuePosition };
+      case 'started':
+        return base;
+      case 'progress':
+        return { ...base, step: e.data.step, steps: e.data.steps, image: e.data.image, images: e.data.images, eta_seconds: e.data.etaSeconds };
+      case 'preview':
+        return { ...base, image: e.data.image, step: e.data.step, data_url: e.data.dataUrl };
+      case 'completed':
+        return { ...base, response: entryView(e.data.response) };
+      case 'failed':
+        return { ...base, error: e.data.error, response: e.data.response && entryView(e.data.response) };
+      case 'cancelled':
+        return { ...base, response: e.data.response && entryView(e.data.response) };
+    }
+  })();
+  return { id: String(e.seq), event: e.type, data };
 }
 
 export function pageMeta(p: Paged<unknown>) {

@@ -18,6 +18,9 @@ import type { JobQueue } from '../queue/job-queue.ts';
 import type { WorkNotifier } from '../queue/work-notifier.ts';
 import { CreditService } from '../services/credits/credit-service.ts';
 import { EntryService } from '../services/entries/entry-service.ts';
+import { EntryEvents } from '../services/events/entry-events.ts';
+import { CancelWatch } from '../services/jobs/cancel-watch.ts';
+import { InProcessBroadcast, type Broadcast } from '../queue/broadcast.ts';
 import { FleetStatus } from '../services/fleet/fleet-status.ts';
 import { QueueSweeper } from '../services/fleet/queue-sweeper.ts';
 import { planDevices } from '../services/generation/device-plan.ts';
@@ -66,6 +69,10 @@ export interface RuntimeOverrides {
    */
   engines?: EngineEntry[];
   notifier?: WorkNotifier;
+  /** Progress and preview intervals of running requests (tests ask for a preview after every step). */
+  entryIntervals?: { progressMs?: number; previewMs?: number };
+  /** Replaces the broadcast (live events, cancel requests): Redis with SDAPI_QUEUE_URL, else in-process. */
+  broadcast?: Broadcast;
   clock?: Clock;
   /** Replaces the login throttle's wait (tests record the slow-down instead of sleeping). */
   loginWait?: LoginThrottleDeps['wait'];
@@ -99,6 +106,9 @@ export interface Services {
   entries: EntryService;
   /** The OpenAI and AUTOMATIC1111 surfaces' requests, as entries of one thread per account and protocol. */
   protocols: ProtocolService;
+  /** The lifecycle events of request entries (event stream, wait mode; subscribe here for webhooks). */
+  events: EntryEvents;
+  cancels: CancelWatch;
   producer: ImageProducer;
   fleet: FleetStatus;
   sweeper: QueueSweeper;
@@ -121,6 +131,8 @@ export interface Runtime {
   queue: JobQueue;
   /** How idle workers learn of new jobs (Redis or in-process). */
   notifier: WorkNotifier;
+  /** Live entry events and cancel requests between processes (Redis or in-process). */
+  broadcast: Broadcast;
   storage: FileStorage;
   generator: ImageGenerator;
   services: Services;
@@ -153,7 +165,8 @@ export async function openRuntime(config: Config, overrides: RuntimeOverrides = 
       requestLimiter = redisRequestLimiter(rateLimitPolicy(config.rateLimit), limiterRedis.client, config.queuePrefix);
     }
     const notifier = overrides.notifier ?? (await createNotifier(config));
-    const runtime = assembleRuntime(config, store, { engines, logger, overrides: { ...overrides, requestLimiter, notifier } });
+    const broadcast = overrides.broadcast ?? (await createBroadcast(config));
+    const runtime = assembleRuntime(config, store, { engines, logger, overrides: { ...overrides, requestLimiter, notifier, broadcast } });
     const connection = limiterRedis;
     if (!connection) return runtime;
     return { ...runtime, close: () => runtime.close().finally(() => connection.close()) };
@@ -179,6 +192,7 @@ export function assembleRuntime(config: Config, store: Store, parts: { engines: 
   const { logger, overrides = {} } = parts;
   const clock = overrides.clock ?? systemClock;
   const notifier: WorkNotifier = overrides.notifier ?? new InProcessNotifier();
+  const broadcast: Broadcast = overrides.broadcast ?? new InProcessBroadcast();
   const queue = new DatabaseJobQueue({ jobs: store.repos.jobs, definitions: JOB_DEFINITIONS, notifier, leaseMs: config.jobLeaseMs, clock });
   const storage = overrides.storage ?? new LocalFileStorage(resolve(config.dataDir, 'storage'));
   const baseGenerator =
@@ -195,7 +209,21 @@ export function assembleRuntime(config: Config, store: Store, parts: { engines: 
   const webhookSecrets = new WebhookSecretService(store, clock);
   const webhooks = new WebhookOutbox({ store, secrets: webhookSecrets, policy: webhookPolicy, clock });
   const idempotency = new IdempotencyService(store, clock);
-  const entries = new EntryService({ store, queue, credits, engines, clock, webhooks, idempotency });
+  const events = new EntryEvents({ store, broadcast, clock, logger });
+  const cancels = new CancelWatch({ store, broadcast });
+  const entries = new EntryService({
+    store,
+    queue,
+    credits,
+    engines,
+    events,
+    cancels,
+    clock,
+    webhooks,
+    idempotency,
+    progressIntervalMs: overrides.entryIntervals?.progressMs,
+    previewIntervalMs: overrides.entryIntervals?.previewMs,
+  });
   const producer = new ImageProducer({ generator, engines, storage, publicUrl: config.publicUrl });
   const fleet = new FleetStatus(store, { clock });
   const invites = new InviteService(store, clock);
@@ -228,6 +256,8 @@ export function assembleRuntime(config: Config, store: Store, parts: { engines: 
     threads,
     entries,
     protocols: new ProtocolService({ store, entries, threads, storage, clock }),
+    events,
+    cancels,
     producer,
     fleet,
     sweeper: new QueueSweeper({ entries, fleet, timeoutMs: config.queueTimeoutMs, logger }),
@@ -250,7 +280,7 @@ export function assembleRuntime(config: Config, store: Store, parts: { engines: 
     idempotency,
     requestLimiter: overrides.requestLimiter ?? (config.rateLimit && memoryRequestLimiter(rateLimitPolicy(config.rateLimit))),
   };
-  const jobHandlers: JobHandlers = { generate: new GenerateJobHandler({ entries, producer, logger }) };
+  const jobHandlers: JobHandlers = { generate: new GenerateJobHandler({ entries, producer, cancels, logger }) };
   const unsubscribe = webhooks.onEnqueued(() => services.webhookDispatcher.wake());
   let closing: Promise<void> | undefined;
   return {
@@ -258,6 +288,7 @@ export function assembleRuntime(config: Config, store: Store, parts: { engines: 
     store,
     queue,
     notifier,
+    broadcast,
     storage,
     generator,
     services,
@@ -272,6 +303,7 @@ export function assembleRuntime(config: Config, store: Store, parts: { engines: 
           await generator.close();
         } finally {
           await queue.close().catch(() => undefined);
+          await broadcast.close().catch(() => undefined);
           await store.close();
         }
       })()),
@@ -316,6 +348,13 @@ export async function createNotifier(config: Pick<Config, 'queueUrl' | 'queuePre
   return new RedisNotifier({ url: config.queueUrl, prefix: config.queuePrefix });
 }
 
+/** Live events and cancel requests through Redis pub/sub when SDAPI_QUEUE_URL names a Redis, else in-process. */
+export async function createBroadcast(config: Pick<Config, 'queueUrl' | 'queuePrefix'>): Promise<Broadcast> {
+  if (!config.queueUrl) return new InProcessBroadcast();
+  const { RedisBroadcast } = await import('../queue/redis-broadcast.ts');
+  return new RedisBroadcast({ url: config.queueUrl, prefix: config.queuePrefix });
+}
+
 /**
  * The generation worker over the runtime's queue and job handlers (heartbeats from the configured lease), routed to
  * the runtime's engines: it claims only their jobs.
@@ -337,6 +376,7 @@ export function buildHttpApp(runtime: Runtime, options: Omit<AppDeps, 'config' |
       threads: services.threads,
       entries: services.entries,
       protocols: services.protocols,
+      events: services.events,
       engines: services.engines,
       fleet: services.fleet,
       credits: services.credits,

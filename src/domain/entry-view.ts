@@ -21,6 +21,8 @@ export function entryView(e: Entry) {
     created_at: timestamp(e.createdAt),
     status: e.status,
     progress: e.progress,
+    ...(e.queuePosition === undefined ? {} : { queue_position: e.queuePosition }),
+    ...(e.etaSeconds === undefined ? {} : { eta_seconds: e.etaSeconds }),
     ...(e.requestId ? { request_guid: e.requestId } : {}),
   };
 }

@@ -48,6 +48,8 @@ export const GenerationRequestSchema = Type.Object({
   cfg_scale: fields.cfg_scale,
   /** The engine's name for the sampler (aliases resolved). */
   sampler: fields.sampler,
+  /** false: no live previews on the event stream (absent: previews on). */
+  preview: Type.Optional(Type.Boolean()),
 });
 
 /** A checked request with its defaults filled: the request entry's `content` and the job's `request`. */
@@ -85,6 +87,7 @@ export const GenerationRequestBodySchema = Type.Object(
         description: 'Which events the webhook receives: `start` (entry.started) and/or `completed` (entry.completed, entry.failed, entry.cancelled). Default: completed. As a form: webhook_events_filter[]=start&webhook_events_filter[]=completed.',
       }),
     ),
+    preview: Type.Optional(Type.Boolean({ description: 'false: no live previews on GET /threads/{guid}/events (default true)' })),
   },
   { description: 'Send as application/x-www-form-urlencoded (bracket keys: prompts[0][text]), multipart/form-data or JSON.' },
 );

@@ -10,7 +10,7 @@ import { parseResolution, type GenerationRequest } from '../../domain/generation
 import type { FileStorage } from '../../storage/file-storage.ts';
 import { modelTarget, type EngineCatalog } from './engine-catalog.ts';
 import { toEngineOptions } from './engine-options.ts';
-import type { GenerationProgress, ImageGenerator } from './image-generator.ts';
+import type { GeneratedImage, GenerateControl, GenerationProgress, ImageGenerator } from './image-generator.ts';
 import { encodeImage } from './image-encoder.ts';
 import { parametersText } from './png-text.ts';
 
@@ -37,16 +37,30 @@ export interface Produced {
   items: ImageItem[];
   /** Storage keys of every file written (images and thumbnails). */
   files: string[];
+  /** The generation was stopped early (a cancel) and `items` are the images finished before it. */
+  partial: boolean;
+}
+
+/** How a production is steered and observed. */
+export interface ProductionControl {
+  signal: AbortSignal;
+  onProgress?: (progress: GenerationProgress) => void;
+  preview?: GenerateControl['preview'];
+  /**
+   * Asked when generation stops with an error: true (a client's cancel) keeps and stores the images finished
+   * before it (`partial`) instead of failing.
+   */
+  keepFinished?: () => boolean;
 }
 
 export class ImageProducer {
   constructor(private readonly deps: ImageProducerDeps) {}
 
   /** Generates and stores the images; on failure, every file already written is deleted before the error is rethrown. */
-  async produce(order: ProductionOrder, control: { signal: AbortSignal; onProgress?: (progress: GenerationProgress) => void }): Promise<Produced> {
+  async produce(order: ProductionOrder, control: ProductionControl): Promise<Produced> {
     const files: string[] = [];
     try {
-      return { items: await this.#produce(order, control, files), files };
+      return { ...(await this.#produce(order, control, files)), files };
     } catch (err) {
       await this.discard(files);
       throw err;
@@ -58,7 +72,7 @@ export class ImageProducer {
     await Promise.all(files.map((key) => this.deps.storage.delete(key).catch(() => undefined)));
   }
 
-  async #produce(order: ProductionOrder, control: { signal: AbortSignal; onProgress?: (progress: GenerationProgress) => void }, files: string[]): Promise<ImageItem[]> {
+  async #produce(order: ProductionOrder, control: ProductionControl, files: string[]): Promise<{ items: ImageItem[]; partial: boolean }> {
     const { request } = order;
     const engine = this.deps.engines.require(order.engine);
     const target = parseResolution(request.resolution);
@@ -66,12 +80,28 @@ export class ImageProducer {
     // The engine's own plan: the size itself, or (upscaling engines) the native area in the requested aspect ratio.
     const size = planSize(engine.model, target, { upscale: engine.upscale });
     const options = toEngineOptions(request, engine, { size, seed: order.seed });
-    const images = await this.deps.generator.generate(modelTarget(engine), options, { signal: control.signal, onProgress: control.onProgress });
+    const finished: GeneratedImage[] = [];
+    let images: GeneratedImage[];
+    let partial = false;
+    try {
+      images = await this.deps.generator.generate(modelTarget(engine), options, {
+        signal: control.signal,
+        onProgress: control.onProgress,
+        preview: control.preview,
+        onImage: control.keepFinished && ((image, index) => void (finished[index] = image)),
+      });
+    } catch (err) {
+      if (!control.keepFinished?.()) throw err;
+      // Image i is only kept with every image before it: image i always has seed + i.
+      const count = finished.findIndex((image) => image === undefined);
+      images = count < 0 ? finished : finished.slice(0, count);
+      partial = true;
+    }
     const prompt = request.prompts.filter((p) => p.weight > 0).map((p) => p.text).join(', ');
     const negative = request.prompts.filter((p) => p.weight < 0).map((p) => p.text).join(', ');
     const items: ImageItem[] = [];
     for (const [i, image] of images.entries()) {
-      if (control.signal.aborted) throw control.signal.reason ?? new Error('aborted');
+      if (control.signal.aborted && !partial) throw control.signal.reason ?? new Error('aborted');
       const text = parametersText({
         prompt,
         negativePrompt: negative,
@@ -99,7 +129,7 @@ export class ImageProducer {
         finish_reason: 'SUCCESS',
       });
     }
-    return items;
+    return { items, partial };
   }
 }
 

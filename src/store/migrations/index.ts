@@ -8,6 +8,7 @@ import * as threadVersions from './005-thread-versions.ts';
 import * as images from './006-images.ts';
 import * as fleet from './007-fleet.ts';
 import * as abuseResistance from './008-abuse-resistance.ts';
+import * as events from './010-events.ts';
 import * as protocols from './013-protocols.ts';
 import * as webhooks from './011-webhooks.ts';
 
@@ -20,8 +21,9 @@ const migrations: Record<string, Migration> = {
   '006-images': images,
   '007-fleet': fleet,
   '008-abuse-resistance': abuseResistance,
-  '013-protocols': protocols,
+  '010-events': events,
   '011-webhooks': webhooks,
+  '013-protocols': protocols,
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -9,6 +9,7 @@ import type { Database } from '../schema.ts';
 import { ApplicationsRepository } from './applications.repo.ts';
 import { EntriesRepository } from './entries.repo.ts';
 import { IdempotencyKeysRepository } from './idempotency.repo.ts';
+import { EventsRepository } from './events.repo.ts';
 import { ImagesRepository } from './images.repo.ts';
 import { JobsRepository } from './jobs.repo.ts';
 import { LedgerRepository } from './ledger.repo.ts';
@@ -32,6 +33,7 @@ export interface Repositories {
   invites: InvitesRepository;
   threads: ThreadsRepository;
   entries: EntriesRepository;
+  events: EventsRepository;
   images: ImagesRepository;
   jobs: JobsRepository;
   ledger: LedgerRepository;
@@ -56,6 +58,7 @@ export function createRepositories(db: Kysely<Database>, dialect: Dialect, optio
     invites: new InvitesRepository(db),
     threads: new ThreadsRepository(db, dialect, options.direct),
     entries: new EntriesRepository(db, dialect, options.direct),
+    events: new EventsRepository(db),
     images: new ImagesRepository(db),
     jobs: new JobsRepository(db, dialect),
     ledger: new LedgerRepository(db),

@@ -1,4 +1,5 @@
 /** Threads, entries, jobs and the credit ledger. Ids are UUID text, times ISO-8601 UTC text. */
+import type { ColumnType } from 'kysely';
 
 export interface ThreadsTable {
   id: string;
@@ -64,6 +65,21 @@ export interface JobsTable {
   created_at: string;
   started_at: string | null;
   finished_at: string | null;
+  /** A client asked to cancel the running job: its worker stops at the next step and settles it as cancelled. */
+  cancel_requested_at: ColumnType<string | null, string | null | undefined, string | null>;
+}
+
+/** Lifecycle events of request entries, numbered per thread, kept for replay (see services/events). */
+export interface EntryEventsTable {
+  thread_id: string;
+  /** Per-thread order: the event stream's ids. */
+  seq: number;
+  user_id: string;
+  entry_id: string;
+  type: string;
+  /** JSON text: the event's payload. */
+  data: string;
+  created_at: string;
 }
 
 export type LedgerKind = 'grant' | 'reserve' | 'charge' | 'refund';
@@ -123,4 +139,5 @@ export interface GenerationTables {
   jobs: JobsTable;
   credit_ledger: CreditLedgerTable;
   workers: WorkersTable;
+  entry_events: EntryEventsTable;
 }
