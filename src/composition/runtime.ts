@@ -255,7 +255,7 @@ export function assembleRuntime(config: Config, store: Store, parts: { engines: 
     engines,
     threads,
     entries,
-    protocols: new ProtocolService({ store, entries, threads, storage, clock }),
+    protocols: new ProtocolService({ store, entries, threads, storage, events, clock }),
     events,
     cancels,
     producer,

@@ -230,6 +230,7 @@ class ProgressThenHold implements ImageGenerator {
   async generate(target: ModelTarget, request: GenerateRequest, control: GenerateControl = {}): Promise<GeneratedImage[]> {
     this.held += 1;
     control.onProgress?.({ image: 0, images: 1, step: 2, steps: 4 });
+    control.preview?.onPreview({ image: 0, step: 2, steps: 4, width: 8, height: 8, rgb: new Uint8Array(8 * 8 * 3).fill(120) });
     await new Promise<void>((resolve, reject) => {
       const signal = control.signal;
       if (signal?.aborted) return reject(signal.reason);
@@ -272,7 +273,7 @@ describe('AUTOMATIC1111 progress and interrupt: the caller\'s own request only',
     let progress: Record<string, any>;
     for (;;) {
       progress = (await ctx.request(owner.token, { method: 'GET', url: '/sdapi/v1/progress' })).json();
-      if (progress.state.sampling_step === 2) break;
+      if (progress.state.sampling_step === 2 && progress.current_image) break;
       await new Promise((r) => setTimeout(r, 20));
     }
     assert.equal(progress.progress, 0.5);
@@ -280,6 +281,9 @@ describe('AUTOMATIC1111 progress and interrupt: the caller\'s own request only',
     assert.equal(progress.state.job_count, 1);
     assert.ok(progress.eta_relative >= 0);
     assert.match(progress.state.job, /^task\(/);
+    assert.equal((await sharp(Buffer.from(progress.current_image, 'base64')).metadata()).format, 'jpeg', 'the live preview');
+    const skipped = (await ctx.request(owner.token, { method: 'GET', url: '/sdapi/v1/progress?skip_current_image=true' })).json();
+    assert.equal(skipped.current_image, null);
 
     const theirs = (await ctx.request(other.token, { method: 'GET', url: '/sdapi/v1/progress' })).json();
     assert.equal(theirs.progress, 0, "another account sees nothing of it");

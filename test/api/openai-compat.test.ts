@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import OpenAI from 'openai';
 import sharp from 'sharp';
+import type { GenerateControl, GenerateRequest, GeneratedImage, ImageGenerator, ModelTarget } from '../../src/services/generation/image-generator.ts';
 import { memoryRequestLimiter } from '../../src/services/limits/request-limiter.ts';
 import { createApiContext, PUBLIC_URL, type ApiContext } from '../helpers/api-context.ts';
 
@@ -245,5 +246,69 @@ describe('OpenAI Images API limits', () => {
     } finally {
       await ctx.close();
     }
+  });
+});
+
+/**
+ * Sends a live preview of image 0 at step 2 of 4, waits for the test's go-ahead, then one at step 4 of 4, waits again,
+ * then generates for real: each preview is published before the next one is made.
+ */
+class PreviewThenHold implements ImageGenerator {
+  #go: (() => void)[] = [];
+  readonly #gates = [0, 1].map(() => new Promise<void>((resolve) => this.#go.push(resolve)));
+  constructor(private readonly inner: ImageGenerator) {}
+  preload(target: ModelTarget) {
+    return this.inner.preload(target);
+  }
+  deviceFor(target: ModelTarget) {
+    return this.inner.deviceFor(target);
+  }
+  async generate(target: ModelTarget, request: GenerateRequest, control: GenerateControl = {}): Promise<GeneratedImage[]> {
+    for (const [i, step] of [2, 4].entries()) {
+      control.preview?.onPreview({ image: 0, step, steps: 4, width: 8, height: 8, rgb: new Uint8Array(8 * 8 * 3).fill(step * 40) });
+      await this.#gates[i];
+    }
+    return this.inner.generate(target, request, { ...control, preview: undefined });
+  }
+  /** Lets the next preview (then the generation) through. */
+  advance(index: number) {
+    this.#go[index]?.();
+  }
+  release() {
+    this.advance(0);
+    this.advance(1);
+  }
+  close() {
+    return this.inner.close();
+  }
+}
+
+describe('OpenAI streaming with partial images from the live previews', () => {
+  let ctx: ApiContext;
+  let generator: PreviewThenHold;
+  after(async () => {
+    generator?.release();
+    await ctx?.close();
+  });
+
+  it('partial_images: 2 sends image_generation.partial_image events 0 and 1, then image_generation.completed', async () => {
+    ctx = await createApiContext({ worker: true, overrides: { entryIntervals: { previewMs: 0 }, wrapGenerator: (inner) => (generator = new PreviewThenHold(inner)) } });
+    const base = await listen(ctx);
+    const user = await ctx.user('stream@example.com', 100);
+    const stream = await client(base, user.token).images.generate({ prompt: 'a yellow circle', model: MODEL, size: '64x64', stream: true, partial_images: 2, steps: 10, seed: 5 } as OpenAI.ImageGenerateParamsStreaming);
+    const events: OpenAI.ImageGenStreamEvent[] = [];
+    for await (const event of stream) {
+      events.push(event);
+      if (event.type === 'image_generation.partial_image') generator.advance(event.partial_image_index);
+    }
+    assert.deepEqual(
+      events.map((e) => (e.type === 'image_generation.partial_image' ? `partial ${e.partial_image_index}` : e.type)),
+      ['partial 0', 'partial 1', 'image_generation.completed'],
+    );
+    const partial = events[0] as OpenAI.ImageGenPartialImageEvent;
+    const meta = await sharp(Buffer.from(partial.b64_json, 'base64')).metadata();
+    assert.equal(meta.format, 'png', 'in the output format');
+    const completed = events[2] as OpenAI.ImageGenCompletedEvent;
+    assert.deepEqual(Buffer.from(completed.b64_json, 'base64').subarray(0, 8), PNG_SIGNATURE);
   });
 });

@@ -161,6 +161,10 @@ export class SdapiClient {
     create: async (thread: string, request: GenerationRequest): Promise<Entry> =>
       unwrap(await this.raw.POST('/api/v1/threads/{guid}/entry', { params: { path: { guid: thread } }, body: request })).data,
     list: async (thread: string): Promise<Entry[]> => unwrap(await this.raw.GET('/api/v1/threads/{guid}/entries', { params: { path: { guid: thread } } })).data,
+    /** Deletes a request entry with its response and images (a request still queued or running is cancelled and refunded). */
+    delete: async (thread: string, entry: string): Promise<void> => {
+      check(await this.raw.DELETE('/api/v1/threads/{guid}/entries/{entry_guid}', { params: { path: { guid: thread, entry_guid: entry } } }));
+    },
   };
 
   /** The price of a request without sending it. */
@@ -177,11 +181,13 @@ export class SdapiClient {
   }
 
   /**
-   * Cancels a request: queued or running, it is stopped and its credits refunded; the request entry (and a response,
-   * if one was written) is removed from the thread.
+   * Cancels a request. Queued: cancelled and refunded in full at once. Running: stopped within one denoising step; the
+   * images finished before the stop stay in its response entry and are charged per image, the rest is refunded.
+   * Returns the request entry as it is now (`running` until its worker has stopped). 409 (SdapiError) when it had
+   * already finished.
    */
-  async cancel(thread: string, entry: string): Promise<void> {
-    check(await this.raw.DELETE('/api/v1/threads/{guid}/entries/{entry_guid}', { params: { path: { guid: thread, entry_guid: entry } } }));
+  async cancel(thread: string, entry: string): Promise<Entry> {
+    return unwrap(await this.raw.POST('/api/v1/threads/{guid}/entries/{entry_guid}/cancel', { params: { path: { guid: thread, entry_guid: entry } } })).data;
   }
 
   /**

@@ -827,6 +827,8 @@ export interface paths {
                         webhook?: string;
                         /** @description Which events the webhook receives: `start` (entry.started) and/or `completed` (entry.completed, entry.failed, entry.cancelled). Default: completed. As a form: webhook_events_filter[]=start&webhook_events_filter[]=completed. */
                         webhook_events_filter?: ("start" | "completed")[];
+                        /** @description false: no live previews on GET /threads/{guid}/events (default true) */
+                        preview?: boolean;
                     };
                     /**
                      * @example {
@@ -902,6 +904,8 @@ export interface paths {
                         webhook?: string;
                         /** @description Which events the webhook receives: `start` (entry.started) and/or `completed` (entry.completed, entry.failed, entry.cancelled). Default: completed. As a form: webhook_events_filter[]=start&webhook_events_filter[]=completed. */
                         webhook_events_filter?: ("start" | "completed")[];
+                        /** @description false: no live previews on GET /threads/{guid}/events (default true) */
+                        preview?: boolean;
                     };
                     /**
                      * @example {
@@ -977,6 +981,8 @@ export interface paths {
                         webhook?: string;
                         /** @description Which events the webhook receives: `start` (entry.started) and/or `completed` (entry.completed, entry.failed, entry.cancelled). Default: completed. As a form: webhook_events_filter[]=start&webhook_events_filter[]=completed. */
                         webhook_events_filter?: ("start" | "completed")[];
+                        /** @description false: no live previews on GET /threads/{guid}/events (default true) */
+                        preview?: boolean;
                     };
                 };
             };
@@ -1096,7 +1102,7 @@ export interface paths {
         put?: never;
         /**
          * Send a generation request to a thread
-         * @description Costs images × max(1, round(steps × width × height / 1024² / 9)) credits, reserved now, charged when the response entry is written and refunded if generation fails. Poll GET /threads/{guid}/entries until the response entry appears, or pass `webhook` (bearer tokens only) to be called back: signed POSTs (Standard Webhooks: webhook-id, webhook-timestamp, webhook-signature `v1,<base64 HMAC-SHA256 of "{id}.{timestamp}.{body}">` keyed with the application's secret from GET /webhook-secret) carrying `{"type": "entry.started" | "entry.completed" | "entry.failed" | "entry.cancelled", "timestamp", "data": <the request entry, with "response">}`, retried with backoff until a 2xx (12 attempts over about 29 h). Send an Idempotency-Key to retry safely.
+         * @description Costs images × max(1, round(steps × width × height / 1024² / 9)) credits, reserved now, charged when the response entry is written and refunded if generation fails. Follow GET /threads/{guid}/events, poll GET /threads/{guid}/entries until the response entry appears, or pass `webhook` (bearer tokens only) to be called back: signed POSTs (Standard Webhooks: webhook-id, webhook-timestamp, webhook-signature `v1,<base64 HMAC-SHA256 of "{id}.{timestamp}.{body}">` keyed with the application's secret from GET /webhook-secret) carrying `{"type": "entry.started" | "entry.completed" | "entry.failed" | "entry.cancelled", "timestamp", "data": <the request entry, with "response">}`, retried with backoff until a 2xx (12 attempts over about 29 h). Send an Idempotency-Key to retry safely. With `Prefer: wait=N` (N ≤ 60) the answer waits up to N seconds: when the response entry is written in time it is 201 `{"data": request entry, "response": response entry}` with `Preference-Applied: wait=N`, otherwise the usual answer without Preference-Applied.
          */
         post: {
             parameters: {
@@ -1107,6 +1113,11 @@ export interface paths {
                      * @example 5f1c0e7e-9d0b-4a53-a1f2-6c3f1b2a7d10
                      */
                     "idempotency-key"?: string;
+                    /**
+                     * @description wait=N (N ≤ 60): hold the answer up to N seconds until the response entry is written (RFC 7240)
+                     * @example wait=30
+                     */
+                    prefer?: string;
                 };
                 path: {
                     /**
@@ -1194,6 +1205,8 @@ export interface paths {
                         webhook?: string;
                         /** @description Which events the webhook receives: `start` (entry.started) and/or `completed` (entry.completed, entry.failed, entry.cancelled). Default: completed. As a form: webhook_events_filter[]=start&webhook_events_filter[]=completed. */
                         webhook_events_filter?: ("start" | "completed")[];
+                        /** @description false: no live previews on GET /threads/{guid}/events (default true) */
+                        preview?: boolean;
                     };
                     /**
                      * @example {
@@ -1269,6 +1282,8 @@ export interface paths {
                         webhook?: string;
                         /** @description Which events the webhook receives: `start` (entry.started) and/or `completed` (entry.completed, entry.failed, entry.cancelled). Default: completed. As a form: webhook_events_filter[]=start&webhook_events_filter[]=completed. */
                         webhook_events_filter?: ("start" | "completed")[];
+                        /** @description false: no live previews on GET /threads/{guid}/events (default true) */
+                        preview?: boolean;
                     };
                     /**
                      * @example {
@@ -1344,6 +1359,8 @@ export interface paths {
                         webhook?: string;
                         /** @description Which events the webhook receives: `start` (entry.started) and/or `completed` (entry.completed, entry.failed, entry.cancelled). Default: completed. As a form: webhook_events_filter[]=start&webhook_events_filter[]=completed. */
                         webhook_events_filter?: ("start" | "completed")[];
+                        /** @description false: no live previews on GET /threads/{guid}/events (default true) */
+                        preview?: boolean;
                     };
                 };
             };
@@ -1357,6 +1374,8 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description Present when this is the stored answer of an earlier request with the same Idempotency-Key. */
                         "idempotent-replayed"?: "true";
+                        /** @description wait=N when the answer waited for the response entry (then `response` is set) */
+                        "preference-applied"?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1418,6 +1437,42 @@ export interface paths {
                                     image: number;
                                     images: number;
                                 } | null;
+                                /** @description queued requests: how many jobs start on its engine before it (an estimate) */
+                                queue_position?: number;
+                                /** @description running requests: seconds until done, from the engine's recent step times (null before the first step) */
+                                eta_seconds?: number | null;
+                                /** @description response entries: the request they answer */
+                                request_guid?: string;
+                            };
+                            response?: {
+                                /** Format: uuid */
+                                guid: string;
+                                /** Format: uuid */
+                                thread_guid: string;
+                                /** @enum {string} */
+                                type: "request" | "response";
+                                error: string | null;
+                                /** @description request: the parameters (object); response: one item per image (array of ImageItem) */
+                                content: unknown;
+                                waiting_response: boolean;
+                                credits: number;
+                                /**
+                                 * @description ISO-8601 UTC, microsecond precision
+                                 * @example 2023-07-13T19:56:25.000000Z
+                                 */
+                                created_at: string;
+                                /** @enum {string} */
+                                status: "queued" | "running" | "done" | "failed" | "cancelled";
+                                progress: {
+                                    step: number;
+                                    steps: number;
+                                    image: number;
+                                    images: number;
+                                } | null;
+                                /** @description queued requests: how many jobs start on its engine before it (an estimate) */
+                                queue_position?: number;
+                                /** @description running requests: seconds until done, from the engine's recent step times (null before the first step) */
+                                eta_seconds?: number | null;
                                 /** @description response entries: the request they answer */
                                 request_guid?: string;
                             };
@@ -1563,11 +1618,14 @@ export interface paths {
         };
         /**
          * List the request and response entries of a thread, in order
-         * @description While a request waits for its response, the answer carries `Retry-After: 1`.
+         * @description While a request waits for its response, the answer carries `Retry-After: 1`. A queued request carries `queue_position`, a running one `eta_seconds`. `since=<entry guid>` lists only the entries written after that one (a poller's cost stays flat as the thread grows; 422 when the thread has no such entry).
          */
         get: {
             parameters: {
-                query?: never;
+                query?: {
+                    /** @description An entry guid of the thread: only the entries written after it are listed */
+                    since?: string;
+                };
                 header?: never;
                 path: {
                     /**
@@ -1680,6 +1738,10 @@ export interface paths {
                                     image: number;
                                     images: number;
                                 } | null;
+                                /** @description queued requests: how many jobs start on its engine before it (an estimate) */
+                                queue_position?: number;
+                                /** @description running requests: seconds until done, from the engine's recent step times (null before the first step) */
+                                eta_seconds?: number | null;
                                 /** @description response entries: the request they answer */
                                 request_guid?: string;
                             }[];
@@ -1740,6 +1802,338 @@ export interface paths {
         };
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/threads/{guid}/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Follow a thread's requests: live status, progress, previews and results (server-sent events)
+         * @description A text/event-stream of every request entry of the thread. Each event has an `id:` (ordered within the thread, opaque), an `event:` name and `data:` JSON with `entry_guid`: `queued` {queue_position}, `started`, `progress` {step, steps, image, images, eta_seconds}, `preview` {image, step, data_url: a JPEG of at most 256 px, at most 2 per second}, `completed` {response: the response entry as GET …/entries shows it}, `failed` {error, response}, `cancelled` {response}. A comment line (`: keep-alive`) comes every 15 s. Reconnect with `Last-Event-ID` to get every later event first (events are kept at least 10 minutes; progress and previews: the latest per entry), then live ones. At most 20 open streams per token (429 above).
+         */
+        get: {
+            parameters: {
+                query?: never;
+                header?: {
+                    /** @description Resume: every event of the thread after this id is sent first, then live ones */
+                    "last-event-id"?: string;
+                };
+                path: {
+                    /**
+                     * @description Thread guid
+                     * @example 44142638-4934-4bf5-9be7-b4b5a6368f44
+                     */
+                    guid: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The event stream (text/event-stream), open until the client closes it */
+                200: {
+                    headers: {
+                        /** @description This key's service limit (draft-ietf-httpapi-ratelimit-headers-10): `"default";r=<requests left>;t=<seconds until the window ends>`, e.g. `"default";r=149;t=7`. */
+                        RateLimit?: string;
+                        /** @description The quota policy, per bearer token, session, or client address when unauthenticated: `"default";q=<requests>;w=<window seconds>`, e.g. `"default";q=150;w=10`. */
+                        "RateLimit-Policy"?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        /**
+                         * @example id: 7
+                         *     event: progress
+                         *     data: {"entry_guid":"c7c088d3-7644-4385-b77c-a3ee98c4eed2","thread_guid":"44142638-4934-4bf5-9be7-b4b5a6368f44","step":12,"steps":45,"image":0,"images":2,"eta_seconds":9}
+                         */
+                        "text/event-stream": string;
+                    };
+                };
+                /** @description Missing or invalid bearer token */
+                401: {
+                    headers: {
+                        /** @description This key's service limit (draft-ietf-httpapi-ratelimit-headers-10): `"default";r=<requests left>;t=<seconds until the window ends>`, e.g. `"default";r=149;t=7`. */
+                        RateLimit?: string;
+                        /** @description The quota policy, per bearer token, session, or client address when unauthenticated: `"default";q=<requests>;w=<window seconds>`, e.g. `"default";q=150;w=10`. */
+                        "RateLimit-Policy"?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "text/event-stream": {
+                            message: string;
+                            code?: string;
+                        };
+                    };
+                };
+                /** @description Not found (or owned by another account) */
+                404: {
+                    headers: {
+                        /** @description This key's service limit (draft-ietf-httpapi-ratelimit-headers-10): `"default";r=<requests left>;t=<seconds until the window ends>`, e.g. `"default";r=149;t=7`. */
+                        RateLimit?: string;
+                        /** @description The quota policy, per bearer token, session, or client address when unauthenticated: `"default";q=<requests>;w=<window seconds>`, e.g. `"default";q=150;w=10`. */
+                        "RateLimit-Policy"?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "text/event-stream": {
+                            message: string;
+                            code?: string;
+                        };
+                    };
+                };
+                /** @description The Accept header does not allow text/event-stream */
+                406: {
+                    headers: {
+                        /** @description This key's service limit (draft-ietf-httpapi-ratelimit-headers-10): `"default";r=<requests left>;t=<seconds until the window ends>`, e.g. `"default";r=149;t=7`. */
+                        RateLimit?: string;
+                        /** @description The quota policy, per bearer token, session, or client address when unauthenticated: `"default";q=<requests>;w=<window seconds>`, e.g. `"default";q=150;w=10`. */
+                        "RateLimit-Policy"?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "text/event-stream": {
+                            message: string;
+                            code?: string;
+                        };
+                    };
+                };
+                /** @description Each invalid field with its messages; nested fields use dots (prompts.0.text). */
+                422: {
+                    headers: {
+                        /** @description This key's service limit (draft-ietf-httpapi-ratelimit-headers-10): `"default";r=<requests left>;t=<seconds until the window ends>`, e.g. `"default";r=149;t=7`. */
+                        RateLimit?: string;
+                        /** @description The quota policy, per bearer token, session, or client address when unauthenticated: `"default";q=<requests>;w=<window seconds>`, e.g. `"default";q=150;w=10`. */
+                        "RateLimit-Policy"?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "text/event-stream": {
+                            message: string;
+                            errors: {
+                                [key: string]: string[];
+                            };
+                        };
+                    };
+                };
+                /** @description Too Many Requests: past the rate limit (see the RateLimit fields); retry after Retry-After seconds */
+                429: {
+                    headers: {
+                        /** @description This key's service limit (draft-ietf-httpapi-ratelimit-headers-10): `"default";r=<requests left>;t=<seconds until the window ends>`, e.g. `"default";r=149;t=7`. */
+                        RateLimit?: string;
+                        /** @description The quota policy, per bearer token, session, or client address when unauthenticated: `"default";q=<requests>;w=<window seconds>`, e.g. `"default";q=150;w=10`. */
+                        "RateLimit-Policy"?: string;
+                        /** @description Seconds to wait before the next attempt. */
+                        "Retry-After"?: number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "text/event-stream": {
+                            message: string;
+                            code?: string;
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/threads/{guid}/entries/{entry_guid}/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Cancel a request entry
+         * @description A queued request is cancelled and refunded in full. A running one stops within one denoising step: the images already finished are kept in its response entry and charged at the per-image price; the rest is refunded. Answers 202 with the request entry (a running one shows `running` until its worker has stopped: follow the events or the entries). 409 when the request has already finished.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /**
+                     * @description Thread guid
+                     * @example 44142638-4934-4bf5-9be7-b4b5a6368f44
+                     */
+                    guid: string;
+                    /**
+                     * @description Request entry guid (or its response entry guid: the pair is deleted)
+                     * @example c7c088d3-7644-4385-b77c-a3ee98c4eed2
+                     */
+                    entry_guid: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                202: {
+                    headers: {
+                        /** @description This key's service limit (draft-ietf-httpapi-ratelimit-headers-10): `"default";r=<requests left>;t=<seconds until the window ends>`, e.g. `"default";r=149;t=7`. */
+                        RateLimit?: string;
+                        /** @description The quota policy, per bearer token, session, or client address when unauthenticated: `"default";q=<requests>;w=<window seconds>`, e.g. `"default";q=150;w=10`. */
+                        "RateLimit-Policy"?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        /**
+                         * @example {
+                         *       "data": {
+                         *         "guid": "c7c088d3-7644-4385-b77c-a3ee98c4eed2",
+                         *         "thread_guid": "44142638-4934-4bf5-9be7-b4b5a6368f44",
+                         *         "type": "request",
+                         *         "error": null,
+                         *         "content": {
+                         *           "prompts": [
+                         *             {
+                         *               "text": "Delorean hacking time",
+                         *               "weight": 1
+                         *             },
+                         *             {
+                         *               "text": "Clock",
+                         *               "weight": -1
+                         *             }
+                         *           ],
+                         *           "engine": "stable-diffusion-xl-1024-v0-9",
+                         *           "style": "neon-punk",
+                         *           "images": 2,
+                         *           "steps": 45,
+                         *           "resolution": "1024x1024"
+                         *         },
+                         *         "waiting_response": false,
+                         *         "credits": 0,
+                         *         "created_at": "2023-07-13T19:56:25.000000Z",
+                         *         "status": "cancelled",
+                         *         "progress": null
+                         *       }
+                         *     }
+                         */
+                        "application/json": {
+                            data: {
+                                /** Format: uuid */
+                                guid: string;
+                                /** Format: uuid */
+                                thread_guid: string;
+                                /** @enum {string} */
+                                type: "request" | "response";
+                                error: string | null;
+                                /** @description request: the parameters (object); response: one item per image (array of ImageItem) */
+                                content: unknown;
+                                waiting_response: boolean;
+                                credits: number;
+                                /**
+                                 * @description ISO-8601 UTC, microsecond precision
+                                 * @example 2023-07-13T19:56:25.000000Z
+                                 */
+                                created_at: string;
+                                /** @enum {string} */
+                                status: "queued" | "running" | "done" | "failed" | "cancelled";
+                                progress: {
+                                    step: number;
+                                    steps: number;
+                                    image: number;
+                                    images: number;
+                                } | null;
+                                /** @description queued requests: how many jobs start on its engine before it (an estimate) */
+                                queue_position?: number;
+                                /** @description running requests: seconds until done, from the engine's recent step times (null before the first step) */
+                                eta_seconds?: number | null;
+                                /** @description response entries: the request they answer */
+                                request_guid?: string;
+                            };
+                        };
+                    };
+                };
+                /** @description Missing or invalid bearer token */
+                401: {
+                    headers: {
+                        /** @description This key's service limit (draft-ietf-httpapi-ratelimit-headers-10): `"default";r=<requests left>;t=<seconds until the window ends>`, e.g. `"default";r=149;t=7`. */
+                        RateLimit?: string;
+                        /** @description The quota policy, per bearer token, session, or client address when unauthenticated: `"default";q=<requests>;w=<window seconds>`, e.g. `"default";q=150;w=10`. */
+                        "RateLimit-Policy"?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            message: string;
+                            code?: string;
+                        };
+                    };
+                };
+                /** @description Not found (or owned by another account) */
+                404: {
+                    headers: {
+                        /** @description This key's service limit (draft-ietf-httpapi-ratelimit-headers-10): `"default";r=<requests left>;t=<seconds until the window ends>`, e.g. `"default";r=149;t=7`. */
+                        RateLimit?: string;
+                        /** @description The quota policy, per bearer token, session, or client address when unauthenticated: `"default";q=<requests>;w=<window seconds>`, e.g. `"default";q=150;w=10`. */
+                        "RateLimit-Policy"?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            message: string;
+                            code?: string;
+                        };
+                    };
+                };
+                /** @description The request has already finished */
+                409: {
+                    headers: {
+                        /** @description This key's service limit (draft-ietf-httpapi-ratelimit-headers-10): `"default";r=<requests left>;t=<seconds until the window ends>`, e.g. `"default";r=149;t=7`. */
+                        RateLimit?: string;
+                        /** @description The quota policy, per bearer token, session, or client address when unauthenticated: `"default";q=<requests>;w=<window seconds>`, e.g. `"default";q=150;w=10`. */
+                        "RateLimit-Policy"?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        /**
+                         * @example {
+                         *       "message": "The request has already finished (done).",
+                         *       "code": "conflict"
+                         *     }
+                         */
+                        "application/json": {
+                            message: string;
+                            code?: string;
+                        };
+                    };
+                };
+                /** @description Too Many Requests: past the rate limit (see the RateLimit fields); retry after Retry-After seconds */
+                429: {
+                    headers: {
+                        /** @description This key's service limit (draft-ietf-httpapi-ratelimit-headers-10): `"default";r=<requests left>;t=<seconds until the window ends>`, e.g. `"default";r=149;t=7`. */
+                        RateLimit?: string;
+                        /** @description The quota policy, per bearer token, session, or client address when unauthenticated: `"default";q=<requests>;w=<window seconds>`, e.g. `"default";q=150;w=10`. */
+                        "RateLimit-Policy"?: string;
+                        /** @description Seconds to wait before the next attempt. */
+                        "Retry-After"?: number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            message: string;
+                            code?: string;
+                        };
+                    };
+                };
+            };
+        };
         delete?: never;
         options?: never;
         head?: never;
@@ -5162,7 +5556,7 @@ export interface paths {
         };
         /**
          * Progress of the caller's most recent txt2img
-         * @description Of the request most recently sent through /sdapi/v1 with this account (A1111 reports whatever job runs, anyone's). 0 with an empty state when none is queued or running.
+         * @description Of the request most recently sent through /sdapi/v1 with this account (A1111 reports whatever job runs, anyone's). 0 with an empty state when none is queued or running. current_image: the latest live preview (a base64 JPEG), unless skip_current_image.
          */
         get: {
             parameters: {

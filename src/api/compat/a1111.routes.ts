@@ -164,7 +164,8 @@ export function a1111Routes(deps: A1111RouteDeps): FastifyPluginAsync {
         schema: {
           tags: [TAG],
           summary: "Progress of the caller's most recent txt2img",
-          description: 'Of the request most recently sent through /sdapi/v1 with this account (A1111 reports whatever job runs, anyone\'s). 0 with an empty state when none is queued or running.',
+          description:
+            "Of the request most recently sent through /sdapi/v1 with this account (A1111 reports whatever job runs, anyone's). 0 with an empty state when none is queued or running. current_image: the latest live preview (a base64 JPEG), unless skip_current_image.",
           security: SECURITY,
           querystring: Type.Object({ skip_current_image: Type.Optional(Type.Boolean({ default: false })) }),
           response: { 200: ProgressResponse, 401: detailResponse('Bad or missing token') },
@@ -173,7 +174,8 @@ export function a1111Routes(deps: A1111RouteDeps): FastifyPluginAsync {
       async (request) => {
         const auth = requireAuth(request);
         const [latest, jobCount] = await Promise.all([deps.protocols.latest(auth.userId, 'a1111'), deps.protocols.unfinished(auth.userId, 'a1111')]);
-        return progressView(latest, jobCount, now());
+        const running = latest && latest.status === 'running' ? await deps.protocols.liveState(auth.userId, latest.threadId, latest.id) : {};
+        return progressView(latest, jobCount, now(), { etaSeconds: running.etaSeconds, currentImage: request.query.skip_current_image ? undefined : running.preview?.toString('base64') });
       },
     );
 
@@ -424,14 +426,15 @@ function jobTimestamp(iso: string): string {
 }
 
 /** GET /progress for the caller's latest request from this surface. */
-export function progressView(latest: Entry | undefined, jobCount: number, now: number) {
+export function progressView(latest: Entry | undefined, jobCount: number, now: number, live: { etaSeconds?: number; currentImage?: string } = {}) {
   const active = latest && (latest.status === 'queued' || latest.status === 'running') ? latest : undefined;
   const p = active?.progress;
   const fraction = p && p.steps > 0 && p.images > 0 ? Math.min(1, (p.image * p.steps + p.step) / (p.images * p.steps)) : 0;
   const elapsed = active ? Math.max(0, (now - Date.parse(active.createdAt)) / 1000) : 0;
   return {
     progress: fraction,
-    eta_relative: fraction > 0 ? Math.max(0, elapsed / fraction - elapsed) : 0,
+    // The service's ETA (from the step times) when it has one, else A1111's own estimate from the elapsed time.
+    eta_relative: live.etaSeconds ?? (fraction > 0 ? Math.max(0, elapsed / fraction - elapsed) : 0),
     state: {
       skipped: false,
       interrupted: latest?.status === 'cancelled',
@@ -442,7 +445,7 @@ export function progressView(latest: Entry | undefined, jobCount: number, now: n
       sampling_step: p?.step ?? 0,
       sampling_steps: p?.steps ?? 0,
     },
-    current_image: null,
+    current_image: live.currentImage ?? null,
     textinfo: null,
     current_task: active ? active.id : null,
   };

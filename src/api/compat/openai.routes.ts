@@ -6,12 +6,13 @@
  * Errors are OpenAI's `{"error": {message, type, param, code}}` with its status codes.
  */
 import { Type, type Static } from '@sinclair/typebox';
+import sharp from 'sharp';
 import type { FastifyError, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { AppError, type FieldErrors } from '../../domain/errors.ts';
 import { NO_NUL, PROMPT_TEXT_MAX, SEED_MAX, type GenerationRequestBody } from '../../domain/generation-request.ts';
 import type { Engine, EngineCatalog } from '../../services/generation/engine-catalog.ts';
 import type { ApplicationService } from '../../services/identity/applications.ts';
-import type { ProtocolOutcome, ProtocolService } from '../../services/protocols/protocol-service.ts';
+import type { LivePreview, ProtocolOutcome, ProtocolService } from '../../services/protocols/protocol-service.ts';
 import { requireAuth } from '../auth.ts';
 import { logProblem, toProblem, type Problem } from '../errors.ts';
 import type { RateLimit } from '../rate-limit.ts';
@@ -242,8 +243,33 @@ async function streamImages(
   reply.raw.writeHead(200, { ...headers, 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', connection: 'keep-alive' });
   const send = (event: string, data: unknown) => reply.raw.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
   const format = body.output_format ?? 'png';
+  // Partial images: the k-th of N for an image once its denoising reached (k+1)/(N+1) of the steps, from the live previews.
+  const wanted = body.partial_images ?? 0;
+  const sentFor = new Map<number, number>();
+  let partials = Promise.resolve();
+  const onPreview = (preview: LivePreview) => {
+    const index = sentFor.get(preview.image) ?? 0;
+    if (index >= wanted || preview.step < (preview.steps * (index + 1)) / (wanted + 1)) return;
+    sentFor.set(preview.image, index + 1);
+    partials = partials.then(async () => {
+      // A preview that cannot be converted is skipped: partial images are a courtesy, the result is not.
+      const bytes = format === 'jpeg' ? preview.jpeg : await sharp(preview.jpeg)[format]().toBuffer().catch(() => undefined);
+      if (!bytes) return;
+      send('image_generation.partial_image', {
+        type: 'image_generation.partial_image',
+        b64_json: bytes.toString('base64'),
+        partial_image_index: index,
+        created_at: Math.floor(Date.now() / 1000),
+        size: body.size && body.size !== 'auto' ? body.size : 'auto',
+        quality: body.quality ?? 'auto',
+        background: 'opaque',
+        output_format: format,
+      });
+    });
+  };
   try {
-    const outcome = await deps.protocols.waitFor(job.userId, job.entryId, { timeoutMs: deps.syncTimeoutMs, signal: job.signal });
+    const outcome = await deps.protocols.waitFor(job.userId, job.entryId, { timeoutMs: deps.syncTimeoutMs, signal: job.signal, onPreview: wanted > 0 ? onPreview : undefined });
+    await partials;
     const done = settled(outcome);
     const createdAt = Math.floor(Date.parse(done.createdAt) / 1000);
     for (const image of done.images) {

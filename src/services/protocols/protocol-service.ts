@@ -15,6 +15,7 @@ import type { DataStore } from '../../store/database.ts';
 import type { EntryRow } from '../../store/repositories/entries.repo.ts';
 import { toEntry, type EntryService } from '../entries/entry-service.ts';
 import type { RequestSubmission } from '../entries/request-check.ts';
+import type { EntryEvents } from '../events/entry-events.ts';
 import type { ThreadService } from '../threads/thread-service.ts';
 
 export const PROTOCOLS = { openai: 'OpenAI API', a1111: 'A1111 API' } as const;
@@ -43,6 +44,8 @@ export interface ProtocolServiceDeps {
   entries: EntryService;
   threads: ThreadService;
   storage: FileStorage;
+  /** The entries' lifecycle events: a waiting call wakes on them and follows the previews. */
+  events: EntryEvents;
   clock?: Clock;
   /** First and longest pause between two reads of a waited-for request (default 50 ms, growing to 500 ms). */
   pollMs?: { first: number; max: number };
@@ -55,6 +58,16 @@ export interface WaitOptions {
   signal?: AbortSignal;
   /** Called with the request entry's progress whenever it changed. */
   onProgress?: (progress: Progress) => void;
+  /** Called with each live preview of the request (a small JPEG of the image being denoised). */
+  onPreview?: (preview: LivePreview) => void;
+}
+
+/** A live preview: image `image` at `step` of `steps`, as JPEG bytes (at most 256 px). */
+export interface LivePreview {
+  image: number;
+  step: number;
+  steps: number;
+  jpeg: Buffer;
 }
 
 export class ProtocolService {
@@ -86,31 +99,64 @@ export class ProtocolService {
     return { entryId: entry.id, repeated: false };
   }
 
-  /** Waits until the request entry is final and returns its outcome; 404 when the user has no such request. */
+  /**
+   * Waits until the request entry is final and returns its outcome; 404 when the user has no such request. Wakes on
+   * the thread's live events (any process's, through the broadcast), with a slow re-read as the safety net for a lost
+   * event; previews go to `onPreview` as they come.
+   */
   async waitFor(userId: string, entryId: string, options: WaitOptions): Promise<ProtocolOutcome> {
     const { repos } = this.deps.store;
+    const first = await repos.entries.findRequest(userId, entryId);
+    if (!first) throw new AppError('not_found', 'The request no longer exists (its entry or thread was deleted).');
+    const steps = (JSON.parse(first.content) as GenerationRequest).steps;
     const deadline = Date.now() + options.timeoutMs;
-    const poll = this.deps.pollMs ?? { first: 50, max: 500 };
+    const poll = this.deps.pollMs ?? { first: 50, max: 2000 };
     let pause = poll.first;
-    let lastProgress: string | null = null;
-    let seen: EntryRow | undefined;
-    for (;;) {
-      const row = await repos.entries.findRequest(userId, entryId);
-      // Deleted while waited for (the entry or its thread): cancelled, as far as the waiting call is concerned.
-      if (!row && seen) return { status: 'cancelled', entryId, request: JSON.parse(seen.content) as GenerationRequest, images: [], error: 'The request was cancelled.', createdAt: seen.created_at };
-      if (!row) throw new AppError('not_found', 'The request no longer exists (its entry or thread was deleted).');
-      seen = row;
-      if (row.status !== 'queued' && row.status !== 'running') return this.#outcome(userId, row);
-      if (options.onProgress && row.progress && row.progress !== lastProgress) {
-        lastProgress = row.progress;
-        options.onProgress(JSON.parse(row.progress) as Progress);
+    let wake: () => void = () => undefined;
+    const unsubscribe = this.deps.events.subscribe(first.thread_id, (event) => {
+      if (event.entryId !== entryId) return;
+      if (event.type === 'preview' && options.onPreview) {
+        const jpeg = Buffer.from(event.data.dataUrl.slice(event.data.dataUrl.indexOf(',') + 1), 'base64');
+        options.onPreview({ image: event.data.image, step: event.data.step, steps, jpeg });
       }
-      const left = deadline - Date.now();
-      if (left <= 0) throw new AppError('timeout', `The images were not ready within ${Math.round(options.timeoutMs / 1000)} s; the request goes on, and repeating it returns its result.`);
-      if (options.signal?.aborted) throw new AppError('timeout', 'The client stopped waiting.');
-      await pauseFor(Math.min(pause, left), options.signal);
-      pause = Math.min(poll.max, pause * 2);
+      if (event.type !== 'preview') wake();
+    });
+    try {
+      await this.deps.events.ready();
+      let lastProgress: string | null = null;
+      let seen: EntryRow = first;
+      for (;;) {
+        const woken = new Promise<void>((resolve) => (wake = resolve));
+        const row = await repos.entries.findRequest(userId, entryId);
+        // Deleted while waited for (the entry or its thread): cancelled, as far as the waiting call is concerned.
+        if (!row) return { status: 'cancelled', entryId, request: JSON.parse(seen.content) as GenerationRequest, images: [], error: 'The request was cancelled.', createdAt: seen.created_at };
+        seen = row;
+        if (row.status !== 'queued' && row.status !== 'running') return await this.#outcome(userId, row);
+        if (options.onProgress && row.progress && row.progress !== lastProgress) {
+          lastProgress = row.progress;
+          options.onProgress(JSON.parse(row.progress) as Progress);
+        }
+        const left = deadline - Date.now();
+        if (left <= 0) throw new AppError('timeout', `The images were not ready within ${Math.round(options.timeoutMs / 1000)} s; the request goes on, and repeating it returns its result.`);
+        if (options.signal?.aborted) throw new AppError('timeout', 'The client stopped waiting.');
+        await Promise.race([woken, pauseFor(Math.min(pause, left), options.signal)]);
+        pause = Math.min(poll.max, pause * 2);
+      }
+    } finally {
+      unsubscribe();
     }
+  }
+
+  /** What the live events say of a running request: its latest preview (JPEG) and ETA, when there are any. */
+  async liveState(userId: string, threadId: string, entryId: string): Promise<{ preview?: Buffer; etaSeconds?: number }> {
+    const events = await this.deps.events.replay(userId, threadId, 0);
+    const state: { preview?: Buffer; etaSeconds?: number } = {};
+    for (const event of events) {
+      if (event.entryId !== entryId) continue;
+      if (event.type === 'preview') state.preview = Buffer.from(event.data.dataUrl.slice(event.data.dataUrl.indexOf(',') + 1), 'base64');
+      if (event.type === 'progress' && event.data.etaSeconds !== null) state.etaSeconds = event.data.etaSeconds;
+    }
+    return state;
   }
 
   /** The most recent request the account sent through the protocol (queued, running or final), if any. */
@@ -120,15 +166,20 @@ export class ProtocolService {
   }
 
   /**
-   * Cancels the account's most recent request through the protocol if it is still queued or running: its credits
-   * are refunded and a waiting synchronous call answers it as cancelled. Returns whether there was one.
+   * Cancels the account's most recent request through the protocol if it is still queued or running (the entry
+   * service's cancel: queued, refunded in full; running, stopped within a step, the finished images charged and kept,
+   * the rest refunded); a waiting synchronous call answers it as cancelled. Returns whether there was one.
    */
   async interrupt(userId: string, protocol: Protocol): Promise<boolean> {
     const latest = await this.latest(userId, protocol);
     if (!latest || (latest.status !== 'queued' && latest.status !== 'running')) return false;
-    await this.deps.threads.deleteEntry(userId, latest.threadId, latest.id).catch((err: unknown) => {
-      if (!(err instanceof AppError && err.status === 404)) throw err;
-    });
+    try {
+      await this.deps.entries.cancelEntry(userId, latest.id);
+    } catch (err) {
+      // Finished (409) or deleted (404) in the meantime: nothing left to interrupt.
+      if (err instanceof AppError && (err.status === 409 || err.status === 404)) return false;
+      throw err;
+    }
     return true;
   }
 
