@@ -12,6 +12,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, type RouteOption
 import type { FileStorage } from '../storage/file-storage.ts';
 import type { CreditService } from '../services/credits/credit-service.ts';
 import type { EntryService } from '../services/entries/entry-service.ts';
+import type { ProtocolService } from '../services/protocols/protocol-service.ts';
 import type { EntryEvents } from '../services/events/entry-events.ts';
 import type { EventStreamOptions } from './event-stream.ts';
 import type { FleetStatus } from '../services/fleet/fleet-status.ts';
@@ -27,6 +28,9 @@ import type { WebhookOutbox } from '../services/webhooks/webhook-outbox.ts';
 import type { WebhookSecretService } from '../services/webhooks/webhook-secrets.ts';
 import type { SessionService } from '../services/web/sessions.ts';
 import { apiRequestHook, decodeMultipartBody } from './auth.ts';
+import { a1111Routes, A1111_PREFIX } from './compat/a1111.routes.ts';
+import { openAiRoutes, OPENAI_PREFIX } from './compat/openai.routes.ts';
+import { corsHook } from './cors.ts';
 import { registerBodyParsers } from './body-parsers.ts';
 import { frameworkErrors, installErrorHandlers, notFound, rejectNonFiniteOnRoute } from './errors.ts';
 import { RATE_LIMIT_HEADERS, RETRY_AFTER_HEADER, type RateLimitErrorBody } from './rate-limit.ts';
@@ -49,6 +53,8 @@ import { createSessionAuthenticator } from './session-auth.ts';
 export interface ApiServices {
   threads: ThreadService;
   entries: EntryService;
+  /** The OpenAI (/v1) and AUTOMATIC1111 (/sdapi/v1) surfaces. */
+  protocols: ProtocolService;
   events: EntryEvents;
   engines: EngineCatalog;
   fleet: Pick<FleetStatus, 'engineLoad'>;
@@ -67,7 +73,17 @@ export interface ApiServices {
 }
 
 export interface AppDeps {
-  config: { bodyLimit: number; imageBodyLimit: number; trustProxy: boolean | string; publicUrl: string; metricsToken?: string };
+  config: {
+    bodyLimit: number;
+    imageBodyLimit: number;
+    trustProxy: boolean | string;
+    publicUrl: string;
+    metricsToken?: string;
+    /** How long the synchronous compatibility routes wait for images (SDAPI_SYNC_TIMEOUT). */
+    syncTimeoutMs: number;
+    /** SDAPI_CORS_ORIGINS: origins allowed on /v1, /sdapi/v1 and /api/v1 (`*`: any); empty = none. */
+    corsOrigins: readonly string[];
+  };
   services: ApiServices;
   /** The 429 body of /api/v1 (default `{"message": "Too Many Requests"}`). */
   rateLimitBody?: RateLimitErrorBody;
@@ -106,6 +122,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.decorateRequest('auth', null);
   if (deps.onRoute) app.addHook('onRoute', deps.onRoute);
   app.addHook('onRequest', securityHeaders({ publicUrl: config.publicUrl }));
+  if (config.corsOrigins.length > 0) app.addHook('onRequest', corsHook(config.corsOrigins));
 
   // Cookies are parsed on demand by the session authenticator, not for every request.
   await app.register(cookie, { hook: false });
@@ -113,11 +130,28 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(swagger, {
     openapi: {
       openapi: '3.0.3',
-      info: { title: 'sdapi', description: 'Self-hosted, multi-tenant Stable Diffusion image generation (threads and entries).', version: '1.0.0' },
+      info: {
+        title: 'sdapi',
+        description:
+          'Self-hosted, multi-tenant Stable Diffusion image generation. Three surfaces on the same accounts, tokens, credits and queue: the thread/entry API under /api/v1, the OpenAI Images API under /v1 and the AUTOMATIC1111 API under /sdapi/v1.',
+        version: '1.0.0',
+      },
       servers: [{ url: config.publicUrl }],
+      tags: [
+        { name: 'threads', description: 'The thread/entry API (/api/v1): threads' },
+        { name: 'entries', description: 'The thread/entry API (/api/v1): generation requests and their responses' },
+        { name: 'images', description: "The thread/entry API (/api/v1): the account's images" },
+        { name: 'engines', description: 'The thread/entry API (/api/v1): engines' },
+        { name: 'auth', description: 'Browser accounts and sessions (/api/v1/auth)' },
+        { name: 'account', description: 'Balance, ledger, applications and tokens (/api/v1)' },
+        { name: 'OpenAI Images API', description: 'OpenAI-compatible image generation under /v1 (the official SDKs with baseURL), bearer token' },
+        { name: 'AUTOMATIC1111 API', description: "AUTOMATIC1111-compatible routes under /sdapi/v1; HTTP Basic (any user, the token as password) or bearer token" },
+        { name: 'operations', description: 'Health, readiness and metrics' },
+      ],
       components: {
         securitySchemes: {
           bearerAuth: { type: 'http', scheme: 'bearer' },
+          basicAuth: { type: 'http', scheme: 'basic', description: 'AUTOMATIC1111 API only: any user name, an sdapi token as the password (as --api-auth clients send).' },
           sessionCookie: { type: 'apiKey', in: 'cookie', name: 'sdapi_session', description: 'Web UI session (POST /auth/login); writes also need the X-CSRF-Token header.' },
           metricsToken: { type: 'http', scheme: 'bearer', description: 'GET /metrics only: SDAPI_METRICS_TOKEN, when the operator set one.' },
         },
@@ -161,6 +195,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     },
     { prefix: API_PREFIX },
   );
+  const surface = { protocols: services.protocols, engines: services.engines, applications: services.applications, rateLimit, syncTimeoutMs: config.syncTimeoutMs };
+  await app.register(openAiRoutes(surface), { prefix: OPENAI_PREFIX });
+  await app.register(a1111Routes(surface), { prefix: A1111_PREFIX });
   await app.register(opsRoutes({ readiness: services.readiness, metrics: services.metrics, metricsToken: config.metricsToken }));
   await app.register(storageRoutes({ storage: services.storage }));
   await app.register(webUiRoutes({ publicUrl: config.publicUrl }));

@@ -60,37 +60,67 @@ export function fieldErrors(validation: AjvError[], context?: string): FieldErro
   return out;
 }
 
-function validationBody(fields: FieldErrors): { message: string; errors: FieldErrors } {
+export function validationBody(fields: FieldErrors): { message: string; errors: FieldErrors } {
   const all = Object.values(fields).flat();
   const message = all.length > 1 ? `${all[0]} (and ${all.length - 1} more error${all.length > 2 ? 's' : ''})` : (all[0] ?? 'The given data was invalid.');
   return { message, errors: fields };
 }
 
+/**
+ * Any error a route or hook raised, classified once: status, stable code, a message safe to show, the field errors of a
+ * 422 and the Retry-After of a 429. Each API surface renders it in its own shape (this app's, OpenAI's, A1111's).
+ */
+export interface Problem {
+  status: number;
+  code: string;
+  message: string;
+  /** 422 only: every bad field. */
+  fields?: FieldErrors;
+  retryAfterSeconds?: number;
+  /** Not the caller's doing (a bug or an outage): logged, and shown only as a generic message. */
+  internal?: boolean;
+}
+
+export function toProblem(error: FastifyError | Error): Problem {
+  if (isAppError(error)) {
+    const problem: Problem = { status: error.status, code: error.code, message: error.message };
+    if (error.status === 422) problem.fields = error.fields ?? {};
+    if (error instanceof ThrottledError) problem.retryAfterSeconds = error.retryAfterSeconds;
+    return problem;
+  }
+  const fe = error as FastifyError & { validation?: AjvError[]; validationContext?: string };
+  if (fe.validation) {
+    const fields = fieldErrors(fe.validation, fe.validationContext);
+    return { status: 422, code: 'validation_failed', message: validationBody(fields).message, fields };
+  }
+  const status = fe.statusCode ?? 500;
+  if (status === 413 || fe.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return { status: 413, code: 'payload_too_large', message: 'The request body is too large.' };
+  if (status === 415 || fe.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
+    return { status: 415, code: 'unsupported_media_type', message: 'Unsupported content type: send JSON, form-urlencoded or multipart/form-data.' };
+  }
+  if (status >= 400 && status < 500) {
+    const message = fe.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || error instanceof SyntaxError ? 'The request body is not valid JSON.' : publicMessage(fe);
+    return { status, code: 'bad_request', message };
+  }
+  return { status: 500, code: 'internal', message: 'Server Error.', internal: true };
+}
+
+/** Logs what needs an operator's eye: internal errors and the service's own 5xx. */
+export function logProblem(request: FastifyRequest, error: Error, problem: Problem): void {
+  if (problem.internal) request.log.error({ err: error, reqId: request.id }, 'unexpected error');
+  else if (problem.status >= 500) request.log.error({ err: error, reqId: request.id }, 'request failed');
+}
+
 export function installErrorHandlers(app: FastifyInstance): void {
   app.setErrorHandler(async (error: FastifyError | Error, request: FastifyRequest, reply: FastifyReply) => {
-    if (isAppError(error)) {
-      if (error.status === 401) return reply.status(401).send({ message: 'Unauthenticated.' });
-      if (error.status === 422) return reply.status(422).send(validationBody(error.fields ?? {}));
-      if (error instanceof ThrottledError) reply.header('retry-after', String(error.retryAfterSeconds));
-      if (error instanceof ReplayedRefusal) reply.header('idempotent-replayed', 'true');
-      if (error.status >= 500) request.log.error({ err: error, reqId: request.id }, 'request failed');
-      return reply.status(error.status).send({ message: error.message, code: error.code });
-    }
-    const fe = error as FastifyError & { validation?: AjvError[]; validationContext?: string };
-    if (fe.validation) return reply.status(422).send(validationBody(fieldErrors(fe.validation, fe.validationContext)));
-    const status = fe.statusCode ?? 500;
-    if (status === 413 || fe.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
-      return reply.status(413).send({ message: 'The request body is too large.', code: 'payload_too_large' });
-    }
-    if (status === 415 || fe.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
-      return reply.status(415).send({ message: 'Unsupported content type: send JSON, form-urlencoded or multipart/form-data.', code: 'unsupported_media_type' });
-    }
-    if (status >= 400 && status < 500) {
-      const message = fe.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || error instanceof SyntaxError ? 'The request body is not valid JSON.' : publicMessage(fe);
-      return reply.status(status).send({ message, code: 'bad_request' });
-    }
-    request.log.error({ err: error, reqId: request.id }, 'unexpected error');
-    return reply.status(500).send({ message: 'Server Error.' });
+    const problem = toProblem(error);
+    logProblem(request, error, problem);
+    if (problem.status === 401) return reply.status(401).send({ message: 'Unauthenticated.' });
+    if (problem.fields) return reply.status(422).send(validationBody(problem.fields));
+    if (problem.retryAfterSeconds !== undefined) reply.header('retry-after', String(problem.retryAfterSeconds));
+    if (error instanceof ReplayedRefusal) reply.header('idempotent-replayed', 'true');
+    if (problem.internal) return reply.status(500).send({ message: 'Server Error.' });
+    return reply.status(problem.status).send({ message: problem.message, code: problem.code });
   });
 
   app.setNotFoundHandler(notFound);

@@ -42,6 +42,7 @@ import { memoryRequestLimiter, redisRequestLimiter, type RequestLimiter } from '
 import { Housekeeping } from '../services/ops/housekeeping.ts';
 import { ServiceMetrics, type LiveWorkers } from '../services/ops/metrics.ts';
 import { ReadinessService, type ReadinessCheck } from '../services/ops/readiness.ts';
+import { ProtocolService } from '../services/protocols/protocol-service.ts';
 import { ThreadService } from '../services/threads/thread-service.ts';
 import { IdempotencyService } from '../services/idempotency/idempotency.ts';
 import { systemResolver, type Resolver, type WebhookTargetPolicy } from '../services/webhooks/address-guard.ts';
@@ -106,6 +107,8 @@ export interface Services {
   engines: EngineCatalog;
   threads: ThreadService;
   entries: EntryService;
+  /** The OpenAI and AUTOMATIC1111 surfaces' requests, as entries of one thread per account and protocol. */
+  protocols: ProtocolService;
   /** The lifecycle events of request entries (event stream, wait mode; subscribe here for webhooks). */
   events: EntryEvents;
   cancels: CancelWatch;
@@ -311,6 +314,7 @@ export function assembleRuntime(config: Config, store: Store, parts: { engines: 
   const readinessChecks: ReadinessCheck[] = [{ name: 'store', check: () => store.repos.ops.ping() }];
   const ping = notifier.ping?.bind(notifier);
   if (ping) readinessChecks.push({ name: 'redis', check: ping });
+  const threads = new ThreadService({ store, entries, janitor, clock, idempotency });
   const services: Services = {
     users,
     applications: new CachedApplicationService(store, { clock }),
@@ -319,8 +323,9 @@ export function assembleRuntime(config: Config, store: Store, parts: { engines: 
     loginThrottle,
     accounts,
     engines,
-    threads: new ThreadService({ store, entries, janitor, clock, idempotency }),
+    threads,
     entries,
+    protocols: new ProtocolService({ store, entries, threads, storage, events, clock }),
     events,
     cancels,
     producer,
@@ -441,6 +446,7 @@ export function buildHttpApp(runtime: Runtime, options: Omit<AppDeps, 'config' |
     services: {
       threads: services.threads,
       entries: services.entries,
+      protocols: services.protocols,
       events: services.events,
       engines: services.engines,
       fleet: services.fleet,

@@ -47,6 +47,16 @@ export const EnvSchema = Type.Object({
     description: 'A request for an engine no worker serves fails (and is refunded) after waiting this long: 90s, 30m, 1h (a plain number is seconds)',
     hint: 'must be a duration such as 90s, 30m or 1h',
   }),
+  SDAPI_SYNC_TIMEOUT: Type.String({
+    pattern: '^\\d+\\s*(ms|s|m|min|h|d)?$',
+    default: '600s',
+    description: 'How long the synchronous routes (POST /v1/images/generations, POST /sdapi/v1/txt2img) wait for the images before answering 504: 600s, 10m (a plain number is seconds)',
+    hint: 'must be a duration such as 600s or 10m',
+  }),
+  SDAPI_CORS_ORIGINS: Text('Browser origins allowed to call /v1, /sdapi/v1 and /api/v1 with bearer tokens: comma-separated, e.g. https://app.example.com, or *; default none', {
+    pattern: '^\\s*(\\*|https?://[^\\s/,]+(\\s*,\\s*https?://[^\\s/,]+)*)\\s*$',
+    hint: 'must be * or comma-separated origins such as https://app.example.com (scheme://host[:port], no path)',
+  }),
   SDAPI_WORKERS: Int('In-process generation workers of `sdapi serve` (0 = API only)', 0, 64, 1),
   SDAPI_SIGNUP: Type.Union(
     SIGNUP_MODES.map((mode) => Type.Literal(mode)),

@@ -46,6 +46,10 @@ export interface Config {
   workersPerHost: Env['SDAPI_WORKERS_PER_HOST'];
   /** A pending request whose engine no worker served for this long fails and is refunded. */
   queueTimeoutMs: number;
+  /** How long the synchronous compatibility routes wait for their images before a 504. */
+  syncTimeoutMs: number;
+  /** Origins allowed cross-origin (CORS) on the API surfaces: `*`, a list, or none (empty). */
+  corsOrigins: readonly string[];
   /** In-process generation workers started with the server (0 = API only). */
   workers: Env['SDAPI_WORKERS'];
   /** `redis://…` selects Redis wake-ups; undefined = in-process wake-ups. */
@@ -162,6 +166,8 @@ export function loadConfig(env: EnvSource = readEnvironment().env): Config {
     modelMemoryBytes: parsed.SDAPI_MODEL_MEMORY === undefined ? defaultModelMemory(parsed.SDAPI_WORKERS_PER_HOST) : parseBytes(parsed.SDAPI_MODEL_MEMORY),
     workersPerHost: parsed.SDAPI_WORKERS_PER_HOST,
     queueTimeoutMs: parseDuration(parsed.SDAPI_QUEUE_TIMEOUT),
+    syncTimeoutMs: parseDuration(parsed.SDAPI_SYNC_TIMEOUT),
+    corsOrigins: parsed.SDAPI_CORS_ORIGINS === undefined ? [] : parsed.SDAPI_CORS_ORIGINS.split(',').map((o) => o.trim().replace(/\/+$/, '').toLowerCase()),
     workers: parsed.SDAPI_WORKERS,
     queueUrl: parsed.SDAPI_QUEUE_URL === 'embedded' ? undefined : parsed.SDAPI_QUEUE_URL,
     queuePrefix: parsed.SDAPI_QUEUE_PREFIX,

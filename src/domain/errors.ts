@@ -17,6 +17,7 @@ export const ERROR_STATUS = {
   insufficient_credits: 402,
   rate_limited: 429,
   unavailable: 503,
+  timeout: 504,
   internal: 500,
 } as const;
 

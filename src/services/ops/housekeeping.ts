@@ -1,13 +1,15 @@
 /**
  * The periodic sweep: deletes what no longer serves anyone. Tokens revoked more than `revokedTokenRetentionMs` ago
  * (30 days: long enough to see in the UI what was revoked and when), expired browser sessions, and throttle
- * counters whose window has ended, idempotency keys past their 24 h, webhook deliveries finished 30 days ago, and entry
- * events past their replay window. Every step is an idempotent DELETE, so several API processes may sweep at once.
+ * counters whose window has ended, idempotency keys past their 24 h, webhook deliveries finished 30 days ago, entry
+ * events past their replay window, and request fingerprints of the compatibility surfaces older than a day. Every step
+ * is an idempotent DELETE, so several API processes may sweep at once.
  */
 import { systemClock, type Clock } from '../../domain/clock.ts';
 import type { DataStore } from '../../store/database.ts';
 import { EVENT_RETENTION_MS } from '../events/entry-events.ts';
 import { FixedWindowCounters, type CounterPolicy } from '../limits/fixed-window-counters.ts';
+import { FINGERPRINT_RETENTION_MS } from '../protocols/protocol-service.ts';
 
 export const REVOKED_TOKEN_RETENTION_MS = 30 * 24 * 3600_000;
 /** Finished webhook deliveries (and their attempts) are listed this long, then deleted. */
@@ -23,6 +25,8 @@ export interface SweepResult {
   webhookDeliveries: number;
   /** Entry events past their replay window (services/events/entry-events.ts). */
   entryEvents: number;
+  /** Fingerprints of OpenAI-API requests (protocol_requests) past FINGERPRINT_RETENTION_MS. */
+  protocolRequests: number;
 }
 
 export interface HousekeepingDeps {
@@ -53,6 +57,7 @@ export class Housekeeping {
     const idempotencyKeys = await repos.idempotencyKeys.deleteExpired(new Date(now).toISOString());
     const webhookDeliveries = await repos.webhookDeliveries.deleteFinishedBefore(new Date(now - WEBHOOK_DELIVERY_RETENTION_MS).toISOString());
     const entryEvents = await repos.events.deleteBefore(new Date(now - EVENT_RETENTION_MS).toISOString());
-    return { revokedTokens, expiredSessions, throttleCounters, idempotencyKeys, webhookDeliveries, entryEvents };
+    const protocolRequests = await repos.protocols.deleteRequestsBefore(new Date(now - FINGERPRINT_RETENTION_MS).toISOString());
+    return { revokedTokens, expiredSessions, throttleCounters, idempotencyKeys, webhookDeliveries, entryEvents, protocolRequests };
   }
 }

@@ -82,6 +82,29 @@ export class ThreadService {
     return toThread(row);
   }
 
+  /**
+   * The account's thread for a compatibility protocol (`protocol`: openai, a1111), opened with `title` on first use
+   * and again after the account deleted it. Counts against the account's thread limit like any other thread.
+   */
+  async forProtocol(userId: string, protocol: string, title: string): Promise<string> {
+    const existing = await this.deps.store.repos.protocols.threadFor(userId, protocol);
+    if (existing) return existing;
+    const version = AI_VERSIONS[0];
+    return this.deps.store.transaction(async (tx) => {
+      await tx.users.lock(userId);
+      const opened = await tx.protocols.threadFor(userId, protocol);
+      if (opened) return opened;
+      if ((await tx.threads.count(userId)) >= THREADS_PER_USER_MAX) {
+        throw AppError.validation({ threads: [`An account can hold at most ${THREADS_PER_USER_MAX} threads: delete old threads before sending requests through the ${title}.`] });
+      }
+      const now = this.#clock().toISOString();
+      const row: ThreadRow = { id: randomUUID(), user_id: userId, ai_code: version.aiCode, ai_version_code: version.aiVersionCode, title, created_at: now, updated_at: now, version: 0 };
+      await tx.threads.insert(row);
+      await tx.protocols.setThread(userId, protocol, row.id);
+      return row.id;
+    });
+  }
+
   /** Newest first. */
   async list(userId: string, page: Page): Promise<Paged<Thread>> {
     const { page: current, perPage, offset } = pageWindow(page, 100);

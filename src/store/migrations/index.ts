@@ -9,6 +9,7 @@ import * as images from './006-images.ts';
 import * as fleet from './007-fleet.ts';
 import * as abuseResistance from './008-abuse-resistance.ts';
 import * as events from './010-events.ts';
+import * as protocols from './014-protocols.ts';
 import * as webhooks from './011-webhooks.ts';
 import * as imageInputs from './012-image-inputs.ts';
 import * as fileDeletions from './013-file-deletions.ts';
@@ -26,6 +27,7 @@ const migrations: Record<string, Migration> = {
   '011-webhooks': webhooks,
   '012-image-inputs': imageInputs,
   '013-file-deletions': fileDeletions,
+  '014-protocols': protocols,
 };
 
 export const migrationProvider: MigrationProvider = {

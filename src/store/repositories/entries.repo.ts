@@ -66,6 +66,11 @@ export class EntriesRepository {
     return this.db.selectFrom('entries').selectAll().where('id', '=', entryId).where('user_id', '=', userId).where('type', '=', 'request').executeTakeFirst();
   }
 
+  /** The response entry of a request, once written. */
+  async findResponse(userId: string, requestId: string): Promise<EntryRow | undefined> {
+    return this.db.selectFrom('entries').selectAll().where('request_id', '=', requestId).where('user_id', '=', userId).executeTakeFirst();
+  }
+
   /** A request entry and its response entry (when written), as a thread's list shows them. */
   async requestWithResponse(userId: string, requestId: string): Promise<EntryListRow[]> {
     return this.db

@@ -17,6 +17,7 @@ import { JobsRepository } from './jobs.repo.ts';
 import { LedgerRepository } from './ledger.repo.ts';
 import { OpsRepository } from './ops.repo.ts';
 import { InvitesRepository } from './invites.repo.ts';
+import { ProtocolsRepository } from './protocols.repo.ts';
 import { SessionsRepository } from './sessions.repo.ts';
 import { ThreadsRepository } from './threads.repo.ts';
 import { ThrottleCountersRepository } from './throttle-counters.repo.ts';
@@ -42,6 +43,7 @@ export interface Repositories {
   ledger: LedgerRepository;
   workers: WorkersRepository;
   ops: OpsRepository;
+  protocols: ProtocolsRepository;
   webhookSecrets: WebhookSecretsRepository;
   entryWebhooks: EntryWebhooksRepository;
   webhookDeliveries: WebhookDeliveriesRepository;
@@ -68,6 +70,7 @@ export function createRepositories(db: Kysely<Database>, dialect: Dialect, optio
     ledger: new LedgerRepository(db),
     workers: new WorkersRepository(db),
     ops: new OpsRepository(db, dialect),
+    protocols: new ProtocolsRepository(db),
     webhookSecrets: new WebhookSecretsRepository(db),
     entryWebhooks: new EntryWebhooksRepository(db),
     webhookDeliveries: new WebhookDeliveriesRepository(db, dialect),

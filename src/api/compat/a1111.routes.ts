@@ -1,0 +1,473 @@
+/**
+ * AUTOMATIC1111's web UI API under /sdapi/v1 (modules/api/api.py and models.py upstream), for the tools written
+ * against it: txt2img (synchronous), progress, interrupt, sd-models, samplers, options. Requests become ordinary
+ * request entries in the account's "A1111 API" thread (ProtocolService): same check, price, credits, queue and
+ * engines as POST /threads/{guid}/entry, with A1111's field names and answers. Unlike A1111, progress and interrupt
+ * concern only the caller's own most recent request from this surface. Errors are FastAPI's `{"detail": …}`.
+ */
+import { Type, type Static } from '@sinclair/typebox';
+import type { FastifyError, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import { AppError, type FieldErrors } from '../../domain/errors.ts';
+import type { Entry } from '../../domain/entry.ts';
+import { NO_NUL, PROMPT_TEXT_MAX, SEED_MAX, type GenerationRequestBody } from '../../domain/generation-request.ts';
+import type { Engine, EngineCatalog } from '../../services/generation/engine-catalog.ts';
+import { parametersText } from '../../services/generation/png-text.ts';
+import type { ApplicationService } from '../../services/identity/applications.ts';
+import type { ProtocolOutcome, ProtocolService } from '../../services/protocols/protocol-service.ts';
+import { requireAuth } from '../auth.ts';
+import { logProblem, toProblem, type Problem } from '../errors.ts';
+import type { RateLimit } from '../rate-limit.ts';
+import { Nullable } from '../schemas.ts';
+import { clientGone, renameFields, surfaceAuthHook } from './surface.ts';
+
+export const A1111_PREFIX = '/sdapi/v1';
+const TAG = 'AUTOMATIC1111 API';
+const SECURITY: { [scheme: string]: string[] }[] = [{ basicAuth: [] }, { bearerAuth: [] }];
+
+export interface A1111RouteDeps {
+  protocols: ProtocolService;
+  engines: EngineCatalog;
+  applications: ApplicationService;
+  rateLimit?: RateLimit;
+  /** How long txt2img waits before the 504 (SDAPI_SYNC_TIMEOUT). */
+  syncTimeoutMs: number;
+  /** Injected in tests; the time ETAs are measured against. */
+  now?: () => number;
+}
+
+/** A1111's sampler names → ours (its aliases as /samplers lists them). */
+export const A1111_SAMPLERS: readonly { name: string; ours: string; aliases: string[] }[] = [
+  { name: 'DPM++ 2M', ours: 'dpmpp_2m', aliases: ['k_dpmpp_2m'] },
+  { name: 'DPM++ 2M Karras', ours: 'dpmpp_2m_karras', aliases: ['k_dpmpp_2m_ka'] },
+  { name: 'Euler a', ours: 'euler_a', aliases: ['k_euler_a', 'k_euler_ancestral'] },
+  { name: 'Euler', ours: 'euler', aliases: ['k_euler'] },
+  { name: 'LMS', ours: 'lms', aliases: ['k_lms'] },
+  { name: 'DDIM', ours: 'ddim', aliases: [] },
+  { name: 'PNDM', ours: 'pndm', aliases: [] },
+  { name: 'LCM', ours: 'lcm', aliases: ['k_lcm'] },
+];
+/** Schedulers (A1111 1.9+): automatic/uniform keep the sampler's own; karras selects DPM++ 2M Karras. */
+const SCHEDULERS = ['automatic', 'uniform', 'karras'] as const;
+
+export const Txt2ImgRequestSchema = Type.Object(
+  {
+    prompt: Type.Optional(Type.String({ maxLength: PROMPT_TEXT_MAX, pattern: NO_NUL, default: '', description: 'Passed as it is: the (word:1.2) emphasis syntax is not interpreted' })),
+    negative_prompt: Type.Optional(Type.String({ maxLength: PROMPT_TEXT_MAX, pattern: NO_NUL, default: '' })),
+    styles: Type.Optional(Type.Array(Type.String({ maxLength: 50 }), { maxItems: 10, description: 'Names of our style presets apply (the first one); other names are ignored' })),
+    seed: Type.Optional(Type.Integer({ minimum: -1, maximum: SEED_MAX, default: -1, description: '-1 (or 0): random; image i uses seed + i' })),
+    sampler_name: Type.Optional(Nullable(Type.String({ maxLength: 50, description: `${A1111_SAMPLERS.map((s) => s.name).join(', ')} (or ours); default: the engine's` }))),
+    sampler_index: Type.Optional(Nullable(Type.String({ maxLength: 50, description: 'Older name of sampler_name' }))),
+    scheduler: Type.Optional(Nullable(Type.String({ maxLength: 50, description: 'Automatic, Uniform or Karras (Karras: with DPM++ 2M)' }))),
+    batch_size: Type.Optional(Type.Integer({ minimum: 1, maximum: 10, default: 1 })),
+    n_iter: Type.Optional(Type.Integer({ minimum: 1, maximum: 10, default: 1, description: 'batch_size × n_iter images, at most 10' })),
+    steps: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, description: "Within the engine's range; default: the engine's" })),
+    cfg_scale: Type.Optional(Type.Number({ minimum: 0, maximum: 35, description: "Within the engine's range; default: the engine's" })),
+    width: Type.Optional(Type.Integer({ minimum: 16, maximum: 8192, default: 512 })),
+    height: Type.Optional(Type.Integer({ minimum: 16, maximum: 8192, default: 512 })),
+    override_settings: Type.Optional(
+      Nullable(
+        Type.Object({
+          sd_model_checkpoint: Type.Optional(Type.String({ maxLength: 200, description: 'An engine id or alias (GET /sdapi/v1/sd-models); default: the first engine offering width×height' })),
+        }),
+      ),
+    ),
+    send_images: Type.Optional(Type.Boolean({ default: true, description: 'false: answer without images' })),
+  },
+  {
+    description: 'Other A1111 fields (alwayson_scripts, save_images, restore_faces, enable_hr, …) are accepted and ignored.',
+    examples: [{ prompt: 'a red circle on a blue background', negative_prompt: 'blurry', seed: 42, sampler_name: 'Euler a', steps: 20, cfg_scale: 7, width: 512, height: 512, batch_size: 1 }],
+  },
+);
+export type Txt2ImgRequest = Static<typeof Txt2ImgRequestSchema>;
+
+const Detail = Type.Object({ detail: Type.Unknown({ description: 'A message, or (422) FastAPI-style [{loc, msg, type}]' }) });
+const detailResponse = (description: string) => ({ description, ...Detail });
+const Txt2ImgResponse = Type.Object({
+  images: Type.Array(Type.String(), { description: 'Base64 PNGs' }),
+  parameters: Type.Record(Type.String(), Type.Unknown(), { description: 'The request, echoed with the values used' }),
+  info: Type.String({ description: 'A JSON string: seed, all_seeds, prompt, all_prompts, sampler_name, steps, cfg_scale, width, height, sd_model_name, infotexts, …' }),
+});
+const ProgressResponse = Type.Object({
+  progress: Type.Number(),
+  eta_relative: Type.Number(),
+  state: Type.Object({
+    skipped: Type.Boolean(),
+    interrupted: Type.Boolean(),
+    job: Type.String(),
+    job_count: Type.Integer(),
+    job_timestamp: Type.String(),
+    job_no: Type.Integer(),
+    sampling_step: Type.Integer(),
+    sampling_steps: Type.Integer(),
+  }),
+  current_image: Nullable(Type.String({ description: 'The preview (base64), when the service has one' })),
+  textinfo: Nullable(Type.String()),
+  current_task: Nullable(Type.String()),
+});
+
+/** Our request fields → A1111's, for 422 `loc`s. */
+const FIELD_NAMES: Readonly<Record<string, string>> = {
+  engine: 'override_settings.sd_model_checkpoint',
+  resolution: 'width',
+  images: 'batch_size',
+  'prompts.0.text': 'prompt',
+  'prompts.1.text': 'negative_prompt',
+  prompts: 'prompt',
+  style: 'styles',
+  sampler: 'sampler_name',
+};
+
+export function a1111Routes(deps: A1111RouteDeps): FastifyPluginAsync {
+  const now = deps.now ?? Date.now;
+  return async (app) => {
+    app.addHook('onRequest', surfaceAuthHook({ applications: deps.applications, basic: true, rateLimit: deps.rateLimit && { ...deps.rateLimit, errorBody: () => ({ detail: 'Too Many Requests' }) } }));
+    app.setErrorHandler(a1111ErrorHandler);
+    app.setNotFoundHandler((_request, reply) => {
+      reply.status(404).send({ detail: 'Not Found' });
+    });
+
+    app.post<{ Body: Txt2ImgRequest }>(
+      '/txt2img',
+      {
+        schema: {
+          tags: [TAG],
+          summary: 'Text to image (AUTOMATIC1111)',
+          description:
+            'Synchronous: answers when the images are ready (at most SDAPI_SYNC_TIMEOUT, then 504). The request is an entry of the account\'s "A1111 API" thread, priced and charged like any other (402 when the credits are too few).',
+          security: SECURITY,
+          body: Txt2ImgRequestSchema,
+          response: {
+            200: Txt2ImgResponse,
+            401: detailResponse('Bad or missing token (Basic: any user name, the token as the password)'),
+            402: detailResponse('Too few credits'),
+            422: detailResponse('Bad fields: [{loc, msg, type}]'),
+            504: detailResponse('Not ready within SDAPI_SYNC_TIMEOUT'),
+          },
+        },
+      },
+      async (request, reply) => {
+        const auth = requireAuth(request);
+        const body = request.body;
+        const { engine, generation } = toGenerationBody(body, deps.engines);
+        const { entryId } = await deps.protocols.submit(auth.userId, 'a1111', { body: generation });
+        const outcome = await deps.protocols.waitFor(auth.userId, entryId, { timeoutMs: deps.syncTimeoutMs, signal: clientGone(request, reply) });
+        if (outcome.status === 'failed') throw new AppError('internal', outcome.error);
+        // Interrupted: the images finished before the interrupt, as A1111 answers.
+        const images = body.send_images !== false ? await Promise.all(outcome.images.map(async (image) => (await deps.protocols.imageBytes(image)).toString('base64'))) : [];
+        return { images, parameters: echoParameters(body, outcome, engine), info: JSON.stringify(infoOf(body, outcome, engine)) };
+      },
+    );
+
+    app.get<{ Querystring: { skip_current_image?: boolean } }>(
+      '/progress',
+      {
+        schema: {
+          tags: [TAG],
+          summary: "Progress of the caller's most recent txt2img",
+          description:
+            "Of the request most recently sent through /sdapi/v1 with this account (A1111 reports whatever job runs, anyone's). 0 with an empty state when none is queued or running. current_image: the latest live preview (a base64 JPEG), unless skip_current_image.",
+          security: SECURITY,
+          querystring: Type.Object({ skip_current_image: Type.Optional(Type.Boolean({ default: false })) }),
+          response: { 200: ProgressResponse, 401: detailResponse('Bad or missing token') },
+        },
+      },
+      async (request) => {
+        const auth = requireAuth(request);
+        const [latest, jobCount] = await Promise.all([deps.protocols.latest(auth.userId, 'a1111'), deps.protocols.unfinished(auth.userId, 'a1111')]);
+        const running = latest && latest.status === 'running' ? await deps.protocols.liveState(auth.userId, latest.threadId, latest.id) : {};
+        return progressView(latest, jobCount, now(), { etaSeconds: running.etaSeconds, currentImage: request.query.skip_current_image ? undefined : running.preview?.toString('base64') });
+      },
+    );
+
+    app.post(
+      '/interrupt',
+      {
+        schema: {
+          tags: [TAG],
+          summary: "Interrupt the caller's most recent txt2img",
+          description: "Cancels the account's most recent /sdapi/v1 request if it is still queued or running (its credits are refunded; its txt2img call answers without images). Never another account's.",
+          security: SECURITY,
+          response: { 200: Type.Object({}, { additionalProperties: true }), 401: detailResponse('Bad or missing token') },
+        },
+      },
+      async (request) => {
+        const auth = requireAuth(request);
+        await deps.protocols.interrupt(auth.userId, 'a1111');
+        return {};
+      },
+    );
+
+    app.get(
+      '/sd-models',
+      {
+        schema: {
+          tags: [TAG],
+          summary: 'The engines, as checkpoints',
+          description: 'Name one in override_settings.sd_model_checkpoint.',
+          security: SECURITY,
+          response: {
+            200: Type.Array(Type.Object({ title: Type.String(), model_name: Type.String(), hash: Nullable(Type.String()), sha256: Nullable(Type.String()), filename: Type.String(), config: Nullable(Type.String()) })),
+            401: detailResponse('Bad or missing token'),
+          },
+        },
+      },
+      async (request) => {
+        requireAuth(request);
+        return deps.engines.list().map((e) => ({ title: e.id, model_name: e.id, hash: null, sha256: null, filename: e.id, config: null }));
+      },
+    );
+
+    app.get(
+      '/samplers',
+      {
+        schema: {
+          tags: [TAG],
+          summary: 'The samplers, with A1111 names',
+          description: 'Those that at least one engine offers.',
+          security: SECURITY,
+          response: {
+            200: Type.Array(Type.Object({ name: Type.String(), aliases: Type.Array(Type.String()), options: Type.Record(Type.String(), Type.String()) })),
+            401: detailResponse('Bad or missing token'),
+          },
+        },
+      },
+      async (request) => {
+        requireAuth(request);
+        const offered = new Set(deps.engines.list().flatMap((e) => e.samplers as readonly string[]));
+        return A1111_SAMPLERS.filter((s) => offered.has(s.ours)).map((s) => ({ name: s.name, aliases: s.aliases, options: {} }));
+      },
+    );
+
+    app.get(
+      '/options',
+      {
+        schema: {
+          tags: [TAG],
+          summary: 'The settings txt2img uses (read-only)',
+          description: 'sd_model_checkpoint is the default engine; choose another per request with override_settings.',
+          security: SECURITY,
+          response: { 200: Type.Record(Type.String(), Type.Unknown()), 401: detailResponse('Bad or missing token') },
+        },
+      },
+      async (request) => {
+        requireAuth(request);
+        const first = deps.engines.list()[0];
+        return {
+          sd_model_checkpoint: first?.id ?? null,
+          sd_checkpoint_hash: null,
+          samples_format: 'png',
+          samples_save: true,
+          save_images_add_number: true,
+          enable_pnginfo: true,
+          show_progress_every_n_steps: -1,
+          live_previews_enable: false,
+          CLIP_stop_at_last_layers: 1,
+          eta_noise_seed_delta: 0,
+          emphasis: 'None',
+        };
+      },
+    );
+  };
+}
+
+/** A1111's fields → our request body (the entry service checks it against the engine), and the engine chosen. */
+export function toGenerationBody(body: Txt2ImgRequest, engines: EngineCatalog): { engine: Engine; generation: GenerationRequestBody } {
+  const fields: FieldErrors = {};
+  const width = body.width ?? 512;
+  const height = body.height ?? 512;
+  const resolution = `${width}x${height}`;
+  const checkpoint = body.override_settings?.sd_model_checkpoint;
+  let engine: Engine | undefined;
+  if (checkpoint) {
+    engine = engines.find(checkpoint) ?? engines.find(checkpoint.replace(/\s*\[[0-9a-f]+\]\s*$/i, '').replace(/\.(safetensors|ckpt|onnx)$/i, ''));
+    if (!engine) fields['override_settings.sd_model_checkpoint'] = [`The checkpoint ${checkpoint} does not exist. Valid: ${engines.acceptedIds().join(', ')}.`];
+  } else {
+    engine = engines.list().find((e) => e.resolutions.includes(resolution)) ?? engines.list()[0];
+  }
+  const images = (body.batch_size ?? 1) * (body.n_iter ?? 1);
+  if (images > 10) fields.batch_size = ['The batch_size × n_iter may not be greater than 10.'];
+  const sampler = samplerOf(body, fields);
+  if (Object.keys(fields).length > 0 || !engine) throw AppError.validation(fields);
+  const prompts = [{ text: body.prompt ?? '', weight: 1 }];
+  if (body.negative_prompt) prompts.push({ text: body.negative_prompt, weight: -1 });
+  const generation: GenerationRequestBody = { engine: checkpoint ? (checkpoint === engine.id || engine.aliases.includes(checkpoint) ? checkpoint : engine.id) : engine.id, resolution, prompts, images };
+  if (body.steps !== undefined) generation.steps = body.steps;
+  if (body.seed !== undefined && body.seed > 0) generation.seed = body.seed;
+  if (body.cfg_scale !== undefined) generation.cfg_scale = body.cfg_scale;
+  if (sampler !== undefined) generation.sampler = sampler;
+  const style = body.styles?.find((s) => engines.styles().includes(s));
+  if (style !== undefined) generation.style = style;
+  return { engine, generation };
+}
+
+/** sampler_name (or sampler_index) and scheduler → our sampler name; undefined = the engine's default. */
+function samplerOf(body: Txt2ImgRequest, fields: FieldErrors): string | undefined {
+  const requested = body.sampler_name ?? body.sampler_index ?? undefined;
+  const scheduler = body.scheduler ? body.scheduler.toLowerCase() : undefined;
+  if (scheduler !== undefined && !(SCHEDULERS as readonly string[]).includes(scheduler)) {
+    fields.scheduler = [`The scheduler must be one of: Automatic, Uniform, Karras.`];
+    return undefined;
+  }
+  if (requested === undefined || requested === '') {
+    if (scheduler === 'karras') fields.scheduler = ['The scheduler Karras needs sampler_name DPM++ 2M.'];
+    return undefined;
+  }
+  const known = A1111_SAMPLERS.find((s) => s.name.toLowerCase() === requested.toLowerCase() || s.aliases.includes(requested.toLowerCase()) || s.ours === requested);
+  let ours = known?.ours ?? requested;
+  if (scheduler === 'karras') {
+    if (ours === 'dpmpp_2m') ours = 'dpmpp_2m_karras';
+    else if (ours !== 'dpmpp_2m_karras') fields.scheduler = [`The scheduler Karras is available with DPM++ 2M only.`];
+  }
+  return ours;
+}
+
+/** The A1111 name of one of our samplers. */
+function a1111Sampler(ours: string): string {
+  return A1111_SAMPLERS.find((s) => s.ours === ours)?.name ?? ours;
+}
+
+interface UsedSettings {
+  steps: number;
+  cfgScale: number;
+  sampler: string;
+  width: number;
+  height: number;
+  seeds: number[];
+  prompt: string;
+  negativePrompt: string;
+  style: string | null;
+}
+
+function usedSettings(body: Txt2ImgRequest, outcome: ProtocolOutcome, engine: Engine): UsedSettings {
+  const { request } = outcome;
+  const [width, height] = request.resolution.split('x').map(Number);
+  return {
+    steps: request.steps,
+    cfgScale: request.cfg_scale ?? engine.cfg.default,
+    sampler: a1111Sampler(request.sampler ?? engine.defaultSampler),
+    width,
+    height,
+    seeds: outcome.status === 'failed' ? [] : outcome.images.map((i) => i.item.seed),
+    prompt: body.prompt ?? '',
+    negativePrompt: body.negative_prompt ?? '',
+    style: request.style,
+  };
+}
+
+/** The request as A1111 echoes it, with the values used where the caller left them out. */
+function echoParameters(body: Txt2ImgRequest, outcome: ProtocolOutcome, engine: Engine): Record<string, unknown> {
+  const used = usedSettings(body, outcome, engine);
+  return {
+    ...body,
+    prompt: used.prompt,
+    negative_prompt: used.negativePrompt,
+    styles: body.styles ?? null,
+    seed: body.seed ?? -1,
+    sampler_name: body.sampler_name ?? used.sampler,
+    scheduler: body.scheduler ?? null,
+    batch_size: body.batch_size ?? 1,
+    n_iter: body.n_iter ?? 1,
+    steps: used.steps,
+    cfg_scale: used.cfgScale,
+    width: used.width,
+    height: used.height,
+    override_settings: body.override_settings ?? null,
+    send_images: body.send_images ?? true,
+  };
+}
+
+/** A1111's `info` (Processed.js()): what was generated, with the seed of every image. */
+function infoOf(body: Txt2ImgRequest, outcome: ProtocolOutcome, engine: Engine): Record<string, unknown> {
+  const used = usedSettings(body, outcome, engine);
+  const count = used.seeds.length;
+  const infotexts = used.seeds.map((seed) =>
+    parametersText({ prompt: used.prompt, negativePrompt: used.negativePrompt, steps: used.steps, sampler: used.sampler, cfgScale: used.cfgScale, seed, width: used.width, height: used.height, model: engine.id, style: used.style }),
+  );
+  return {
+    prompt: used.prompt,
+    all_prompts: Array.from({ length: count }, () => used.prompt),
+    negative_prompt: used.negativePrompt,
+    all_negative_prompts: Array.from({ length: count }, () => used.negativePrompt),
+    seed: used.seeds[0] ?? null,
+    all_seeds: used.seeds,
+    subseed: -1,
+    all_subseeds: used.seeds.map(() => -1),
+    subseed_strength: 0,
+    width: used.width,
+    height: used.height,
+    sampler_name: used.sampler,
+    cfg_scale: used.cfgScale,
+    steps: used.steps,
+    batch_size: body.batch_size ?? 1,
+    restore_faces: false,
+    face_restoration_model: null,
+    sd_model_name: engine.id,
+    sd_model_hash: null,
+    sd_vae_name: null,
+    sd_vae_hash: null,
+    seed_resize_from_w: -1,
+    seed_resize_from_h: -1,
+    denoising_strength: null,
+    extra_generation_params: used.style ? { Style: used.style } : {},
+    index_of_first_image: 0,
+    infotexts,
+    styles: body.styles ?? [],
+    job_timestamp: jobTimestamp(outcome.createdAt),
+    clip_skip: 1,
+    is_using_inpainting_conditioning: false,
+    version: 'sdapi',
+    interrupted: outcome.status === 'cancelled',
+  };
+}
+
+/** `20260101123456`, as A1111 stamps jobs. */
+function jobTimestamp(iso: string): string {
+  return iso.replace(/\D/g, '').slice(0, 14);
+}
+
+/** GET /progress for the caller's latest request from this surface. */
+export function progressView(latest: Entry | undefined, jobCount: number, now: number, live: { etaSeconds?: number; currentImage?: string } = {}) {
+  const active = latest && (latest.status === 'queued' || latest.status === 'running') ? latest : undefined;
+  const p = active?.progress;
+  const fraction = p && p.steps > 0 && p.images > 0 ? Math.min(1, (p.image * p.steps + p.step) / (p.images * p.steps)) : 0;
+  const elapsed = active ? Math.max(0, (now - Date.parse(active.createdAt)) / 1000) : 0;
+  return {
+    progress: fraction,
+    // The service's ETA (from the step times) when it has one, else A1111's own estimate from the elapsed time.
+    eta_relative: live.etaSeconds ?? (fraction > 0 ? Math.max(0, elapsed / fraction - elapsed) : 0),
+    state: {
+      skipped: false,
+      interrupted: latest?.status === 'cancelled',
+      job: active ? `task(${active.id})` : '',
+      job_count: jobCount,
+      job_timestamp: active ? jobTimestamp(active.createdAt) : '0',
+      job_no: p?.image ?? 0,
+      sampling_step: p?.step ?? 0,
+      sampling_steps: p?.steps ?? 0,
+    },
+    current_image: live.currentImage ?? null,
+    textinfo: null,
+    current_task: active ? active.id : null,
+  };
+}
+
+/** A classified problem as A1111 (FastAPI) answers it. */
+export function a1111Error(problem: Problem): { status: number; body: { detail: unknown } } {
+  if (problem.status === 401) return { status: 401, body: { detail: 'Incorrect username or password' } };
+  if (problem.fields) {
+    const fields = renameFields(problem.fields, FIELD_NAMES);
+    const detail = Object.entries(fields).flatMap(([path, messages]) => messages.map((msg) => ({ loc: ['body', ...path.split('.').map((p) => (/^\d+$/.test(p) ? Number(p) : p))], msg, type: 'value_error' })));
+    return { status: 422, body: { detail } };
+  }
+  if (problem.internal) return { status: 500, body: { detail: 'Internal Server Error' } };
+  return { status: problem.status, body: { detail: problem.message } };
+}
+
+async function a1111ErrorHandler(error: FastifyError | Error, request: FastifyRequest, reply: FastifyReply) {
+  const problem = toProblem(error);
+  logProblem(request, error, problem);
+  const answer = a1111Error(problem);
+  if (answer.status === 401) reply.header('www-authenticate', 'Basic');
+  if (problem.retryAfterSeconds !== undefined) reply.header('retry-after', String(problem.retryAfterSeconds));
+  return reply.status(answer.status).send(answer.body);
+}

@@ -1,0 +1,72 @@
+/** `protocol_threads` and `protocol_requests`: every read and write is scoped by user id (or by the caller's token). */
+import type { Kysely, Selectable } from 'kysely';
+import type { EntryRow } from './entries.repo.ts';
+import type { Database } from '../schema.ts';
+import type { ProtocolRequestsTable } from '../tables/protocols.ts';
+
+export type ProtocolRequestRow = Selectable<ProtocolRequestsTable>;
+
+export class ProtocolsRepository {
+  constructor(private readonly db: Kysely<Database>) {}
+
+  /** The account's thread for the protocol, when it has one (the row goes with the thread). */
+  async threadFor(userId: string, protocol: string): Promise<string | undefined> {
+    const row = await this.db.selectFrom('protocol_threads').select('thread_id').where('user_id', '=', userId).where('protocol', '=', protocol).executeTakeFirst();
+    return row?.thread_id;
+  }
+
+  async setThread(userId: string, protocol: string, threadId: string): Promise<void> {
+    await this.db
+      .insertInto('protocol_threads')
+      .values({ user_id: userId, protocol, thread_id: threadId })
+      .onConflict((oc) => oc.columns(['user_id', 'protocol']).doUpdateSet({ thread_id: threadId }))
+      .execute();
+  }
+
+  async findRequest(tokenId: string, fingerprint: string): Promise<ProtocolRequestRow | undefined> {
+    return this.db.selectFrom('protocol_requests').selectAll().where('token_id', '=', tokenId).where('fingerprint', '=', fingerprint).executeTakeFirst();
+  }
+
+  /** Records (or re-points) what a request body maps to. */
+  async recordRequest(row: ProtocolRequestRow): Promise<void> {
+    await this.db
+      .insertInto('protocol_requests')
+      .values(row)
+      .onConflict((oc) => oc.columns(['token_id', 'fingerprint']).doUpdateSet({ entry_id: row.entry_id, user_id: row.user_id, created_at: row.created_at }))
+      .execute();
+  }
+
+  /** The newest request entry of the account's thread for the protocol. */
+  async latestRequest(userId: string, protocol: string): Promise<EntryRow | undefined> {
+    return this.db
+      .selectFrom('protocol_threads as p')
+      .innerJoin('entries as e', (join) => join.onRef('e.thread_id', '=', 'p.thread_id').onRef('e.user_id', '=', 'p.user_id'))
+      .selectAll('e')
+      .where('p.user_id', '=', userId)
+      .where('p.protocol', '=', protocol)
+      .where('e.type', '=', 'request')
+      .orderBy('e.seq', 'desc')
+      .limit(1)
+      .executeTakeFirst();
+  }
+
+  /** How many requests of the account's thread for the protocol are queued or running. */
+  async unfinishedRequests(userId: string, protocol: string): Promise<number> {
+    const row = await this.db
+      .selectFrom('protocol_threads as p')
+      .innerJoin('entries as e', (join) => join.onRef('e.thread_id', '=', 'p.thread_id').onRef('e.user_id', '=', 'p.user_id'))
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('p.user_id', '=', userId)
+      .where('p.protocol', '=', protocol)
+      .where('e.type', '=', 'request')
+      .where('e.status', 'in', ['queued', 'running'])
+      .executeTakeFirstOrThrow();
+    return Number(row.n);
+  }
+
+  /** Housekeeping: forgets requests recorded before `before`. */
+  async deleteRequestsBefore(before: string): Promise<number> {
+    const result = await this.db.deleteFrom('protocol_requests').where('created_at', '<', before).executeTakeFirst();
+    return Number(result.numDeletedRows);
+  }
+}
