@@ -110,6 +110,7 @@ export class EntryService {
         entryId: id,
         userId,
         engine: engine.id,
+        cost,
       });
       const title = titleFromPrompt(request.prompts.find((p) => p.weight > 0)?.text ?? '');
       if (Number(inserted.seq) === 1 && title && current.title === findAiVersion(current.ai_version_code)?.title) {

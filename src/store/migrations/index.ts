@@ -8,6 +8,7 @@ import * as threadVersions from './005-thread-versions.ts';
 import * as images from './006-images.ts';
 import * as fleet from './007-fleet.ts';
 import * as abuseResistance from './008-abuse-resistance.ts';
+import * as fairShare from './009-fair-share.ts';
 
 const migrations: Record<string, Migration> = {
   '001-identity': identity,
@@ -18,6 +19,7 @@ const migrations: Record<string, Migration> = {
   '006-images': images,
   '007-fleet': fleet,
   '008-abuse-resistance': abuseResistance,
+  '009-fair-share': fairShare,
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -1,5 +1,5 @@
 /** The `users` table: accounts and their spendable credit balance. */
-import { sql, type Kysely, type Selectable } from 'kysely';
+import { sql, type Insertable, type Kysely, type Selectable } from 'kysely';
 import type { Dialect } from '../dialect.ts';
 import type { Database } from '../schema.ts';
 import type { UsersTable } from '../tables/identity.ts';
@@ -22,7 +22,7 @@ export class UsersRepository {
     await this.db.selectFrom('users').select('id').where('id', '=', userId).forNoKeyUpdate().execute();
   }
 
-  async insert(row: UserRow): Promise<void> {
+  async insert(row: Insertable<UsersTable>): Promise<void> {
     await this.db.insertInto('users').values(row).execute();
   }
 

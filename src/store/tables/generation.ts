@@ -1,3 +1,5 @@
+import type { ColumnType } from 'kysely';
+
 /** Threads, entries, jobs and the credit ledger. Ids are UUID text, times ISO-8601 UTC text. */
 
 export interface ThreadsTable {
@@ -64,6 +66,17 @@ export interface JobsTable {
   created_at: string;
   started_at: string | null;
   finished_at: string | null;
+  /** The work the job stands for (a generation: its credits), charged to its account's virtual time when claimed. */
+  cost: ColumnType<number, number | undefined, number>;
+  /** The virtual start time the fair scheduler gave the job when it was claimed; null until then. */
+  vstart: ColumnType<number | null, number | null | undefined, number | null>;
+}
+
+/** Per-account state of the fair scheduler (see docs/scheduling.md). */
+export interface FairShareTable {
+  user_id: string;
+  /** Virtual finish time of the account's last started job: Σ cost / weight, lifted to the clock when idle. */
+  vtime: number;
 }
 
 export type LedgerKind = 'grant' | 'reserve' | 'charge' | 'refund';
@@ -123,4 +136,5 @@ export interface GenerationTables {
   jobs: JobsTable;
   credit_ledger: CreditLedgerTable;
   workers: WorkersTable;
+  fair_share: FairShareTable;
 }
