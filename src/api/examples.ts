@@ -122,4 +122,4 @@ export const engineExample = {
   styles: ['enhance', 'anime', 'photographic', 'digital-art', 'comic-book', 'fantasy-art', 'line-art', 'analog-film', 'neon-punk', 'isometric', 'low-poly', 'origami', 'modeling-compound', 'cinematic', '3d-model', 'pixel-art', 'tile-texture'],
 };
 
-export const accountExample = { email: 'you@example.com', credits: 90 };
+export const accountExample = { email: 'you@example.com', credits: 90, priority: 'normal', max_running: 2, max_queued: 20, running: 1, queued: 3 };

@@ -31,6 +31,7 @@ import { CachedApplicationService } from '../services/identity/cached-applicatio
 import { InviteService } from '../services/identity/invites.ts';
 import { UserService } from '../services/identity/users.ts';
 import { GenerateJobHandler } from '../services/jobs/generate-job-handler.ts';
+import { SchedulingService } from '../services/jobs/scheduling-service.ts';
 import { FixedWindowCounters } from '../services/limits/fixed-window-counters.ts';
 import { memoryRequestLimiter, redisRequestLimiter, type RequestLimiter } from '../services/limits/request-limiter.ts';
 import { Housekeeping } from '../services/ops/housekeeping.ts';
@@ -86,6 +87,8 @@ export interface Services {
   engines: EngineCatalog;
   threads: ThreadService;
   entries: EntryService;
+  /** Account priorities and caps, and fair-order queue positions. */
+  scheduling: SchedulingService;
   producer: ImageProducer;
   fleet: FleetStatus;
   sweeper: QueueSweeper;
@@ -203,6 +206,7 @@ export function assembleRuntime(config: Config, store: Store, parts: { engines: 
     engines,
     threads: new ThreadService({ store, entries, storage, clock }),
     entries,
+    scheduling: new SchedulingService(store),
     producer,
     fleet,
     sweeper: new QueueSweeper({ entries, fleet, timeoutMs: config.queueTimeoutMs, logger }),
@@ -298,6 +302,7 @@ export function buildHttpApp(runtime: Runtime, options: Omit<AppDeps, 'config' |
       engines: services.engines,
       fleet: services.fleet,
       credits: services.credits,
+      scheduling: services.scheduling,
       users: services.users,
       applications: services.applications,
       accounts: services.accounts,
@@ -316,6 +321,7 @@ export interface AccountRuntime {
   applications: ApplicationService;
   credits: CreditService;
   invites: InviteService;
+  scheduling: SchedulingService;
   close(): Promise<void>;
 }
 
@@ -326,6 +332,7 @@ export async function openAccountRuntime(config: Config): Promise<AccountRuntime
     applications: new ApplicationService(store),
     credits: new CreditService(store),
     invites: new InviteService(store),
+    scheduling: new SchedulingService(store),
     close: () => store.close(),
   };
 }

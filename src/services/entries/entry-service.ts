@@ -19,6 +19,7 @@ import type { CreditService } from '../credits/credit-service.ts';
 import { requestCost } from '../credits/pricing.ts';
 import type { EngineCatalog } from '../generation/engine-catalog.ts';
 import type { GenerationProgress } from '../generation/image-generator.ts';
+import { checkQueueRoom } from '../jobs/scheduling-service.ts';
 import { findAiVersion } from '../threads/ai-versions.ts';
 import { titleFromPrompt } from '../threads/thread-title.ts';
 import { checkGenerationRequest, type RequestSubmission } from './request-check.ts';
@@ -103,6 +104,8 @@ export class EntryService {
         created_at: now,
         updated_at: now,
       });
+      // Before the reservation: a request over the account's max_queued is refused (429) with nothing held.
+      await checkQueueRoom(tx, userId);
       await this.deps.credits.reserve(tx, { userId, cost, entryId: id });
       await this.deps.queue.enqueue(tx, {
         kind: 'generate',

@@ -175,6 +175,52 @@ export class JobsRepository {
       .executeTakeFirst();
   }
 
+  /**
+   * What the fair-order queue position needs for one engine: its pending jobs, the scheduler rows and priorities of
+   * their accounts, and the scheduler clock (the start tag of the latest claim).
+   */
+  async fairSnapshot(engine: string): Promise<{
+    pending: Pick<JobRow, 'id' | 'entry_id' | 'user_id' | 'cost' | 'created_at'>[];
+    accounts: { user_id: string; vtime: number; priority: string | null }[];
+    clock: number;
+  }> {
+    const pending = await this.db
+      .selectFrom('jobs')
+      .select(['id', 'entry_id', 'user_id', 'cost', 'created_at'])
+      .where('status', '=', 'pending')
+      .where('engine', '=', engine)
+      .orderBy('created_at')
+      .execute();
+    const accounts = await this.db
+      .selectFrom('fair_share as f')
+      .leftJoin('users as u', 'u.id', 'f.user_id')
+      .select(['f.user_id', 'f.vtime', 'u.priority'])
+      .where('f.user_id', 'in', (eb) => eb.selectFrom('jobs').select('user_id').where('status', '=', 'pending').where('engine', '=', engine).where('user_id', 'is not', null).$narrowType<{ user_id: string }>())
+      .execute();
+    const clock = await this.db
+      .selectFrom('jobs')
+      .select('vstart')
+      .where('started_at', 'is not', null)
+      .where('vstart', 'is not', null)
+      .orderBy('started_at', 'desc')
+      .limit(1)
+      .executeTakeFirst();
+    return { pending, accounts: accounts.map((a) => ({ user_id: a.user_id, vtime: Number(a.vtime), priority: a.priority })), clock: Number(clock?.vstart ?? 0) };
+  }
+
+  /** The account's jobs running now and waiting now. */
+  async countsForUser(userId: string): Promise<{ running: number; queued: number }> {
+    const rows = await this.db
+      .selectFrom('jobs')
+      .select((eb) => ['status', eb.fn.countAll<number>().as('count')])
+      .where('user_id', '=', userId)
+      .where('status', 'in', ['pending', 'running'])
+      .groupBy('status')
+      .execute();
+    const count = (status: JobStatus) => Number(rows.find((r) => r.status === status)?.count ?? 0);
+    return { running: count('running'), queued: count('pending') };
+  }
+
   /** Creates the account's scheduler row if it has none (at its first enqueue); an existing row is left alone. */
   async ensureFairShare(userId: string): Promise<void> {
     await this.db.insertInto('fair_share').values({ user_id: userId, vtime: 0 }).onConflict((oc) => oc.column('user_id').doNothing()).execute();

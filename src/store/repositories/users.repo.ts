@@ -51,4 +51,11 @@ export class UsersRepository {
     const row = await query.returning('credits').executeTakeFirst();
     return row && Number(row.credits);
   }
+
+  /** Changes the account's scheduling settings (only the fields given); false when the user is missing. */
+  async setScheduling(userId: string, change: Partial<Pick<UserRow, 'priority' | 'max_running' | 'max_queued'>>): Promise<boolean> {
+    if (Object.keys(change).length === 0) return (await this.findById(userId)) !== undefined;
+    const result = await this.db.updateTable('users').set(change).where('id', '=', userId).executeTakeFirst();
+    return Number(result.numUpdatedRows) === 1;
+  }
 }
