@@ -101,7 +101,7 @@ export class JobsRepository {
         SELECT (SELECT min(n.user_id) FROM jobs n WHERE n.status = 'pending' AND n.user_id > w.user_id) FROM waiting w WHERE w.user_id IS NOT NULL
       ),
       clock(v) AS (
-        SELECT coalesce((SELECT s.vstart FROM jobs s WHERE s.started_at IS NOT NULL AND s.vstart IS NOT NULL ORDER BY s.started_at DESC LIMIT 1), 0)
+        SELECT coalesce((SELECT s.vstart FROM jobs s WHERE s.started_at IS NOT NULL AND s.vstart IS NOT NULL ORDER BY s.started_at DESC, s.vstart DESC LIMIT 1), 0)
       )
       SELECT f.user_id, ${greatest}(f.vtime, clock.v) AS start_tag, clock.v AS clock,
              coalesce(u.priority, ${DEFAULT_PRIORITY}) AS priority, coalesce(u.max_running, ${DEFAULT_MAX_RUNNING}) AS max_running,
@@ -203,6 +203,7 @@ export class JobsRepository {
       .where('started_at', 'is not', null)
       .where('vstart', 'is not', null)
       .orderBy('started_at', 'desc')
+      .orderBy('vstart', 'desc')
       .limit(1)
       .executeTakeFirst();
     return { pending, accounts: accounts.map((a) => ({ user_id: a.user_id, vtime: Number(a.vtime), priority: a.priority })), clock: Number(clock?.vstart ?? 0) };
