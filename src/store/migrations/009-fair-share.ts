@@ -27,5 +27,5 @@ export async function up(db: Kysely<unknown>): Promise<void> {
   await sql`INSERT INTO fair_share (user_id, vtime) SELECT DISTINCT user_id, 0 FROM jobs WHERE user_id IS NOT NULL AND status IN ('pending', 'running')`.execute(db);
 
   await db.schema.createIndex('jobs_status_user_created_idx').on('jobs').columns(['status', 'user_id', 'created_at']).execute();
-  await db.schema.createIndex('jobs_started_idx').on('jobs').column('started_at').execute();
+  await db.schema.createIndex('jobs_started_idx').on('jobs').columns(['started_at', 'vstart']).execute();
 }
