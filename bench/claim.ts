@@ -20,6 +20,7 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
+import { sql } from 'kysely';
 import { JOB_DEFINITIONS } from '../src/domain/jobs.ts';
 import { ACCOUNT_PRIORITIES } from '../src/domain/scheduling.ts';
 import { DatabaseJobQueue } from '../src/queue/database-job-queue.ts';
@@ -137,7 +138,7 @@ async function claimLoop(store: Store, queue: Queue, claims: number, counter: { 
 function report(label: string, times: number[]): void {
   const sorted = [...times].sort((a, b) => a - b);
   const fmt = (ms: number) => `${ms.toFixed(2)} ms`;
-  console.log(`${label.padEnd(44)} p50 ${fmt(percentile(sorted, 50)).padStart(9)}   p99 ${fmt(percentile(sorted, 99)).padStart(9)}   max ${fmt(sorted[sorted.length - 1]).padStart(9)}   (${times.length} claims)`);
+  console.log(`${label.padEnd(44)} p50 ${fmt(percentile(sorted, 50)).padStart(9)}   p99 ${fmt(percentile(sorted, 99)).padStart(9)}   max ${fmt(sorted[sorted.length - 1]).padStart(9)}   (${times.length})`);
 }
 
 async function bench(dialect: 'sqlite' | 'postgres'): Promise<void> {
@@ -161,6 +162,14 @@ async function bench(dialect: 'sqlite' | 'postgres'): Promise<void> {
   const extra: Store[] = [];
   try {
     await seed(store);
+    // The floor under any claim on this machine at this moment: one trivial statement's round trip.
+    const trivial: number[] = [];
+    for (let i = 0; i < 500; i++) {
+      const t0 = performance.now();
+      await sql`SELECT 1`.execute(store.db);
+      trivial.push(performance.now() - t0);
+    }
+    report(`${dialect}: SELECT 1 round trip (for scale)`, trivial);
     const counter = { n: JOBS };
     const queue: Queue = new DatabaseJobQueue({ jobs: store.repos.jobs, notifier: new InProcessNotifier(), definitions: JOB_DEFINITIONS });
     await claimLoop(store, queue, Math.min(200, CLAIMS), counter); // warm-up: statement caches, plans, page cache

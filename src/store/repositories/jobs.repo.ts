@@ -68,6 +68,9 @@ export class JobsRepository {
   async claim(lease: { owner: string; now: Date; leaseMs: number } & ClaimFilter): Promise<JobRow | undefined> {
     if (lease.accepted.length === 0) return undefined;
     const claimed = await this.db.transaction().execute(async (trx) => {
+      // A claim lost in a database crash only puts its job back to pending (its worker's heartbeat then finds the
+      // lease gone), so its commit need not wait for the WAL flush, the largest part of a claim's time.
+      if (this.dialect === 'postgres') await sql`SET LOCAL synchronous_commit = off`.execute(trx);
       const tried: string[] = [];
       // Each round either claims or rules one account out (its job or its last slot went to a concurrent claimer).
       for (let round = 0; round < 8; round++) {
