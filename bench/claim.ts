@@ -162,6 +162,8 @@ async function bench(dialect: 'sqlite' | 'postgres'): Promise<void> {
   const extra: Store[] = [];
   try {
     await seed(store);
+    // Planner statistics as a running system has them (autovacuum would gather them a little later).
+    await sql`ANALYZE`.execute(store.db);
     // The floor under any claim on this machine at this moment: one trivial statement's round trip.
     const trivial: number[] = [];
     for (let i = 0; i < 500; i++) {
