@@ -147,6 +147,9 @@ async function main(): Promise<void> {
   }
   console.log(`rate limiter alone: ${limiter.map((l) => `${l.store} ${l.usPerRequest.toFixed(2)} µs/request (${l.mode})`).join('; ')}`);
   console.log(JSON.stringify({ machine: { cpus: cpu.length, model: cpu[0]?.model, node: process.version, loadavg: os.loadavg() }, results, limiter }));
+  // The event stream's latency and the API's event loop under 20 SSE clients (issue #9): bench/events.ts.
+  const events = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'bench/events.ts')], { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  process.stdout.write(events.stdout);
   if (results.some((r) => r.errors > 0)) {
     console.error('some requests failed');
     process.exitCode = 1;

@@ -13,6 +13,8 @@ import type { FileStorage } from '../storage/file-storage.ts';
 import type { CreditService } from '../services/credits/credit-service.ts';
 import type { SchedulingService } from '../services/jobs/scheduling-service.ts';
 import type { EntryService } from '../services/entries/entry-service.ts';
+import type { EntryEvents } from '../services/events/entry-events.ts';
+import type { EventStreamOptions } from './event-stream.ts';
 import type { FleetStatus } from '../services/fleet/fleet-status.ts';
 import type { EngineCatalog } from '../services/generation/engine-catalog.ts';
 import type { RequestLimiter } from '../services/limits/request-limiter.ts';
@@ -22,6 +24,8 @@ import type { ApplicationService } from '../services/identity/applications.ts';
 import type { UserService } from '../services/identity/users.ts';
 import type { ThreadService } from '../services/threads/thread-service.ts';
 import type { AccountService } from '../services/web/accounts.ts';
+import type { WebhookOutbox } from '../services/webhooks/webhook-outbox.ts';
+import type { WebhookSecretService } from '../services/webhooks/webhook-secrets.ts';
 import type { SessionService } from '../services/web/sessions.ts';
 import { apiRequestHook, decodeMultipartBody } from './auth.ts';
 import { registerBodyParsers } from './body-parsers.ts';
@@ -36,6 +40,7 @@ import { imageRoutes } from './routes/images.routes.ts';
 import { opsRoutes } from './routes/ops.routes.ts';
 import { storageRoutes } from './routes/storage.routes.ts';
 import { threadRoutes } from './routes/threads.routes.ts';
+import { webhookRoutes } from './routes/webhooks.routes.ts';
 import { webUiRoutes } from './routes/web-ui.routes.ts';
 import { ErrorBody } from './schemas.ts';
 import { docsContentSecurityPolicy, pageHeadersUnder, securityHeaders } from './security-headers.ts';
@@ -45,6 +50,7 @@ import { createSessionAuthenticator } from './session-auth.ts';
 export interface ApiServices {
   threads: ThreadService;
   entries: EntryService;
+  events: EntryEvents;
   engines: EngineCatalog;
   fleet: Pick<FleetStatus, 'engineLoad'>;
   credits: CreditService;
@@ -58,6 +64,8 @@ export interface ApiServices {
   metrics: ServiceMetrics;
   /** The per-request rate limit of /api/v1 (SDAPI_RATE_LIMIT); none = unlimited. */
   requestLimiter?: RequestLimiter;
+  webhooks: WebhookOutbox;
+  webhookSecrets: WebhookSecretService;
 }
 
 export interface AppDeps {
@@ -69,6 +77,8 @@ export interface AppDeps {
   sessions?: boolean;
   /** The process logger (pino); none by default. */
   logger?: FastifyBaseLogger;
+  /** Event stream limits (default: keep-alive every 15 s, 20 streams per token). */
+  eventStreams?: EventStreamOptions;
   /** Called for every route as it is registered (tests enumerate the routes with it). */
   onRoute?: (route: RouteOptions & { routePath: string; path: string; prefix: string }) => void;
 }
@@ -144,11 +154,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       api.setNotFoundHandler(notFound);
       api.get('/openapi.json', { schema: { hide: true }, config: { public: true } }, async () => app.swagger());
       await api.register(threadRoutes({ threads: services.threads }));
-      await api.register(entryRoutes({ entries: services.entries }));
+      await api.register(entryRoutes({ entries: services.entries, events: services.events, streams: deps.eventStreams }));
       await api.register(imageRoutes({ entries: services.entries }));
       await api.register(engineRoutes({ engines: services.engines, fleet: services.fleet }));
       await api.register(authRoutes({ accounts: services.accounts, sessions: services.sessions, users: services.users, publicUrl: config.publicUrl }));
       await api.register(accountRoutes({ applications: services.applications, credits: services.credits, scheduling: services.scheduling }));
+      await api.register(webhookRoutes({ webhooks: services.webhooks, webhookSecrets: services.webhookSecrets }));
     },
     { prefix: API_PREFIX },
   );

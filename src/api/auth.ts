@@ -16,6 +16,8 @@ export interface AuthContext {
   email: string;
   method: 'token' | 'session';
   tokenId?: string;
+  /** The application of the bearer token (its secret signs the webhooks of the token's requests). */
+  applicationId?: string;
   sessionId?: string;
 }
 
@@ -48,7 +50,7 @@ export async function resolveAuth(
   if (token !== undefined) {
     // A bearer header that is present but wrong never falls back to a session.
     const principal = token ? await applications.authenticate(token) : undefined;
-    return principal ? { userId: principal.userId, email: principal.email, method: 'token', tokenId: principal.tokenId } : null;
+    return principal ? { userId: principal.userId, email: principal.email, method: 'token', tokenId: principal.tokenId, applicationId: principal.applicationId } : null;
   }
   return sessionAuthenticator ? sessionAuthenticator(request) : null;
 }

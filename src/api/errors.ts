@@ -1,6 +1,7 @@
 /** One error handler: stable JSON bodies, 422 with field names, never a stack trace. */
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify';
 import { AppError, isAppError, ThrottledError, type FieldErrors } from '../domain/errors.ts';
+import { ReplayedRefusal } from '../services/idempotency/idempotency.ts';
 
 interface AjvError {
   instancePath?: string;
@@ -71,6 +72,7 @@ export function installErrorHandlers(app: FastifyInstance): void {
       if (error.status === 401) return reply.status(401).send({ message: 'Unauthenticated.' });
       if (error.status === 422) return reply.status(422).send(validationBody(error.fields ?? {}));
       if (error instanceof ThrottledError) reply.header('retry-after', String(error.retryAfterSeconds));
+      if (error instanceof ReplayedRefusal) reply.header('idempotent-replayed', 'true');
       if (error.status >= 500) request.log.error({ err: error, reqId: request.id }, 'request failed');
       return reply.status(error.status).send({ message: error.message, code: error.code });
     }

@@ -60,6 +60,8 @@ export const EntrySchema = Type.Object(
     created_at: Timestamp,
     status: Type.String({ enum: [...ENTRY_STATUSES] }),
     progress: Nullable(ProgressSchema),
+    queue_position: Type.Optional(Type.Integer({ description: 'queued requests: how many jobs start on its engine before it (an estimate)' })),
+    eta_seconds: Type.Optional(Nullable(Type.Integer({ description: "running requests: seconds until done, from the engine's recent step times (null before the first step)" }))),
     request_guid: Type.Optional(Type.String({ description: 'response entries: the request they answer' })),
   },
 );

@@ -1,14 +1,12 @@
 /** Domain objects → the published JSON shapes (snake_case, Laravel-style timestamps). */
-import type { Entry } from '../domain/entry.ts';
+import { entryView, timestamp } from '../domain/entry-view.ts';
+import type { EntryEvent } from '../domain/entry-events.ts';
 import type { Paged } from '../domain/pagination.ts';
 import type { EngineLoad } from '../services/fleet/fleet-status.ts';
 import type { Engine } from '../services/generation/engine-catalog.ts';
 import type { Thread } from '../services/threads/thread-service.ts';
 
-/** `2023-07-13T19:56:25.000000Z`, as the tutorial shows. */
-export function timestamp(iso: string): string {
-  return iso.replace(/\.(\d{3})Z$/, '.$1000Z');
-}
+export { entryView, timestamp } from '../domain/entry-view.ts';
 
 export function threadView(t: Thread) {
   return {
@@ -21,20 +19,28 @@ export function threadView(t: Thread) {
   };
 }
 
-export function entryView(e: Entry) {
-  return {
-    guid: e.id,
-    thread_guid: e.threadId,
-    type: e.type,
-    error: e.error,
-    content: e.content,
-    waiting_response: e.waitingResponse,
-    credits: e.credits,
-    created_at: timestamp(e.createdAt),
-    status: e.status,
-    progress: e.progress,
-    ...(e.requestId ? { request_guid: e.requestId } : {}),
-  };
+/** A lifecycle event as the event stream sends it: its id, name and `data` JSON (always with `entry_guid`). */
+export function eventView(e: EntryEvent): { id: string; event: string; data: Record<string, unknown> } {
+  const base = { entry_guid: e.entryId, thread_guid: e.threadId };
+  const data = ((): Record<string, unknown> => {
+    switch (e.type) {
+      case 'queued':
+        return { ...base, queue_position: e.data.queuePosition };
+      case 'started':
+        return base;
+      case 'progress':
+        return { ...base, step: e.data.step, steps: e.data.steps, image: e.data.image, images: e.data.images, eta_seconds: e.data.etaSeconds };
+      case 'preview':
+        return { ...base, image: e.data.image, step: e.data.step, data_url: e.data.dataUrl };
+      case 'completed':
+        return { ...base, response: entryView(e.data.response) };
+      case 'failed':
+        return { ...base, error: e.data.error, response: e.data.response && entryView(e.data.response) };
+      case 'cancelled':
+        return { ...base, response: e.data.response && entryView(e.data.response) };
+    }
+  })();
+  return { id: String(e.seq), event: e.type, data };
 }
 
 export function pageMeta(p: Paged<unknown>) {

@@ -7,9 +7,11 @@ import { resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { buildApp, type AppDeps } from '../api/app.ts';
+import { ConfigError } from '../config/config-error.ts';
 import { projectRoot } from '../config/project-root.ts';
 import type { Config } from '../config/load-config.ts';
 import { systemClock, type Clock } from '../domain/clock.ts';
+import { StartupError } from '../domain/errors.ts';
 import { JOB_DEFINITIONS } from '../domain/jobs.ts';
 import { DatabaseJobQueue } from '../queue/database-job-queue.ts';
 import { InProcessNotifier } from '../queue/in-process-notifier.ts';
@@ -18,6 +20,10 @@ import type { JobQueue } from '../queue/job-queue.ts';
 import type { WorkNotifier } from '../queue/work-notifier.ts';
 import { CreditService } from '../services/credits/credit-service.ts';
 import { EntryService } from '../services/entries/entry-service.ts';
+import { EntryEvents } from '../services/events/entry-events.ts';
+import { CancelWatch } from '../services/jobs/cancel-watch.ts';
+import { InProcessBroadcast, type Broadcast } from '../queue/broadcast.ts';
+import { FileJanitor } from '../services/files/file-janitor.ts';
 import { FleetStatus } from '../services/fleet/fleet-status.ts';
 import { QueueSweeper } from '../services/fleet/queue-sweeper.ts';
 import { planDevices } from '../services/generation/device-plan.ts';
@@ -38,11 +44,17 @@ import { Housekeeping } from '../services/ops/housekeeping.ts';
 import { ServiceMetrics, type LiveWorkers } from '../services/ops/metrics.ts';
 import { ReadinessService, type ReadinessCheck } from '../services/ops/readiness.ts';
 import { ThreadService } from '../services/threads/thread-service.ts';
+import { IdempotencyService } from '../services/idempotency/idempotency.ts';
+import { systemResolver, type Resolver, type WebhookTargetPolicy } from '../services/webhooks/address-guard.ts';
+import { WebhookDispatcher } from '../services/webhooks/webhook-dispatcher.ts';
+import { WebhookOutbox } from '../services/webhooks/webhook-outbox.ts';
+import { WebhookSecretService } from '../services/webhooks/webhook-secrets.ts';
+import { httpWebhookSender, type WebhookSend } from '../services/webhooks/webhook-sender.ts';
 import { AccountService } from '../services/web/accounts.ts';
 import { LoginThrottle, type LoginThrottleDeps } from '../services/web/login-throttle.ts';
 import { SessionService } from '../services/web/sessions.ts';
-import type { FileStorage } from '../storage/file-storage.ts';
-import { LocalFileStorage } from '../storage/local-storage.ts';
+import { createFileStorage } from '../storage/factory.ts';
+import { StorageConfigError, type FileStorage } from '../storage/file-storage.ts';
 import { openStore, type Store } from '../store/database.ts';
 import { heartbeatFor, JobWorker, type JobWorkerOptions } from '../worker/job-worker.ts';
 import { createLogger } from './logger.ts';
@@ -60,11 +72,19 @@ export interface RuntimeOverrides {
    */
   engines?: EngineEntry[];
   notifier?: WorkNotifier;
+  /** Progress and preview intervals of running requests (tests ask for a preview after every step). */
+  entryIntervals?: { progressMs?: number; previewMs?: number };
+  /** Replaces the broadcast (live events, cancel requests): Redis with SDAPI_QUEUE_URL, else in-process. */
+  broadcast?: Broadcast;
   clock?: Clock;
   /** Replaces the login throttle's wait (tests record the slow-down instead of sleeping). */
   loginWait?: LoginThrottleDeps['wait'];
   /** Replaces the per-request rate limiter (tests give one a tiny quota). */
   requestLimiter?: RequestLimiter;
+  /** Replaces the DNS resolution of webhook hosts (tests resolve names to chosen addresses, offline). */
+  webhookResolver?: Resolver;
+  /** Replaces the HTTP sender of webhook deliveries. */
+  webhookSend?: WebhookSend;
 }
 
 export interface RuntimeOptions {
@@ -87,6 +107,9 @@ export interface Services {
   engines: EngineCatalog;
   threads: ThreadService;
   entries: EntryService;
+  /** The lifecycle events of request entries (event stream, wait mode; subscribe here for webhooks). */
+  events: EntryEvents;
+  cancels: CancelWatch;
   /** Account priorities and caps, and fair-order queue positions. */
   scheduling: SchedulingService;
   producer: ImageProducer;
@@ -94,8 +117,15 @@ export interface Services {
   sweeper: QueueSweeper;
   invites: InviteService;
   housekeeping: Housekeeping;
+  /** Deletes image files, and retries the deletions the storage did not confirm. */
+  files: FileJanitor;
   readiness: ReadinessService;
   metrics: ServiceMetrics;
+  webhookSecrets: WebhookSecretService;
+  webhooks: WebhookOutbox;
+  /** Sends the webhook outbox; started by `sdapi serve` and `sdapi worker` (tests call runOnce()). */
+  webhookDispatcher: WebhookDispatcher;
+  idempotency: IdempotencyService;
   /** The per-request API rate limit; undefined when SDAPI_RATE_LIMIT=off. */
   requestLimiter: RequestLimiter | undefined;
 }
@@ -106,6 +136,8 @@ export interface Runtime {
   queue: JobQueue;
   /** How idle workers learn of new jobs (Redis or in-process). */
   notifier: WorkNotifier;
+  /** Live entry events and cancel requests between processes (Redis or in-process). */
+  broadcast: Broadcast;
   storage: FileStorage;
   generator: ImageGenerator;
   services: Services;
@@ -129,7 +161,16 @@ export async function openRuntime(config: Config, overrides: RuntimeOverrides = 
     for (const warning of plan.warnings) logger.warn({ device: config.device }, warning);
     engines = plan.engines;
   }
-  const store = await openStore(config.databaseUrl, { poolSize: config.databasePoolSize });
+  const storage = overrides.storage ?? createStorage(config);
+  const ownStorage = overrides.storage ? undefined : storage;
+  let store: Store;
+  try {
+    await checkStorage(storage, config);
+    store = await openStore(config.databaseUrl, { poolSize: config.databasePoolSize });
+  } catch (err) {
+    await ownStorage?.close?.();
+    throw err;
+  }
   let limiterRedis: RedisConnection | undefined;
   try {
     let requestLimiter = overrides.requestLimiter;
@@ -138,14 +179,68 @@ export async function openRuntime(config: Config, overrides: RuntimeOverrides = 
       requestLimiter = redisRequestLimiter(rateLimitPolicy(config.rateLimit), limiterRedis.client, config.queuePrefix);
     }
     const notifier = overrides.notifier ?? (await createNotifier(config));
-    const runtime = assembleRuntime(config, store, { engines, logger, overrides: { ...overrides, requestLimiter, notifier } });
+    const broadcast = overrides.broadcast ?? (await createBroadcast(config));
+    const runtime = assembleRuntime(config, store, { engines, logger, overrides: { ...overrides, requestLimiter, notifier, broadcast, storage } });
     const connection = limiterRedis;
-    if (!connection) return runtime;
-    return { ...runtime, close: () => runtime.close().finally(() => connection.close()) };
+    if (!connection && !ownStorage) return runtime;
+    let closing: Promise<void> | undefined;
+    const close = () =>
+      (closing ??= runtime
+        .close()
+        .finally(() => connection?.close())
+        .finally(() => ownStorage?.close?.()));
+    return { ...runtime, close };
   } catch (err) {
     await limiterRedis?.close();
     await store.close();
+    await ownStorage?.close?.();
     throw err;
+  }
+}
+
+/** The storage SDAPI_STORAGE_URL names (the data directory's folder by default). @throws {ConfigError} a URL or S3 setting that cannot work */
+export function createStorage(config: Pick<Config, 'storage'>): FileStorage {
+  const { url, s3 } = config.storage;
+  try {
+    return createFileStorage({
+      url,
+      baseDir: process.cwd(),
+      s3: {
+        endpoint: s3.endpoint,
+        region: s3.region,
+        forcePathStyle: s3.forcePathStyle,
+        presign: s3.presign,
+        credentials: s3.credentials,
+        profile: s3.profile,
+        requestChecksumCalculation: s3.requestChecksumCalculation,
+        responseChecksumValidation: s3.responseChecksumValidation,
+      },
+    });
+  } catch (err) {
+    if (err instanceof StorageConfigError) throw new ConfigError(`Invalid environment: ${err.message} (SDAPI_STORAGE_URL, SDAPI_S3_*)`);
+    throw err;
+  }
+}
+
+/** Where images go, fit for a log line: the folder or the s3:// URL, with the endpoint when there is one (never credentials). */
+export function describeStorage(config: Pick<Config, 'storage'>): string {
+  const { url, s3 } = config.storage;
+  return /^s3:/i.test(url) && s3.endpoint ? `${url} at ${s3.endpoint}` : url;
+}
+
+/**
+ * Start-up check: the storage takes a write and a delete (S3: the bucket exists, the keys and permissions work, the
+ * endpoint answers), so a wrong setting stops the process with one line instead of failing every job later.
+ * @throws {StartupError}
+ */
+export async function checkStorage(storage: FileStorage, config: Pick<Config, 'storage'>): Promise<void> {
+  if (!storage.check) return;
+  try {
+    await storage.check();
+  } catch (err) {
+    const why = err instanceof Error ? err.message : String(err);
+    const variable = config.storage.configured ? ' (SDAPI_STORAGE_URL)' : '';
+    throw new StartupError([`The image storage ${describeStorage(config)}${variable} cannot be used: ${why}`]);
   }
 }
 
@@ -164,8 +259,9 @@ export function assembleRuntime(config: Config, store: Store, parts: { engines: 
   const { logger, overrides = {} } = parts;
   const clock = overrides.clock ?? systemClock;
   const notifier: WorkNotifier = overrides.notifier ?? new InProcessNotifier();
+  const broadcast: Broadcast = overrides.broadcast ?? new InProcessBroadcast();
   const queue = new DatabaseJobQueue({ jobs: store.repos.jobs, definitions: JOB_DEFINITIONS, notifier, leaseMs: config.jobLeaseMs, clock });
-  const storage = overrides.storage ?? new LocalFileStorage(resolve(config.dataDir, 'storage'));
+  const storage = overrides.storage ?? createStorage(config);
   const baseGenerator =
     overrides.generator ??
     new EngineThreadGenerator({ modelMemoryBytes: config.modelMemoryBytes, strictDevice: config.deviceStrict, warn: (message) => logger.warn({ device: config.device }, message) });
@@ -176,8 +272,27 @@ export function assembleRuntime(config: Config, store: Store, parts: { engines: 
   const sessions = new SessionService(store, undefined, clock);
   const loginThrottle = new LoginThrottle(store, undefined, { clock, wait: overrides.loginWait });
   const engines = new EngineCatalog(parts.engines);
-  const entries = new EntryService({ store, queue, credits, engines, clock });
-  const producer = new ImageProducer({ generator, engines, storage, publicUrl: config.publicUrl });
+  const webhookPolicy: WebhookTargetPolicy = { allowHosts: new Set(config.webhookAllowHosts), resolve: overrides.webhookResolver ?? systemResolver() };
+  const webhookSecrets = new WebhookSecretService(store, clock);
+  const webhooks = new WebhookOutbox({ store, secrets: webhookSecrets, policy: webhookPolicy, clock });
+  const idempotency = new IdempotencyService(store, clock);
+  const events = new EntryEvents({ store, broadcast, clock, logger });
+  const cancels = new CancelWatch({ store, broadcast });
+  const entries = new EntryService({
+    store,
+    queue,
+    credits,
+    engines,
+    events,
+    cancels,
+    clock,
+    webhooks,
+    idempotency,
+    progressIntervalMs: overrides.entryIntervals?.progressMs,
+    previewIntervalMs: overrides.entryIntervals?.previewMs,
+  });
+  const janitor = new FileJanitor({ store, storage, logger, clock });
+  const producer = new ImageProducer({ generator, engines, storage, publicUrl: config.publicUrl, janitor });
   const fleet = new FleetStatus(store, { clock });
   const invites = new InviteService(store, clock);
   const accounts = new AccountService({
@@ -193,6 +308,7 @@ export function assembleRuntime(config: Config, store: Store, parts: { engines: 
       limit: config.signupLimit && { count: config.signupLimit.count, windowMs: config.signupLimit.windowSeconds * 1000 },
     },
   });
+  const metrics = new ServiceMetrics({ store, clock, engineIds: () => engines.ids(), liveWorkersByEngine: () => liveWorkersByEngine(fleet) });
   const readinessChecks: ReadinessCheck[] = [{ name: 'store', check: () => store.repos.ops.ping() }];
   const ping = notifier.ping?.bind(notifier);
   if (ping) readinessChecks.push({ name: 'redis', check: ping });
@@ -204,25 +320,43 @@ export function assembleRuntime(config: Config, store: Store, parts: { engines: 
     loginThrottle,
     accounts,
     engines,
-    threads: new ThreadService({ store, entries, storage, clock }),
+    threads: new ThreadService({ store, entries, janitor, clock, idempotency }),
     entries,
+    events,
+    cancels,
     scheduling: new SchedulingService(store),
     producer,
     fleet,
     sweeper: new QueueSweeper({ entries, fleet, timeoutMs: config.queueTimeoutMs, logger }),
     invites,
+    files: janitor,
     housekeeping: new Housekeeping({ store, counterPolicies: accounts.counterPolicies, clock }),
     readiness: new ReadinessService(readinessChecks),
-    metrics: new ServiceMetrics({ store, clock, engineIds: () => engines.ids(), liveWorkersByEngine: () => liveWorkersByEngine(fleet) }),
+    metrics,
+    webhookSecrets,
+    webhooks,
+    webhookDispatcher: new WebhookDispatcher({
+      store,
+      secrets: webhookSecrets,
+      send: overrides.webhookSend ?? httpWebhookSender({ policy: webhookPolicy }),
+      clock,
+      // Longer than an attempt may take (10 s): a delivery is taken over only from a sender that is gone.
+      leaseMs: Math.max(config.jobLeaseMs, 15_000),
+      onOutcome: (outcome) => metrics.recordWebhookDelivery(outcome),
+      logger,
+    }),
+    idempotency,
     requestLimiter: overrides.requestLimiter ?? (config.rateLimit && memoryRequestLimiter(rateLimitPolicy(config.rateLimit))),
   };
-  const jobHandlers: JobHandlers = { generate: new GenerateJobHandler({ entries, producer, logger }) };
+  const jobHandlers: JobHandlers = { generate: new GenerateJobHandler({ entries, producer, cancels, logger }) };
+  const unsubscribe = webhooks.onEnqueued(() => services.webhookDispatcher.wake());
   let closing: Promise<void> | undefined;
   return {
     config,
     store,
     queue,
     notifier,
+    broadcast,
     storage,
     generator,
     services,
@@ -231,10 +365,13 @@ export function assembleRuntime(config: Config, store: Store, parts: { engines: 
     close: () =>
       (closing ??= (async () => {
         try {
+          unsubscribe();
+          await services.webhookDispatcher.stop();
           await services.sweeper.stop();
           await generator.close();
         } finally {
           await queue.close().catch(() => undefined);
+          await broadcast.close().catch(() => undefined);
           await store.close();
         }
       })()),
@@ -279,6 +416,13 @@ export async function createNotifier(config: Pick<Config, 'queueUrl' | 'queuePre
   return new RedisNotifier({ url: config.queueUrl, prefix: config.queuePrefix });
 }
 
+/** Live events and cancel requests through Redis pub/sub when SDAPI_QUEUE_URL names a Redis, else in-process. */
+export async function createBroadcast(config: Pick<Config, 'queueUrl' | 'queuePrefix'>): Promise<Broadcast> {
+  if (!config.queueUrl) return new InProcessBroadcast();
+  const { RedisBroadcast } = await import('../queue/redis-broadcast.ts');
+  return new RedisBroadcast({ url: config.queueUrl, prefix: config.queuePrefix });
+}
+
 /**
  * The generation worker over the runtime's queue and job handlers (heartbeats from the configured lease), routed to
  * the runtime's engines: it claims only their jobs.
@@ -299,6 +443,7 @@ export function buildHttpApp(runtime: Runtime, options: Omit<AppDeps, 'config' |
     services: {
       threads: services.threads,
       entries: services.entries,
+      events: services.events,
       engines: services.engines,
       fleet: services.fleet,
       credits: services.credits,
@@ -311,6 +456,8 @@ export function buildHttpApp(runtime: Runtime, options: Omit<AppDeps, 'config' |
       readiness: services.readiness,
       metrics: services.metrics,
       requestLimiter: services.requestLimiter,
+      webhooks: services.webhooks,
+      webhookSecrets: services.webhookSecrets,
     },
   });
 }

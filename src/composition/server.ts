@@ -45,6 +45,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
     throw err;
   }
   runtime.services.sweeper.start();
+  runtime.services.webhookDispatcher.start();
   const listening = app;
   const address = listening.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;

@@ -36,6 +36,24 @@ function withoutPassword(url: string): string {
   }
 }
 
+/** Image files the storage did not delete when asked (it was away): batch after batch while it keeps deleting. */
+export async function retryFileDeletions(runtime: Runtime, logger: Logger, maxBatches = 100): Promise<void> {
+  try {
+    let deleted = 0;
+    let pending = 0;
+    for (let batch = 0; batch < maxBatches; batch++) {
+      const result = await runtime.services.files.retry();
+      deleted += result.deleted;
+      pending = result.pending;
+      if (result.deleted === 0 || result.pending === 0) break;
+    }
+    if (deleted > 0) logger.info({ deleted, pending }, 'deleted image files left behind by a storage outage');
+    if (pending > 0) logger.warn({ pending }, 'image files are still waiting to be deleted (the storage refuses or is away); retried at the next housekeeping');
+  } catch (err) {
+    logger.error({ err }, 'retrying image file deletions failed');
+  }
+}
+
 export const HOUSEKEEPING_INTERVAL_MS = 60 * 60_000;
 
 /** Sweeps once now and then every `intervalMs`; the returned stop() waits for a sweep in progress. Failures are logged, never thrown. */
@@ -45,9 +63,10 @@ export function startHousekeeping(runtime: Runtime, logger: Logger, intervalMs =
     running ??= runtime.services.housekeeping
       .sweep()
       .then((purged) => {
-        if (purged.revokedTokens + purged.expiredSessions + purged.throttleCounters > 0) logger.info({ purged }, 'housekeeping');
+        if (Object.values(purged).some((n) => n > 0)) logger.info({ purged }, 'housekeeping');
       })
       .catch((err: unknown) => logger.error({ err }, 'housekeeping failed'))
+      .then(() => retryFileDeletions(runtime, logger))
       .finally(() => (running = undefined));
   };
   sweep();

@@ -29,6 +29,7 @@ export async function startWorkerProcess(
     throw err;
   }
   runtime.services.sweeper.start();
+  runtime.services.webhookDispatcher.start();
   if (!config.publicUrlConfigured) {
     logger.warn({ publicUrl: config.publicUrl }, 'SDAPI_PUBLIC_URL is not set: image URLs written by this worker assume the API listens on HOST:PORT of this environment');
   }

@@ -15,7 +15,8 @@ export const SIGNUP_MODES = ['open', 'closed', 'invite'] as const;
 /** `off`, or COUNT/WINDOW: a count and a whole number of seconds, minutes, hours or days (RateLimit-Policy windows are whole seconds). */
 const RATE_PATTERN = '^(off|[1-9][0-9]{0,8}/[1-9][0-9]{0,6}(s|m|h|d)?)$';
 
-const Text = (description: string, options: { pattern?: string; hint?: string } = {}) =>
+/** `secret`: the value is never repeated in an error message. */
+const Text = (description: string, options: { pattern?: string; hint?: string; secret?: boolean } = {}) =>
   Type.Optional(Type.String({ minLength: 1, maxLength: 2000, description, ...options }));
 const Int = (description: string, minimum: number, maximum: number, defaultValue: number) =>
   Type.Integer({ minimum, maximum, default: defaultValue, description });
@@ -64,7 +65,7 @@ export const EnvSchema = Type.Object({
     description: 'API requests per bearer token, session or (unauthenticated) client address and window, e.g. 150/10s; "off" for none',
     hint: 'must be "off" or COUNT/WINDOW such as 150/10s (window in s, m, h or d)',
   }),
-  SDAPI_METRICS_TOKEN: Text('Bearer token GET /metrics requires (default: none, /metrics is open)', { pattern: '^[\\x21-\\x7e]{16,}$', hint: 'must be at least 16 printable characters without spaces' }),
+  SDAPI_METRICS_TOKEN: Text('Bearer token GET /metrics requires (default: none, /metrics is open)', { pattern: '^[\\x21-\\x7e]{16,}$', hint: 'must be at least 16 printable characters without spaces', secret: true }),
   SDAPI_BODY_LIMIT: Int('Largest request body in bytes', 1024, 100 * 1024 * 1024, 1024 * 1024),
   SDAPI_QUEUE_URL: Type.String({
     pattern: '^(embedded|rediss?://.+)$',
@@ -74,6 +75,47 @@ export const EnvSchema = Type.Object({
   }),
   SDAPI_QUEUE_PREFIX: Type.String({ minLength: 1, maxLength: 100, pattern: '^[^\\s]+$', default: 'sdapi', description: 'Prefix of every Redis key' }),
   SDAPI_JOB_LEASE_MS: Int('Lease of a running job; a vanished worker’s job is re-queued after it', 1000, 3_600_000, 30_000),
+  SDAPI_WEBHOOK_ALLOW_HOSTS: Text(
+    'Comma-separated host names webhooks may reach although they resolve to a loopback, private or link-local address, and over plain http (e.g. an internal receiver); default: none',
+    { pattern: '^[^\\s,]+(\\s*,\\s*[^\\s,]+)*$', hint: 'must be host names separated by commas, e.g. hooks.internal,127.0.0.1' },
+  ),
+  SDAPI_STORAGE_URL: Text('Where images are stored: a folder (path or file:///path) or s3://bucket/prefix (default <SDAPI_DATA_DIR>/storage)'),
+  SDAPI_S3_ENDPOINT: Text('Endpoint of an S3-compatible server (MinIO, R2, …) for an s3:// SDAPI_STORAGE_URL (default: AWS S3)', {
+    pattern: '^https?://[^\\s/@]+(/[^\\s@]*)?$',
+    hint: 'must be an http:// or https:// URL without credentials',
+  }),
+  SDAPI_S3_REGION: Text('Signing region of the bucket: the AWS region, "auto" on R2 (default: AWS_REGION, else us-east-1 with SDAPI_S3_ENDPOINT)', {
+    pattern: '^[a-zA-Z0-9-]{1,64}$',
+    hint: 'must be a region name such as us-east-1 or auto',
+  }),
+  SDAPI_S3_FORCE_PATH_STYLE: Type.String({ pattern: '^(0|1|true|false)$', default: '0', description: '1: path-style bucket URLs (<endpoint>/<bucket>/<key>), as MinIO needs', hint: 'must be 0, 1, true or false' }),
+  SDAPI_S3_PRESIGN: Type.String({
+    pattern: '^(0|1|true|false|[1-9][0-9]{0,5})$',
+    default: '0',
+    description: '1: /storage answers 302 to a presigned URL valid 5 minutes; a number: that lifetime in seconds (1–604800)',
+    hint: 'must be 0, 1, true, false or a lifetime in seconds from 1 to 604800',
+  }),
+  AWS_ACCESS_KEY_ID: Text('Access key of the S3 storage (with AWS_SECRET_ACCESS_KEY; default: the AWS SDK’s credential chain)', { pattern: '^[\\x21-\\x7e]{1,256}$', hint: 'must be printable characters without spaces', secret: true }),
+  AWS_SECRET_ACCESS_KEY: Text('Secret key of the S3 storage (with AWS_ACCESS_KEY_ID)', { pattern: '^[\\x21-\\x7e]{1,1024}$', hint: 'must be printable characters without spaces', secret: true }),
+  AWS_SESSION_TOKEN: Type.Optional(
+    Type.String({ minLength: 1, maxLength: 8192, pattern: '^[\\x21-\\x7e]+$', description: 'Session token of temporary S3 credentials (with AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)', hint: 'must be printable characters without spaces', secret: true }),
+  ),
+  AWS_PROFILE: Text('Profile of ~/.aws/credentials and ~/.aws/config the S3 credentials come from'),
+  AWS_REGION: Text('Region of an AWS S3 bucket when SDAPI_S3_REGION is not set', { pattern: '^[a-zA-Z0-9-]{1,64}$', hint: 'must be a region name such as eu-central-1' }),
+  AWS_REQUEST_CHECKSUM_CALCULATION: Type.Optional(
+    Type.String({
+      pattern: '^(WHEN_SUPPORTED|WHEN_REQUIRED|when_supported|when_required)$',
+      description: 'WHEN_REQUIRED: uploads carry no CRC32 checksum headers (servers such as R2 that reject them; default WHEN_SUPPORTED)',
+      hint: 'must be WHEN_SUPPORTED or WHEN_REQUIRED',
+    }),
+  ),
+  AWS_RESPONSE_CHECKSUM_VALIDATION: Type.Optional(
+    Type.String({
+      pattern: '^(WHEN_SUPPORTED|WHEN_REQUIRED|when_supported|when_required)$',
+      description: 'WHEN_REQUIRED: downloads do not ask for checksums (default WHEN_SUPPORTED)',
+      hint: 'must be WHEN_SUPPORTED or WHEN_REQUIRED',
+    }),
+  ),
   SDAPI_TRUST_PROXY: Type.String({ maxLength: 2000, default: 'false', description: '"true", "false" or the proxies’ addresses (comma-separated)' }),
   LOG_LEVEL: Type.Union(
     LOG_LEVELS.map((level) => Type.Literal(level)),

@@ -66,6 +66,41 @@ export interface Config {
   logFormat: Env['LOG_FORMAT'];
   /** Fastify's trustProxy: `true`, or the proxies' addresses/CIDRs as one comma-separated string; false = trust nobody. */
   trustProxy: boolean | string;
+  /** Hosts (lower case, IPv6 without brackets) webhooks may reach despite the address checks, and over http. */
+  webhookAllowHosts: string[];
+  /** Where generated images are stored. */
+  storage: StorageSettings;
+}
+
+export type ChecksumSetting = 'WHEN_SUPPORTED' | 'WHEN_REQUIRED';
+
+/** Static S3 keys. Serialised (JSON, util.inspect: what loggers use) with the secret parts masked. */
+export interface S3Credentials {
+  accessKeyId: string;
+  secretAccessKey: string;
+  sessionToken?: string;
+}
+
+/** The S3 settings (SDAPI_S3_*, AWS_*); used only when the storage URL is s3://. */
+export interface S3Settings {
+  endpoint?: string;
+  region?: string;
+  forcePathStyle: boolean;
+  /** false, true (the default lifetime) or a lifetime in seconds. */
+  presign: boolean | number;
+  /** Absent: the AWS SDK's default provider chain (profile, SSO, instance or task roles, web identity). */
+  credentials?: S3Credentials;
+  profile?: string;
+  requestChecksumCalculation?: ChecksumSetting;
+  responseChecksumValidation?: ChecksumSetting;
+}
+
+export interface StorageSettings {
+  /** SDAPI_STORAGE_URL, or the absolute `<dataDir>/storage` folder. Checked when the storage is created. */
+  url: string;
+  /** True when SDAPI_STORAGE_URL was set (false: the data directory's folder). */
+  configured: boolean;
+  s3: S3Settings;
 }
 
 /** The variables to configure from, and the .env file they were merged with (when one was read). */
@@ -138,7 +173,57 @@ export function loadConfig(env: EnvSource = readEnvironment().env): Config {
     logLevel: parsed.LOG_LEVEL,
     logFormat: parsed.LOG_FORMAT,
     trustProxy: parsed.SDAPI_TRUST_PROXY === 'true' ? true : parsed.SDAPI_TRUST_PROXY === 'false' ? false : parsed.SDAPI_TRUST_PROXY,
+    webhookAllowHosts: (parsed.SDAPI_WEBHOOK_ALLOW_HOSTS ?? '')
+      .split(',')
+      .map((h) => h.trim().toLowerCase().replace(/^\[(.*)\]$/, '$1'))
+      .filter((h) => h.length > 0),
+    storage: storageSettings(parsed, dataDir),
   };
+}
+
+const isOn = (value: string): boolean => value === '1' || value === 'true';
+
+/** SDAPI_STORAGE_URL and the S3 variables; the URL itself is checked by the storage factory when the storage is created. */
+function storageSettings(parsed: Env, dataDir: string): StorageSettings {
+  const url = parsed.SDAPI_STORAGE_URL?.trim();
+  const s3Url = url !== undefined && /^s3:/i.test(url);
+  const problems: string[] = [];
+  // S3 settings beside a folder are a mistake (a forgotten SDAPI_STORAGE_URL), not something to ignore.
+  const s3Only: string[] = [];
+  if (parsed.SDAPI_S3_ENDPOINT !== undefined) s3Only.push('SDAPI_S3_ENDPOINT');
+  if (parsed.SDAPI_S3_REGION !== undefined) s3Only.push('SDAPI_S3_REGION');
+  if (isOn(parsed.SDAPI_S3_FORCE_PATH_STYLE)) s3Only.push('SDAPI_S3_FORCE_PATH_STYLE');
+  if (parsed.SDAPI_S3_PRESIGN !== '0' && parsed.SDAPI_S3_PRESIGN !== 'false') s3Only.push('SDAPI_S3_PRESIGN');
+  if (!s3Url && s3Only.length > 0) problems.push(`${s3Only.join(', ')} ${s3Only.length === 1 ? 'applies' : 'apply'} only to an s3:// SDAPI_STORAGE_URL, which is not set`);
+  const presign = /^[0-9]+$/.test(parsed.SDAPI_S3_PRESIGN) && !['0', '1'].includes(parsed.SDAPI_S3_PRESIGN) ? Number(parsed.SDAPI_S3_PRESIGN) : isOn(parsed.SDAPI_S3_PRESIGN);
+  if (typeof presign === 'number' && presign > 604_800) problems.push(`SDAPI_S3_PRESIGN must be 0, 1, true, false or a lifetime in seconds from 1 to 604800, got "${presign}"`);
+  const { AWS_ACCESS_KEY_ID: accessKeyId, AWS_SECRET_ACCESS_KEY: secretAccessKey, AWS_SESSION_TOKEN: sessionToken } = parsed;
+  if ((accessKeyId === undefined) !== (secretAccessKey === undefined)) problems.push('AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY must be set together');
+  else if (sessionToken !== undefined && accessKeyId === undefined) problems.push('AWS_SESSION_TOKEN needs AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY');
+  if (problems.length > 0) throw new ConfigError(`Invalid environment: ${problems.join('; ')}`, problems);
+  const s3: S3Settings = { forcePathStyle: isOn(parsed.SDAPI_S3_FORCE_PATH_STYLE), presign };
+  if (parsed.SDAPI_S3_ENDPOINT !== undefined) s3.endpoint = parsed.SDAPI_S3_ENDPOINT;
+  const region = parsed.SDAPI_S3_REGION ?? parsed.AWS_REGION;
+  if (region !== undefined) s3.region = region;
+  if (accessKeyId !== undefined && secretAccessKey !== undefined) s3.credentials = maskedCredentials({ accessKeyId, secretAccessKey, ...(sessionToken === undefined ? {} : { sessionToken }) });
+  if (parsed.AWS_PROFILE !== undefined) s3.profile = parsed.AWS_PROFILE;
+  if (parsed.AWS_REQUEST_CHECKSUM_CALCULATION !== undefined) s3.requestChecksumCalculation = parsed.AWS_REQUEST_CHECKSUM_CALCULATION.toUpperCase() as ChecksumSetting;
+  if (parsed.AWS_RESPONSE_CHECKSUM_VALIDATION !== undefined) s3.responseChecksumValidation = parsed.AWS_RESPONSE_CHECKSUM_VALIDATION.toUpperCase() as ChecksumSetting;
+  // A plain folder path is made absolute here, like SDAPI_DATA_DIR; URLs (s3:, file:, anything with a scheme) are checked by the storage factory.
+  const folder = url === undefined ? resolve(dataDir, 'storage') : /^[a-z][a-z0-9+.-]*:/i.test(url) ? url : resolve(url);
+  return { url: folder, configured: url !== undefined, s3 };
+}
+
+/** The same keys, but a log line or an inspected Config shows only the access key id. */
+function maskedCredentials(credentials: S3Credentials): S3Credentials {
+  const masked = { accessKeyId: credentials.accessKeyId, secretAccessKey: '***', ...(credentials.sessionToken === undefined ? {} : { sessionToken: '***' }) };
+  return Object.defineProperties(
+    { ...credentials },
+    {
+      toJSON: { value: () => masked, enumerable: false },
+      [nodeUtil.inspect.custom]: { value: () => masked, enumerable: false },
+    },
+  );
 }
 
 /** 75 % of the RAM, shared by the worker processes the operator runs on this host. */
@@ -194,7 +279,10 @@ export function parseEnv(env: EnvSource): Env {
 }
 
 function describeProblem(name: string, schema: TSchema, raw: string | undefined): string {
-  const got = `got "${String(raw).slice(0, 100)}"`;
+  // A secret is never repeated: error lines end up in terminals, logs and CI output.
+  // A URL's user and password are masked too (postgres://user:pw@…, http://key:secret@…).
+  const shown = String(raw).replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/@\s]*@/i, '$1***@');
+  const got = schema.secret === true ? 'got a value that is not shown' : `got "${shown.slice(0, 100)}"`;
   if (schema.type === 'integer') return `${name} must be an integer between ${schema.minimum} and ${schema.maximum}, ${got}`;
   if (typeof schema.hint === 'string') return `${name} ${schema.hint}, ${got}`;
   if (typeof schema.maxLength === 'number' && raw !== undefined && raw.length > schema.maxLength) return `${name} may not be longer than ${schema.maxLength} characters`;

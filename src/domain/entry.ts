@@ -27,6 +27,10 @@ interface EntryBase {
   /** Requests: queued → running → done | failed | cancelled. Responses: done | failed. */
   status: EntryStatus;
   progress: Progress | null;
+  /** A queued request: how many jobs start on its engine before it (services/jobs/queue-position.ts). */
+  queuePosition?: number;
+  /** A running request: seconds until it is done, from the engine's recent step times (null before any step). */
+  etaSeconds?: number | null;
   createdAt: string;
   updatedAt: string;
 }

@@ -9,6 +9,7 @@ export const ERROR_STATUS = {
   csrf_mismatch: 403,
   signup_closed: 403,
   not_found: 404,
+  not_acceptable: 406,
   conflict: 409,
   payload_too_large: 413,
   unsupported_media_type: 415,

@@ -7,6 +7,7 @@
  * pass by services/entries/request-check.ts.
  */
 import { Type, type Static } from '@sinclair/typebox';
+import { WEBHOOK_EVENT_FILTERS, type WebhookEventFilter } from './webhooks.ts';
 
 export const PROMPTS_MAX = 10;
 export const PROMPT_TEXT_MAX = 2000;
@@ -47,6 +48,8 @@ export const GenerationRequestSchema = Type.Object({
   cfg_scale: fields.cfg_scale,
   /** The engine's name for the sampler (aliases resolved). */
   sampler: fields.sampler,
+  /** false: no live previews on the event stream (absent: previews on). */
+  preview: Type.Optional(Type.Boolean()),
 });
 
 /** A checked request with its defaults filled: the request entry's `content` and the job's `request`. */
@@ -69,6 +72,22 @@ export const GenerationRequestBodySchema = Type.Object(
     seed: fields.seed,
     cfg_scale: fields.cfg_scale,
     sampler: fields.sampler,
+    webhook: Type.Optional(
+      Type.String({
+        maxLength: 2048,
+        description:
+          'Bearer-token requests only: an https URL that receives signed POSTs (Standard Webhooks) as the request starts or ends. Plain http only for hosts in SDAPI_WEBHOOK_ALLOW_HOSTS; loopback, private, link-local and metadata addresses are refused.',
+        examples: ['https://example.com/hooks/sdapi'],
+      }),
+    ),
+    webhook_events_filter: Type.Optional(
+      Type.Array(Type.Unsafe<WebhookEventFilter>(Type.String({ enum: [...WEBHOOK_EVENT_FILTERS] })), {
+        minItems: 1,
+        maxItems: WEBHOOK_EVENT_FILTERS.length,
+        description: 'Which events the webhook receives: `start` (entry.started) and/or `completed` (entry.completed, entry.failed, entry.cancelled). Default: completed. As a form: webhook_events_filter[]=start&webhook_events_filter[]=completed.',
+      }),
+    ),
+    preview: Type.Optional(Type.Boolean({ description: 'false: no live previews on GET /threads/{guid}/events (default true)' })),
   },
   { description: 'Send as application/x-www-form-urlencoded (bracket keys: prompts[0][text]), multipart/form-data or JSON.' },
 );

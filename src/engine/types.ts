@@ -37,6 +37,11 @@ export interface GenerateOptions {
   style?: string;
   signal?: AbortSignal;
   onProgress?: (progress: GenerationProgress) => void;
+  /**
+   * Each image as soon as it is decoded (`index`: its place in the request), before the next one starts; the same
+   * images are returned at the end. A caller that cancels mid-request keeps the ones it already received.
+   */
+  onImage?: (image: GeneratedImage, index: number) => void;
   /** Live previews of the image being denoised (see PreviewRequest). */
   preview?: PreviewRequest;
   /**

@@ -3,7 +3,7 @@ import type { JobDefinitions, JOB_DEFINITIONS } from '../domain/jobs.ts';
 import type { ClaimedJob, LeasedJob } from './job-queue.ts';
 
 /** done/failed: the job reached its final state; lost: it was no longer ours (cancelled, taken over). */
-export type JobOutcome = 'done' | 'failed' | 'lost';
+export type JobOutcome = 'done' | 'failed' | 'cancelled' | 'lost';
 
 export interface JobHandler<J extends LeasedJob> {
   /**

@@ -1,7 +1,7 @@
 /** Picks the storage from one URL: a directory (plain path or file: URL) or an S3 bucket (s3://bucket/prefix). */
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { StorageConfigError, type FileStorage } from './file-storage.ts';
+import { shownUrl, StorageConfigError, type FileStorage } from './file-storage.ts';
 import { LocalFileStorage } from './local-storage.ts';
 import { S3FileStorage, type S3StorageOptions } from './s3-storage.ts';
 
@@ -19,7 +19,7 @@ const EXPECTED = 'expected a directory path, a file:///path URL or s3://bucket/p
 /** Builds the FileStorage a URL names; throws StorageConfigError naming the bad value. */
 export function createFileStorage(options: FileStorageOptions): FileStorage {
   const { url } = options;
-  const bad = (why: string): StorageConfigError => new StorageConfigError(`Invalid storage URL "${url}": ${why}; ${EXPECTED}`);
+  const bad = (why: string): StorageConfigError => new StorageConfigError(`Invalid storage URL "${shownUrl(url)}": ${why}; ${EXPECTED}`);
   if (typeof url !== 'string' || url.trim() === '') throw bad('it is empty');
   if (/[\0\r\n]/.test(url)) throw bad('it contains control characters');
   if (/^s3:/i.test(url)) {

@@ -49,7 +49,17 @@ export interface FileStorage {
    * Undefined when the storage serves through the app; a storage without the method never redirects.
    */
   redirectUrl?(key: string): Promise<{ url: string; expiresInSeconds: number } | undefined>;
+  /**
+   * Proves the storage can be used before a process starts serving: writes a small object outside the image key
+   * space and deletes it. Rejects with StorageUnavailableError saying why (no such bucket, access denied, unreachable).
+   */
+  check?(options?: { timeoutMs?: number }): Promise<void>;
+  /** Releases connections; the storage must not be used afterwards. */
+  close?(): Promise<void>;
 }
+
+/** Name of the object check() writes and deletes: it starts with a dot, so it is never a valid key (never served, never listed as an image). */
+export const CHECK_OBJECT = '.sdapi-storage-check';
 
 /** The backend did not answer or refused (network, credentials, missing bucket): not the caller's fault; the message names no internals. */
 export class StorageUnavailableError extends Error {
@@ -59,6 +69,11 @@ export class StorageUnavailableError extends Error {
 /** A storage URL or option that cannot work; the message names the bad value. */
 export class StorageConfigError extends Error {
   override readonly name = 'StorageConfigError';
+}
+
+/** A URL fit for an error message: anything before an `@` in its authority (user, password) is masked. */
+export function shownUrl(url: string): string {
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/@]*@/i, '$1***@');
 }
 
 const SEGMENT = /^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$/;

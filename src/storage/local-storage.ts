@@ -1,10 +1,10 @@
 /** FileStorage on the local disk, under one root folder. Writes go to a temp file in the same folder, then rename. */
 import { createReadStream, type ReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
-import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { dirname, resolve, sep } from 'node:path';
-import { assertValidKey, isValidKey, type ByteRange, type FileStorage, type PutOptions, type StoredFileInfo } from './file-storage.ts';
+import { assertValidKey, CHECK_OBJECT, isValidKey, StorageUnavailableError, type ByteRange, type FileStorage, type PutOptions, type StoredFileInfo } from './file-storage.ts';
 
 const MISSING = new Set(['ENOENT', 'ENOTDIR', 'EISDIR']);
 const isMissing = (err: unknown): boolean => MISSING.has(String((err as NodeJS.ErrnoException).code));
@@ -89,6 +89,19 @@ export class LocalFileStorage implements FileStorage {
 
   async delete(key: string): Promise<void> {
     await rm(this.pathOf(key), { force: true });
+  }
+
+  /** Creates the folder when missing and writes and removes a small file in it. */
+  async check(): Promise<void> {
+    const probe = resolve(this.root, `${CHECK_OBJECT}-${randomBytes(6).toString('hex')}`);
+    try {
+      await mkdir(this.root, { recursive: true });
+      await writeFile(probe, 'ok', { flag: 'wx' });
+      await rm(probe, { force: true });
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code ?? 'error';
+      throw new StorageUnavailableError(`the folder ${this.root} cannot be written (${code})`, { cause: err });
+    }
   }
 
   /** Checks every key first, then removes the files, a few at a time. */

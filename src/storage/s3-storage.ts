@@ -11,9 +11,11 @@ import { pipeline } from 'node:stream/promises';
 import type { S3Client, S3ClientConfig } from '@aws-sdk/client-s3';
 import {
   assertValidKey,
+  CHECK_OBJECT,
   contentTypeOf,
   IMMUTABLE_CACHE_CONTROL,
   isValidKey,
+  shownUrl,
   StorageConfigError,
   StorageUnavailableError,
   type ByteRange,
@@ -40,6 +42,11 @@ export interface S3StorageOptions {
    * AWS_REQUEST_CHECKSUM_CALCULATION / AWS_RESPONSE_CHECKSUM_VALIDATION variables). WHEN_REQUIRED for servers that reject the CRC checksums.
    */
   checksums?: ChecksumMode;
+  /** Each direction on its own (AWS_REQUEST_CHECKSUM_CALCULATION, AWS_RESPONSE_CHECKSUM_VALIDATION); wins over `checksums`. */
+  requestChecksumCalculation?: ChecksumMode;
+  responseChecksumValidation?: ChecksumMode;
+  /** A profile of the shared AWS config and credentials files (as AWS_PROFILE); ignored when `credentials` is given. */
+  profile?: string;
   /** Attempts per request, retries included (SDK default 3). */
   maxAttempts?: number;
   /** Milliseconds to open a connection (default 5000) and of socket inactivity before a request fails (default 30000). */
@@ -69,7 +76,7 @@ export interface S3Location {
 /** Parses `s3://bucket/prefix` (read as written: no percent-decoding, no dot-segment resolution); throws StorageConfigError naming the value. */
 export function parseS3Url(url: string): S3Location {
   const bad = (why: string): StorageConfigError =>
-    new StorageConfigError(`Invalid storage URL "${url}": ${why}; expected s3://bucket or s3://bucket/prefix`);
+    new StorageConfigError(`Invalid storage URL "${shownUrl(url)}": ${why}; expected s3://bucket or s3://bucket/prefix`);
   if (!url.startsWith('s3://')) throw bad('the scheme is not s3://');
   const rest = url.slice('s3://'.length);
   if (/[?#]/.test(rest)) throw bad('a query or a fragment does not belong in it');
@@ -153,7 +160,7 @@ export class S3FileStorage implements FileStorage {
       } catch {
         ok = false;
       }
-      if (!ok) throw new StorageConfigError(`Invalid S3 endpoint "${endpoint}": expected an http:// or https:// URL without credentials`);
+      if (!ok) throw new StorageConfigError(`Invalid S3 endpoint "${shownUrl(endpoint)}": expected an http:// or https:// URL without credentials`);
     }
     if (options.region !== undefined && !/^[a-z0-9-]{1,64}$/i.test(options.region)) {
       throw new StorageConfigError(`Invalid S3 region "${options.region}": expected a name such as us-east-1 or auto`);
@@ -170,10 +177,11 @@ export class S3FileStorage implements FileStorage {
     const region = options.region ?? (endpoint !== undefined ? 'us-east-1' : undefined);
     if (region !== undefined) config.region = region;
     if (options.credentials) config.credentials = options.credentials;
-    if (options.checksums) {
-      config.requestChecksumCalculation = options.checksums;
-      config.responseChecksumValidation = options.checksums;
-    }
+    const requestChecksums = options.requestChecksumCalculation ?? options.checksums;
+    const responseChecksums = options.responseChecksumValidation ?? options.checksums;
+    if (requestChecksums) config.requestChecksumCalculation = requestChecksums;
+    if (responseChecksums) config.responseChecksumValidation = responseChecksums;
+    if (options.profile !== undefined && !options.credentials) config.profile = options.profile;
     if (options.maxAttempts !== undefined) config.maxAttempts = options.maxAttempts;
     this.config = config;
   }
@@ -342,6 +350,26 @@ export class S3FileStorage implements FileStorage {
   async redirectUrl(key: string): Promise<{ url: string; expiresInSeconds: number } | undefined> {
     if (this.presignSeconds === undefined) return undefined;
     return { url: await this.presignGet(key, this.presignSeconds), expiresInSeconds: this.presignSeconds };
+  }
+
+  /**
+   * PutObject then DeleteObject of a small object under the prefix (the permissions sdapi needs; a missing bucket,
+   * wrong keys or an unreachable endpoint fail here). Gives up after `timeoutMs` (default 15 s) whatever the retries.
+   */
+  async check(options: { timeoutMs?: number } = {}): Promise<void> {
+    const Key = this.prefix ? `${this.prefix}/${CHECK_OBJECT}` : CHECK_OBJECT;
+    const { s3, client } = await this.sdk();
+    const timeoutMs = options.timeoutMs ?? 15_000;
+    const abortSignal = AbortSignal.timeout(timeoutMs);
+    let step = 'write a test object';
+    try {
+      await client.send(new s3.PutObjectCommand({ Bucket: this.bucket, Key, Body: 'ok', ContentType: 'text/plain' }), { abortSignal });
+      step = 'delete its test object';
+      await client.send(new s3.DeleteObjectCommand({ Bucket: this.bucket, Key }), { abortSignal });
+    } catch (err) {
+      const why = abortSignal.aborted ? `no answer within ${timeoutMs / 1000} s` : describe(err);
+      throw new StorageUnavailableError(`could not ${step}: ${why}`, { cause: err });
+    }
   }
 
   /** Closes the SDK's sockets (when it was loaded); the storage must not be used afterwards. */

@@ -111,7 +111,8 @@ function storeOver(db: Kysely<Database>, dialect: Dialect, direct?: DirectSqlite
 }
 
 async function migrate(db: Kysely<Database>): Promise<void> {
-  const migrator = new Migrator({ db, provider: migrationProvider });
+  // Branches land out of number order (a database may have run 013 before 012 exists): each migration is independent.
+  const migrator = new Migrator({ db, provider: migrationProvider, allowUnorderedMigrations: true });
   const { error, results } = await migrator.migrateToLatest();
   if (error) {
     const failed = results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';

@@ -134,6 +134,18 @@ describe('web UI in chromium', { skip: SKIP_BROWSER }, () => {
     await renamed.getByRole('button', { name: 'Done' }).click();
     await renamed.getByRole('button', { name: 'Revoke token throwaway' }).click();
     await renamed.getByRole('row', { name: /throwaway.*revoked/ }).waitFor();
+
+    // The webhook secret: hidden until asked for, rotated with a confirmation (the old one signs 24 h more).
+    await renamed.getByRole('button', { name: 'Show webhook secret' }).click();
+    const secretBox = renamed.getByLabel('Signing secret');
+    await secretBox.waitFor();
+    const secret = await secretBox.inputValue();
+    assert.match(secret, /^whsec_[A-Za-z0-9+/]{43}=$/);
+    await renamed.getByRole('button', { name: 'Rotate secret' }).click();
+    await renamed.getByRole('button', { name: 'Confirm rotation' }).click();
+    await renamed.getByText(/The previous secret also signs until/).waitFor();
+    assert.notEqual(await secretBox.inputValue(), secret);
+    await renamed.getByRole('button', { name: 'Hide' }).click();
     await shot('03-applications', 'screenshot-account');
   });
 

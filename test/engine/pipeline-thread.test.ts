@@ -142,3 +142,41 @@ test('EngineThread: an abort stops the worker within one step', async () => {
     await thread.close();
   }
 });
+
+test('EngineThread: onImage delivers each image as it is done, before the next one starts; a cancel keeps those', async () => {
+  const thread = new EngineThread({ threads: 1 });
+  try {
+    const order: string[] = [];
+    const delivered: { index: number; rgb: Uint8Array; seed: number }[] = [];
+    const { images } = await thread.generate(tiny('sd1'), { ...options, images: 3 }, {
+      onProgress: (p) => {
+        if (p.step === 1) order.push(`start ${p.image}`);
+      },
+      onImage: (image, index) => {
+        order.push(`image ${index}`);
+        delivered.push({ index, rgb: image.rgb, seed: image.seed });
+      },
+    });
+    assert.deepEqual(order, ['start 0', 'image 0', 'start 1', 'image 1', 'start 2', 'image 2']);
+    assert.deepEqual(delivered.map((d) => [d.index, d.seed]), [[0, 7], [1, 8], [2, 9]]);
+    for (let i = 0; i < 3; i++) assert.deepEqual(delivered[i].rgb, images[i].rgb, 'the streamed copy equals the result');
+
+    // Cancelled during image 1: the request fails with `cancelled`, and image 0 was already delivered. Many steps, so
+    // the cancel (seen by the worker before its next step) lands well before image 1 could finish on a busy machine.
+    const controller = new AbortController();
+    const kept: number[] = [];
+    await assert.rejects(
+      thread.generate(tiny('sd1'), { ...options, steps: 40, images: 3 }, {
+        signal: controller.signal,
+        onProgress: (p) => {
+          if (p.image === 1 && p.step === 2) controller.abort();
+        },
+        onImage: (_image, index) => kept.push(index),
+      }),
+      (err: unknown) => err instanceof EngineError && err.code === 'cancelled',
+    );
+    assert.deepEqual(kept, [0]);
+  } finally {
+    await thread.close();
+  }
+});

@@ -46,6 +46,8 @@ export async function createApiContext(
     /** Accept browser sessions (cookie + X-CSRF-Token), as the server does (default true). */
     sessions?: boolean;
     onRoute?: AppDeps['onRoute'];
+    /** Event stream limits (e.g. a short keep-alive). */
+    eventStreams?: AppDeps['eventStreams'];
     /** The runtime's log (default: pino at LOG_LEVEL, info). */
     logger?: Logger;
   } = {},
@@ -57,7 +59,7 @@ export async function createApiContext(
   const config = loadConfig({ SDAPI_DATA_DIR: dataDir, SDAPI_MODEL_DIR: TEST_MODEL_DIR, SDAPI_PUBLIC_URL: PUBLIC_URL, PORT: '0', SDAPI_RATE_LIMIT: '1000000/10s', SDAPI_SIGNUP_LIMIT: 'off', ...scaleOut.env, ...options.env });
   // The default engines on the test model, unless the test brings its own (overrides.engines or SDAPI_ENGINES).
   const runtime = await openRuntime(config, options.overrides, { logger: options.logger ?? pino({ level: 'silent' }) });
-  const app = await buildHttpApp(runtime, { sessions: options.sessions, onRoute: options.onRoute });
+  const app = await buildHttpApp(runtime, { sessions: options.sessions, onRoute: options.onRoute, eventStreams: options.eventStreams });
   let worker: JobWorker | undefined;
   if (options.worker) {
     const extra = typeof options.worker === 'object' ? options.worker : {};

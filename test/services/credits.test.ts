@@ -73,8 +73,8 @@ describe('CreditService', () => {
     assert.equal(jobB.attempts, 2);
     assert.equal(await ctx.runtime.jobHandlers.generate.run(jobB, new AbortController().signal), 'done');
     // A wakes up and tries to finish the same job through its own services.
-    const entriesA = new EntryService({ store: ctx.store, queue: a, credits: ctx.services.credits, engines: ctx.services.engines, clock });
-    const handlerA = new GenerateJobHandler({ entries: entriesA, producer: ctx.services.producer });
+    const entriesA = new EntryService({ store: ctx.store, queue: a, credits: ctx.services.credits, engines: ctx.services.engines, events: ctx.services.events, cancels: ctx.services.cancels, clock });
+    const handlerA = new GenerateJobHandler({ entries: entriesA, producer: ctx.services.producer, cancels: ctx.services.cancels });
     assert.equal(await handlerA.run(jobA, new AbortController().signal), 'lost');
     const entries = await ctx.services.entries.list(user.id, thread.id);
     assert.deepEqual(

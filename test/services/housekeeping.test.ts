@@ -41,7 +41,7 @@ describe('housekeeping sweep', () => {
     const fresh = await sessions.create(user.id);
     await counters.hit(policy, 'new-address');
     const sweep = new Housekeeping({ store, counterPolicies: [policy], clock });
-    assert.deepEqual(await sweep.sweep(), { revokedTokens: 1, expiredSessions: 1, throttleCounters: 1 });
+    assert.deepEqual(await sweep.sweep(), { revokedTokens: 1, expiredSessions: 1, throttleCounters: 1, idempotencyKeys: 0, webhookDeliveries: 0, entryEvents: 0 });
     const tokens = (await apps.listTokens(user.id, app.id)).map((t) => t.name).sort();
     assert.deepEqual(tokens, ['live', 'revoked lately']);
     assert.ok(tokens.includes('live') && live.id);
@@ -49,7 +49,7 @@ describe('housekeeping sweep', () => {
     assert.ok(await sessions.authenticate(fresh.secret));
     assert.ok(await store.repos.throttleCounters.find('test:sweep', 'new-address'));
     assert.equal(await store.repos.throttleCounters.find('test:sweep', 'old-address'), undefined);
-    assert.deepEqual(await sweep.sweep(), { revokedTokens: 0, expiredSessions: 0, throttleCounters: 0 }, 'a second sweep finds nothing');
+    assert.deepEqual(await sweep.sweep(), { revokedTokens: 0, expiredSessions: 0, throttleCounters: 0, idempotencyKeys: 0, webhookDeliveries: 0, entryEvents: 0 }, 'a second sweep finds nothing');
   });
 
   it('fixed-window counters: concurrent hits get distinct counts, a new window starts from 1, give-back and reset', async () => {

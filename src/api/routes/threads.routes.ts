@@ -4,6 +4,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { ThreadService } from '../../services/threads/thread-service.ts';
 import { requireAuth } from '../auth.ts';
 import { pageMetaExample, tutorialThread } from '../examples.ts';
+import { idempotencyErrors, IdempotencyHeaders, idempotencyKeyOf, REPLAYED_HEADER } from '../idempotency-header.ts';
 import { CreateThreadBody, data, EntryParams, errorResponses, GuidParams, PageMeta, PageQuery, RenameThreadBody, ThreadSchema } from '../schemas.ts';
 import { pageMeta, threadView } from '../views.ts';
 
@@ -19,13 +20,15 @@ export function threadRoutes({ threads }: ThreadRouteDeps): FastifyPluginAsync {
         schema: {
           tags: ['threads'],
           summary: 'Start a new thread',
+          headers: IdempotencyHeaders,
           body: CreateThreadBody,
-          response: { 201: data(ThreadSchema, tutorialThread), 401: errorResponses[401], 422: errorResponses[422] },
+          response: { 201: { ...data(ThreadSchema, tutorialThread), headers: REPLAYED_HEADER }, 401: errorResponses[401], ...idempotencyErrors, 422: errorResponses[422] },
         },
       },
       async (request, reply) => {
         const auth = requireAuth(request);
-        const thread = await threads.create(auth.userId, request.body.ai_version_code);
+        const { thread, replayed } = await threads.open(auth.userId, request.body.ai_version_code, { idempotencyKey: idempotencyKeyOf(request) });
+        if (replayed) reply.header('idempotent-replayed', 'true');
         return reply.status(201).send({ data: threadView(thread) });
       },
     );

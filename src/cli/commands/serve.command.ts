@@ -1,5 +1,6 @@
 /** `sdapi serve [--workers N]`: the API, the web UI and N in-process generation workers, until SIGINT/SIGTERM. */
 import { Command } from 'commander';
+import { describeStorage } from '../../composition/runtime.ts';
 import { startServer } from '../../composition/server.ts';
 import { loadConfig } from '../../config/load-config.ts';
 import { announceStore, untilStopSignal, type CliContext } from '../cli-context.ts';
@@ -21,6 +22,7 @@ export function serveCommand(ctx: CliContext): Command {
         {
           url: server.url,
           dataDir: config.dataDir,
+          storage: describeStorage(config),
           engines: server.runtime.services.engines.ids(),
           registry: config.enginesFile ?? `default engines on ${config.defaultModelDir}`,
           workers: config.workers,

@@ -4,6 +4,7 @@
  * serves (and claims the jobs of) the engines of its registry only, so machines can split engines between them.
  */
 import { Command } from 'commander';
+import { describeStorage } from '../../composition/runtime.ts';
 import { startWorkerProcess } from '../../composition/worker-process.ts';
 import { loadConfig } from '../../config/load-config.ts';
 import { announceStore, untilStopSignal, type CliContext } from '../cli-context.ts';
@@ -11,7 +12,7 @@ import { applyEngineOptions, deviceName, integerIn, type EngineOptions } from '.
 
 export function workerCommand(ctx: CliContext): Command {
   return new Command('worker')
-    .description('run generation workers only (shared database, queue and data directory) until SIGINT/SIGTERM')
+    .description('run generation workers only (shared database, queue and image storage) until SIGINT/SIGTERM')
     .option('--concurrency <n>', 'jobs run at the same time (default: SDAPI_WORKERS, at least 1)', integerIn(1, 64))
     .option('--engines <file>', 'the engines this worker serves (default: SDAPI_ENGINES, else the demo engines on SDAPI_MODEL_DIR)')
     .option('--device <device>', 'cpu, cuda or cuda:N (default: SDAPI_DEVICE or cpu; an engine’s "device" wins)', deviceName)
@@ -31,6 +32,7 @@ export function workerCommand(ctx: CliContext): Command {
           database: running.runtime.store.dialect,
           queue: config.queueUrl ? 'redis' : 'embedded',
           dataDir: config.dataDir,
+          storage: describeStorage(config),
         },
         'sdapi worker is running',
       );

@@ -95,8 +95,10 @@ export class StableDiffusionPipeline {
       throwIfAborted(options.signal);
       start = performance.now();
       const sample = await decodeLatents(this.model.vae, latents, dims);
-      images.push({ width: options.width, height: options.height, rgb: toRgb(sample, options.width, options.height), seed });
+      const image: GeneratedImage = { width: options.width, height: options.height, rgb: toRgb(sample, options.width, options.height), seed };
+      images.push(image);
       timings.vaeMs += performance.now() - start;
+      options.onImage?.(image, i);
     }
     timings.previewMs = previewer?.ms ?? 0;
     return { images, timings };

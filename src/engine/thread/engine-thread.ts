@@ -8,7 +8,7 @@ import { Worker } from 'node:worker_threads';
 import { EngineError } from '../errors.ts';
 import { inspectModel } from '../model/manifest.ts';
 import type { ModelInfo, ModelManifest } from '../model/types.ts';
-import type { GenerateResult, GenerationProgress, PreviewImage } from '../types.ts';
+import type { GeneratedImage, GenerateResult, GenerationProgress, PreviewImage } from '../types.ts';
 import type { FromWorker, ThreadGenerateOptions, ToWorker, WorkerConfig } from './protocol.ts';
 
 export type { ThreadGenerateOptions } from './protocol.ts';
@@ -26,6 +26,8 @@ export interface EngineThreadOptions extends WorkerConfig {
 export interface ThreadRunControls {
   signal?: AbortSignal;
   onProgress?: (progress: GenerationProgress) => void;
+  /** Each image as soon as it is done (GenerateOptions.onImage); runs on this thread. */
+  onImage?: (image: GeneratedImage, index: number) => void;
   /** Previews as in GenerateOptions.preview; `onPreview` runs on this thread. */
   preview?: { intervalMs: number; onPreview(preview: PreviewImage): void };
 }
@@ -35,6 +37,7 @@ interface Pending {
   reject: (err: Error) => void;
   onProgress?: (progress: GenerationProgress) => void;
   onPreview?: (preview: PreviewImage) => void;
+  onImage?: (image: GeneratedImage, index: number) => void;
 }
 
 export class EngineThread {
@@ -93,7 +96,7 @@ export class EngineThread {
    * Node Buffers) are copied instead. Pass copies to keep using the originals.
    */
   async generate(modelDir: string, options: ThreadGenerateOptions, controls: ThreadRunControls = {}): Promise<GenerateResult> {
-    const { signal, onProgress, preview } = controls;
+    const { signal, onProgress, preview, onImage } = controls;
     if (signal?.aborted) throw new EngineError('cancelled', 'Generation cancelled');
     const cancelFlag = new SharedArrayBuffer(4);
     const cancel = (): void => {
@@ -101,8 +104,8 @@ export class EngineThread {
     };
     signal?.addEventListener('abort', cancel, { once: true });
     try {
-      const message: ToWorker = { type: 'generate', id: this.nextId++, modelDir, options, cancelFlag, previewIntervalMs: preview?.intervalMs };
-      const reply = await this.request(message, { onProgress, onPreview: preview && ((p) => preview.onPreview(p)) }, initTransfers(options));
+      const message: ToWorker = { type: 'generate', id: this.nextId++, modelDir, options, cancelFlag, previewIntervalMs: preview?.intervalMs, streamImages: onImage !== undefined };
+      const reply = await this.request(message, { onProgress, onImage, onPreview: preview && ((p) => preview.onPreview(p)) }, initTransfers(options));
       if (reply.type !== 'result') throw unexpected(reply);
       return { images: reply.images, timings: reply.timings };
     } finally {
@@ -122,7 +125,7 @@ export class EngineThread {
     await this.worker.terminate();
   }
 
-  private request(message: ToWorker, callbacks: Pick<Pending, 'onProgress' | 'onPreview'> = {}, transfer: ArrayBuffer[] = []): Promise<FromWorker> {
+  private request(message: ToWorker, callbacks: Pick<Pending, 'onProgress' | 'onPreview' | 'onImage'> = {}, transfer: ArrayBuffer[] = []): Promise<FromWorker> {
     if (this.exited) return Promise.reject(this.exited);
     return new Promise<FromWorker>((resolve, reject) => {
       if (this.pending.size === 0) this.worker.ref();
@@ -155,6 +158,9 @@ export class EngineThread {
         return;
       case 'preview':
         this.pending.get(message.id)?.onPreview?.(message.preview);
+        return;
+      case 'image':
+        this.pending.get(message.id)?.onImage?.(message.image, message.index);
         return;
       case 'error':
         this.settle(message.id)?.reject(new EngineError(message.code, message.message));

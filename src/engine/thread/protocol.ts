@@ -8,7 +8,7 @@ import type { GeneratedImage, GenerateOptions, GenerationProgress, PreviewImage,
  * The serialisable part of GenerateOptions (signal, onProgress and preview cross the boundary separately). An init
  * image's and mask's buffers are transferred with the message where possible (EngineThread.generate).
  */
-export type ThreadGenerateOptions = Omit<GenerateOptions, 'signal' | 'onProgress' | 'preview'>;
+export type ThreadGenerateOptions = Omit<GenerateOptions, 'signal' | 'onProgress' | 'preview' | 'onImage'>;
 
 export interface WorkerConfig {
   device?: Device;
@@ -33,6 +33,8 @@ export type ToWorker =
       cancelFlag: SharedArrayBuffer;
       /** Present when the caller wants previews (the callback stays on the main thread). */
       previewIntervalMs?: number;
+      /** The caller wants each image as soon as it is done (a copy is sent; the result still carries all of them). */
+      streamImages?: boolean;
     }
   | { type: 'load'; id: number; modelDir: string }
   | { type: 'loaded'; id: number }
@@ -42,6 +44,7 @@ export type FromWorker =
   | { type: 'progress'; id: number; progress: GenerationProgress }
   /** The preview's pixel buffer is transferred. */
   | { type: 'preview'; id: number; preview: PreviewImage }
+  | { type: 'image'; id: number; index: number; image: GeneratedImage }
   | { type: 'result'; id: number; images: GeneratedImage[]; timings: StageTimings }
   | { type: 'info'; id: number; info: ModelInfo }
   | { type: 'loaded'; id: number; modelDirs: string[] }

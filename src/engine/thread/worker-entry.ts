@@ -54,7 +54,7 @@ async function handle(message: ToWorker): Promise<void> {
       checkCancel();
       const pipeline = await pipelineFor(message.modelDir);
       checkCancel();
-      const { id, previewIntervalMs } = message;
+      const { id, previewIntervalMs, streamImages } = message;
       const { images, timings } = await pipeline.generate({
         ...message.options,
         signal: controller.signal,
@@ -62,6 +62,8 @@ async function handle(message: ToWorker): Promise<void> {
           send({ type: 'progress', id, progress });
           checkCancel(); // the pipeline checks the signal before the next UNet run
         },
+        // A structured-clone copy: the image's own buffer is transferred later with the result.
+        onImage: streamImages ? (image, index) => send({ type: 'image', id, index, image }) : undefined,
         preview:
           previewIntervalMs === undefined
             ? undefined

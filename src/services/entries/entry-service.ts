@@ -1,16 +1,19 @@
 /**
- * Thread entries, and every state change of a request entry in one place (lifecycle events will be emitted
- * here): accepted (queued: checked, priced, paid for and queued in one transaction) → running → done (response
- * entry + charge) | failed (error response + refund) | cancelled (thread deleted: job cancelled + refund).
+ * Thread entries, and every state change of a request entry in one place, each published as a lifecycle event
+ * (EntryEvents) once it is committed: accepted (queued: checked, priced, paid for and queued in one transaction) →
+ * running → done (response entry + charge) | failed (error response + refund) | cancelled (by the client: a queued
+ * one refunded in full, a running one stopped at the next step with its finished images charged per image; or its
+ * thread or entry deleted: job cancelled + refund).
  */
 import { randomInt, randomUUID } from 'node:crypto';
 import { systemClock, type Clock } from '../../domain/clock.ts';
 import type { Entry, ImageItem, Progress } from '../../domain/entry.ts';
-import { AppError } from '../../domain/errors.ts';
+import { AppError, isAppError, type FieldErrors } from '../../domain/errors.ts';
 import { parseResolution, SEED_MAX, type GenerationRequest } from '../../domain/generation-request.ts';
 import { isUuid } from '../../domain/ids.ts';
 import { pageWindow, type Page, type Paged } from '../../domain/pagination.ts';
 import type { JOB_DEFINITIONS } from '../../domain/jobs.ts';
+import type { WebhookEventType } from '../../domain/webhooks.ts';
 import type { ClaimedJob, FinalJobStatus, JobQueue, LeasedJob } from '../../queue/job-queue.ts';
 import type { DataStore } from '../../store/database.ts';
 import type { EntryListRow } from '../../store/repositories/entries.repo.ts';
@@ -18,11 +21,22 @@ import type { Repositories } from '../../store/repositories/repositories.ts';
 import type { CreditService } from '../credits/credit-service.ts';
 import { requestCost } from '../credits/pricing.ts';
 import type { EngineCatalog } from '../generation/engine-catalog.ts';
-import type { GenerationProgress } from '../generation/image-generator.ts';
+import { fingerprint, type IdempotencyClaim, type IdempotencyService } from '../idempotency/idempotency.ts';
+import type { EntryEventInput } from '../../domain/entry-events.ts';
+import type { EntryEvents } from '../events/entry-events.ts';
+import { previewDataUrl } from '../generation/image-encoder.ts';
+import type { GenerationProgress, PreviewImage } from '../generation/image-generator.ts';
+import type { CancelWatch } from '../jobs/cancel-watch.ts';
+import { queuePositions } from '../jobs/queue-position.ts';
+import { StepTimes } from '../jobs/step-times.ts';
 import { checkQueueRoom } from '../jobs/scheduling-service.ts';
 import { findAiVersion } from '../threads/ai-versions.ts';
 import { titleFromPrompt } from '../threads/thread-title.ts';
-import { checkGenerationRequest, type RequestSubmission } from './request-check.ts';
+import { toEntry } from './entry-rows.ts';
+import { checkGenerationRequest, type CheckedRequest, type RequestSubmission } from './request-check.ts';
+import type { WebhookOutbox, WebhookTarget } from '../webhooks/webhook-outbox.ts';
+
+export { toEntry };
 
 export type GenerateJob = ClaimedJob<typeof JOB_DEFINITIONS, 'generate'>;
 
@@ -48,9 +62,36 @@ export interface EntryServiceDeps {
   queue: JobQueue;
   credits: CreditService;
   engines: EngineCatalog;
+  /** The lifecycle publisher: every state change below is published there. */
+  events: EntryEvents;
+  /** Tells a running job's worker that its client cancelled it. */
+  cancels: CancelWatch;
   clock?: Clock;
   /** Minimum time between two progress writes. */
   progressIntervalMs?: number;
+  /** Minimum time between two previews of one request (the issue's limit: 2 per second). */
+  previewIntervalMs?: number;
+  /** Webhooks: request fields checked, lifecycle events queued for delivery. */
+  webhooks?: WebhookOutbox;
+  /** Idempotency-Key support for createRequest(). */
+  idempotency?: IdempotencyService;
+}
+
+/** Who sends a request, beyond the account. */
+export interface SubmitOptions {
+  /** The application of the bearer token (webhooks are signed with its secret); none for browser sessions. */
+  applicationId?: string;
+  /** The request's Idempotency-Key (checked by checkIdempotencyKey()). */
+  idempotencyKey?: string;
+}
+
+/** Reports a job's progress (throttled, see progressReporter()); settled() waits for the writes in flight. */
+export type ProgressReporter = ((progress: GenerationProgress) => void) & { settled(): Promise<void> };
+
+export interface CancelResult {
+  entry: Entry;
+  /** `cancelled`: it was queued and is cancelled and refunded; `stopping`: it runs and stops at the next step. */
+  state: 'cancelled' | 'stopping';
 }
 
 /** Thrown inside a final transaction when the job's lease is gone, to roll the transaction back. */
@@ -58,31 +99,82 @@ class LeaseLost extends Error {}
 
 export class EntryService {
   readonly #clock: Clock;
+  readonly #stepTimes = new StepTimes();
 
   constructor(private readonly deps: EntryServiceDeps) {
     this.#clock = deps.clock ?? systemClock;
   }
 
-  /** What the request would cost, after the same one-pass check as createRequest() (the same 422). */
-  async quote(submission: RequestSubmission): Promise<{ credits: number; request: GenerationRequest }> {
-    const { request } = checkGenerationRequest(submission, this.deps.engines);
-    return { credits: costOf(request), request };
+  /** What the request would cost, after the same one-pass check as createRequest() (the same 422, webhook included). */
+  async quote(submission: RequestSubmission, options: Pick<SubmitOptions, 'applicationId'> = {}): Promise<{ credits: number; request: GenerationRequest }> {
+    const { checked } = await this.#check(submission, options);
+    return { credits: costOf(checked.request), request: checked.request };
   }
 
   /**
    * Checks the request (one 422 naming every bad field), reserves its credits and queues it; returns the request
    * entry. The first request of a thread that still has its default title names the thread after its prompt.
    */
-  async createRequest(userId: string, submission: RequestSubmission & { threadId: string }): Promise<Entry> {
-    const { request, engine } = checkGenerationRequest(submission, this.deps.engines);
-    const thread = isUuid(submission.threadId) ? await this.deps.store.repos.threads.find(userId, submission.threadId) : undefined;
+  async createRequest(userId: string, submission: RequestSubmission & { threadId: string }, options: SubmitOptions = {}): Promise<Entry> {
+    return (await this.submit(userId, submission, options)).entry;
+  }
+
+  /**
+   * createRequest() with its webhook and Idempotency-Key: `replayed` when the key's first request already made the
+   * entry (returned as it was then; nothing is charged again).
+   */
+  async submit(userId: string, submission: RequestSubmission & { threadId: string }, options: SubmitOptions = {}): Promise<{ entry: Entry; replayed: boolean }> {
+    const { checked, target } = await this.#check(submission, options);
+    const { idempotency } = this.deps;
+    if (options.idempotencyKey === undefined || !idempotency) return { entry: await this.#create(userId, submission.threadId, checked, target), replayed: false };
+    const print = fingerprint('POST /threads/{guid}/entry', { thread: submission.threadId, request: checked.request, webhook: target && { url: target.url, events: target.events } });
+    const outcome = await idempotency.run(
+      { userId, key: options.idempotencyKey, fingerprint: print },
+      async (claim) => ({ status: 201, value: await this.#create(userId, submission.threadId, checked, target, claim) }),
+      (json) => json as Entry, // the stored result is the Entry this service wrote
+    );
+    const entry = outcome.result.value;
+    if (!outcome.replayed || entry.status !== 'queued') return { entry, replayed: outcome.replayed };
+    // The stored answer predates its queue position (read after commit): a replay gets the current one, as the first did.
+    const position = (await this.queuePositions([entry])).get(entry.id);
+    return { entry: position === undefined ? entry : { ...entry, queuePosition: position }, replayed: true };
+  }
+
+  /** The request's rules and its webhook fields, in one pass: one 422 naming every bad field of both. */
+  async #check(submission: RequestSubmission, options: SubmitOptions): Promise<{ checked: CheckedRequest; target?: WebhookTarget }> {
+    let checked: CheckedRequest | undefined;
+    let errors: FieldErrors = {};
+    try {
+      checked = checkGenerationRequest(submission, this.deps.engines);
+    } catch (err) {
+      if (!(isAppError(err) && err.code === 'validation_failed' && err.fields)) throw err;
+      errors = { ...err.fields };
+    }
+    const body = submission.body;
+    let target: WebhookTarget | undefined;
+    const malformed = Object.keys(errors).some((k) => k === 'body' || k.startsWith('webhook'));
+    if (!malformed && typeof body === 'object' && body !== null && body.webhook !== undefined && body.webhook !== '') {
+      if (!this.deps.webhooks) errors.webhook = ['Webhooks are not available on this server.'];
+      else {
+        const found = await this.deps.webhooks.checkTarget(body, options.applicationId);
+        target = found.target;
+        errors = { ...errors, ...found.errors };
+      }
+    }
+    if (Object.keys(errors).length > 0 || !checked) throw AppError.validation(errors);
+    return { checked, target };
+  }
+
+  async #create(userId: string, threadId: string, checked: CheckedRequest, target: WebhookTarget | undefined, claim?: IdempotencyClaim): Promise<Entry> {
+    const { request, engine } = checked;
+    const thread = isUuid(threadId) ? await this.deps.store.repos.threads.find(userId, threadId) : undefined;
     if (!thread) throw new AppError('not_found', 'Thread not found.');
     const cost = costOf(request);
     // The seed is decided once, here: absent or 0 means random. The entry keeps what the caller asked for.
     const seed = request.seed ? request.seed : randomInt(1, SEED_MAX);
     const now = this.#clock().toISOString();
     const id = randomUUID();
-    const row = await this.deps.store.transaction(async (tx) => {
+    const entry = await this.deps.store.transaction(async (tx) => {
       // The thread may have been deleted since it was read (DELETE racing this request): re-read it under its lock,
       // so the request is a 404 rather than an entry (and a reservation) in a deleted thread.
       await tx.threads.lock(thread.id);
@@ -115,15 +207,22 @@ export class EntryService {
         engine: engine.id,
         cost,
       });
+      if (target) await this.deps.webhooks?.attach(tx, userId, id, target);
       const title = titleFromPrompt(request.prompts.find((p) => p.weight > 0)?.text ?? '');
       if (Number(inserted.seq) === 1 && title && current.title === findAiVersion(current.ai_version_code)?.title) {
         await tx.threads.setTitle(userId, thread.id, { title, updatedAt: now });
       }
       await tx.threads.entriesChanged(userId, thread.id, { updatedAt: now });
-      return inserted;
+      const created = toEntry(inserted);
+      // The key's result commits with the entry, its reservation and its job, or not at all.
+      if (claim) await this.deps.idempotency?.complete(tx, claim, { status: 201, value: created });
+      return created;
     });
+    const position = (await queuePositions(this.deps.store.repos, [id]).catch(() => undefined))?.get(id);
+    await this.#publish({ type: 'queued', userId, threadId: thread.id, entryId: id, data: { queuePosition: position ?? 0 } });
+    // Wake the workers only now: a worker woken earlier could publish `started` before this `queued`.
     this.deps.queue.wake();
-    return toEntry(row);
+    return { ...entry, ...(position === undefined ? {} : { queuePosition: position }) };
   }
 
   /** Every image the account has, newest first. */
@@ -164,6 +263,108 @@ export class EntryService {
   }
 
   /**
+   * The queued entries' queue positions (entry id → jobs ahead). They change when other accounts' jobs start, which
+   * does not touch this thread's version, so they are read fresh for each list that has queued entries.
+   */
+  queuePositions(entries: readonly Entry[]): Promise<Map<string, number>> {
+    const queued = entries.filter((e) => e.type === 'request' && e.status === 'queued').map((e) => e.id);
+    return queued.length === 0 ? Promise.resolve(new Map()) : queuePositions(this.deps.store.repos, queued);
+  }
+
+  /** One request entry of the thread (its own guid, or its response's), with its response entry when it has one. */
+  async findRequest(userId: string, threadId: string, entryId: string): Promise<{ request: Entry; response: Entry | undefined }> {
+    const { entries } = await this.listVersioned(userId, threadId);
+    const found = isUuid(entryId) ? entries.find((e) => e.id === entryId) : undefined;
+    const requestId = found ? (found.type === 'request' ? found.id : found.requestId) : undefined;
+    const request = entries.find((e) => e.id === requestId && e.type === 'request');
+    if (!request) throw new AppError('not_found', 'Entry not found.');
+    return { request, response: entries.find((e) => e.type === 'response' && e.requestId === request.id) };
+  }
+
+  /**
+   * A client cancels a request entry (given its guid or its response's). Queued: cancelled, with an empty response
+   * entry and a full refund, now. Running: its worker is told to stop at the next denoising step; it then writes a
+   * response entry with the images already finished, charged at the per-image price, and refunds the rest. 404 for
+   * an entry the user does not have in this thread; 409 for one that already finished.
+   */
+  async cancel(userId: string, threadId: string, entryId: string): Promise<CancelResult> {
+    const { request } = await this.findRequest(userId, threadId, entryId);
+    const now = this.#clock().toISOString();
+    const outcome = await this.deps.store.transaction(async (tx): Promise<{ state: 'cancelled'; response: Entry } | { state: 'stopping'; jobId: string }> => {
+      await tx.threads.lock(threadId); // thread → job → user, the lock order of every writer
+      const current = await tx.entries.findRequest(userId, request.id);
+      if (!current) throw new AppError('not_found', 'Entry not found.');
+      if (current.status !== 'queued' && current.status !== 'running') throw new AppError('conflict', `The request has already finished (${current.status}).`);
+      if (await tx.jobs.cancelPending(userId, request.id, now)) {
+        const response = await this.#respond(tx, { entryId: request.id, threadId, userId }, { content: [], error: CANCELLED_MESSAGE, credits: 0, files: [], status: 'cancelled', now });
+        await this.deps.credits.refundHeld(tx, { userId, entryId: request.id, reason: 'Refunded: the request was cancelled before it started.' });
+        await this.#emit(tx, 'entry.cancelled', { userId, threadId, entryId: request.id });
+        return { state: 'cancelled', response };
+      }
+      const jobId = await tx.jobs.requestCancel(userId, request.id, now);
+      if (!jobId) throw new AppError('conflict', 'The request has already finished.');
+      return { state: 'stopping', jobId };
+    });
+    if (outcome.state === 'cancelled') {
+      await this.#publish({ type: 'cancelled', userId, threadId, entryId: request.id, data: { response: outcome.response } });
+    } else {
+      this.deps.cancels.announce(outcome.jobId);
+    }
+    const after = await this.findRequest(userId, threadId, request.id);
+    return { entry: after.request, state: outcome.state };
+  }
+
+  /** cancel() by the request's guid alone (surfaces without threads, e.g. A1111's /sdapi/v1/interrupt). */
+  async cancelEntry(userId: string, entryId: string): Promise<CancelResult> {
+    const row = isUuid(entryId) ? await this.deps.store.repos.entries.findRequest(userId, entryId) : undefined;
+    if (!row) throw new AppError('not_found', 'Entry not found.');
+    return this.cancel(userId, row.thread_id, row.id);
+  }
+
+  /**
+   * A request entry by its guid alone, with its live state as the store has it: `status`, `progress` (step i of n)
+   * and `etaSeconds` while running, `queuePosition` while queued (e.g. for A1111's /sdapi/v1/progress). 404 for an
+   * entry the user does not have.
+   */
+  async requestStatus(userId: string, entryId: string): Promise<Entry> {
+    const row = isUuid(entryId) ? await this.deps.store.repos.entries.findRequest(userId, entryId) : undefined;
+    if (!row) throw new AppError('not_found', 'Entry not found.');
+    const entry = toEntry(row);
+    const position = (await this.queuePositions([entry])).get(entry.id);
+    return position === undefined ? entry : { ...entry, queuePosition: position };
+  }
+
+  /**
+   * Resolves with the request and its response entry once the response is written, or undefined after `timeoutMs` (or when
+   * `signal` aborts). Listens to the thread's live events and reads the entries once the subscription is ready, so a
+   * response written in between is not missed.
+   */
+  async waitForResponse(userId: string, threadId: string, requestId: string, timeoutMs: number, signal?: AbortSignal): Promise<{ request: Entry; response: Entry } | undefined> {
+    let wake: () => void = () => undefined;
+    const woken = new Promise<void>((resolve) => (wake = resolve));
+    const unsubscribe = this.deps.events.subscribe(threadId, (event) => {
+      if (event.entryId === requestId && (event.type === 'completed' || event.type === 'failed' || event.type === 'cancelled')) wake();
+    });
+    const timer = setTimeout(wake, timeoutMs);
+    signal?.addEventListener('abort', wake, { once: true });
+    try {
+      await this.deps.events.ready();
+      const read = async () => {
+        const found = await this.findRequest(userId, threadId, requestId);
+        return found.response && { request: found.request, response: found.response };
+      };
+      const early = await read();
+      if (early) return early;
+      await woken;
+      return await read();
+    } finally {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', wake);
+      unsubscribe();
+    }
+  }
+
+  /**
    * A number that grows with every change to the thread's entries (new entry, status, progress): a list read at
    * version v is still current while this returns v. One primary-key read; 404 for a thread the user does not have.
    */
@@ -176,8 +377,17 @@ export class EntryService {
   /** queued → running; false when the request is gone (its thread was deleted) or already final. */
   async start(job: GenerateJob): Promise<boolean> {
     const { userId, entryId, threadId } = job.payload;
-    const started = await this.deps.store.repos.entries.markRunning(userId, entryId, this.#clock().toISOString());
-    if (started) await this.deps.store.repos.threads.entriesChanged(userId, threadId);
+    const started = await this.deps.store.transaction(async (tx) => {
+      await tx.threads.lock(threadId); // thread first, the lock order of every writer
+      const before = await tx.entries.findRequest(userId, entryId);
+      const marked = await tx.entries.markRunning(userId, entryId, this.#clock().toISOString());
+      if (!marked) return false;
+      await tx.threads.entriesChanged(userId, threadId);
+      // A job taken over after a worker died starts again, but its entry started only once.
+      if (before?.status === 'queued') await this.#emit(tx, 'entry.started', { userId, threadId, entryId });
+      return true;
+    });
+    if (started) await this.#publish({ type: 'started', userId, threadId, entryId, data: {} });
     return started;
   }
 
@@ -185,40 +395,123 @@ export class EntryService {
    * Writes progress to the request entry at most every `progressIntervalMs`, one write at a time. Steps are
    * reported on the request's scale (some samplers make one model call more than the steps asked).
    */
-  progressReporter(job: GenerateJob): (progress: GenerationProgress) => void {
-    const { userId, entryId, threadId, request } = job.payload;
+  progressReporter(job: GenerateJob): ProgressReporter {
+    const { userId, entryId, threadId, request, engine } = job.payload;
     const interval = this.deps.progressIntervalMs ?? 250;
     let last = 0;
-    let writing = false;
-    return (p) => {
-      const now = this.#clock().getTime();
-      const final = p.step === p.steps && p.image === p.images - 1;
-      if (writing || (!final && now - last < interval)) return;
-      last = now;
-      writing = true;
+    /** The write in flight (one at a time), and the latest progress due while it ran. */
+    let writing: Promise<void> | undefined;
+    let latest: GenerationProgress | undefined;
+    // Step times for the ETA come from the engine's own callbacks (wall time between two reported steps).
+    let lastStepAt = performance.now();
+    let lastStep = 0;
+    const isFinal = (p: GenerationProgress) => p.step === p.steps && p.image === p.images - 1;
+    const write = (p: GenerationProgress): Promise<void> => {
+      last = this.#clock().getTime();
+      const done = p.image * p.steps + p.step;
       const step = p.steps === request.steps ? p.step : Math.min(request.steps, Math.round((p.step / p.steps) * request.steps));
+      const etaSeconds = this.#stepTimes.eta(engine, p.images * p.steps - done);
       const progress: Progress = { step, steps: request.steps, image: p.image, images: p.images };
-      this.deps.store.repos.entries
-        .setProgress(userId, entryId, JSON.stringify(progress))
+      return this.deps.store.repos.entries
+        .setProgress(userId, entryId, JSON.stringify({ ...progress, eta_seconds: etaSeconds }))
         .then(() => this.deps.store.repos.threads.entriesChanged(userId, threadId))
-        .catch(() => undefined)
-        .finally(() => {
-          writing = false;
-        });
+        .then(() => this.#publish({ type: 'progress', userId, threadId, entryId, data: { ...progress, etaSeconds } }))
+        .catch(() => undefined);
+    };
+    const flush = (): void => {
+      if (writing || !latest) return;
+      const p = latest;
+      latest = undefined;
+      writing = write(p).finally(() => {
+        writing = undefined;
+        // The final step is never dropped; an intermediate one only if its interval has passed meanwhile.
+        if (latest && (isFinal(latest) || this.#clock().getTime() - last >= interval)) flush();
+        else latest = undefined;
+      });
+    };
+    const report = (p: GenerationProgress): void => {
+      const at = performance.now();
+      const done = p.image * p.steps + p.step;
+      this.#stepTimes.record(engine, done - lastStep, at - lastStepAt);
+      lastStep = done;
+      lastStepAt = at;
+      if (!isFinal(p) && this.#clock().getTime() - last < interval) return;
+      latest = p;
+      flush();
+    };
+    return Object.assign(report, {
+      async settled(): Promise<void> {
+        while (writing) await writing;
+      },
+    });
+  }
+
+  /**
+   * Live previews of a job: the engine's request for them (at most one per `previewIntervalMs`), each encoded as a
+   * small JPEG and published; undefined when the request turned previews off (`preview: false`).
+   */
+  previewReporter(job: GenerateJob): { intervalMs: number; onPreview(preview: PreviewImage): void } | undefined {
+    const { userId, entryId, threadId, request } = job.payload;
+    if (request.preview === false) return undefined;
+    let encoding = false;
+    return {
+      intervalMs: this.deps.previewIntervalMs ?? 500,
+      onPreview: (preview) => {
+        if (encoding) return; // the previous one is still being encoded: skip rather than queue
+        encoding = true;
+        const step = preview.steps === request.steps ? preview.step : Math.min(request.steps, Math.round((preview.step / preview.steps) * request.steps));
+        previewDataUrl(preview)
+          .then((dataUrl) => this.#publish({ type: 'preview', userId, threadId, entryId, data: { image: preview.image, step, dataUrl } }))
+          .catch(() => undefined)
+          .finally(() => {
+            encoding = false;
+          });
+      },
     };
   }
 
   /** running → done: the response entry with the images, and the charge, exactly once (guarded by the job lease). */
   async complete(job: GenerateJob, produced: { items: ImageItem[]; files: string[] }): Promise<'done' | 'lost'> {
-    const { userId, entryId, cost } = job.payload;
-    const finished = await this.#finish(job, { threadId: job.payload.threadId, userId, status: 'done' }, async (tx, now) => {
-      const responseId = await this.#respond(tx, job.payload, { content: produced.items, error: null, credits: cost, files: produced.files, status: 'done', now });
-      const prompt = job.payload.request.prompts
+    const { userId, entryId, cost, threadId } = job.payload;
+    let response: Entry | undefined;
+    const finished = await this.#finish(job, { threadId, userId, status: 'done' }, async (tx, now) => {
+      response = await this.#respond(tx, job.payload, { content: produced.items, error: null, credits: cost, files: produced.files, status: 'done', now });
+      await this.#recordImages(tx, job, response.id, produced.items, now);
+      await this.deps.credits.charge(tx, { userId, cost, entryId });
+      await this.#emit(tx, 'entry.completed', { userId, threadId, entryId });
+    });
+    if (finished && response) await this.#publish({ type: 'completed', userId, threadId, entryId, data: { response } });
+    return finished ? 'done' : 'lost';
+  }
+
+  /**
+   * running → cancelled by the client: a response entry with the images finished before the stop, charged at the
+   * per-image price (the request's cost ÷ its images), and a refund of the rest, exactly once.
+   */
+  async completeCancelled(job: GenerateJob, produced: { items: ImageItem[]; files: string[] }): Promise<'cancelled' | 'lost'> {
+    const { userId, entryId, cost, threadId, request } = job.payload;
+    const charged = Math.round((cost / request.images) * produced.items.length);
+    let response: Entry | undefined;
+    const finished = await this.#finish(job, { threadId, userId, status: 'cancelled', error: CANCELLED_MESSAGE }, async (tx, now) => {
+      response = await this.#respond(tx, job.payload, { content: produced.items, error: CANCELLED_MESSAGE, credits: charged, files: produced.files, status: 'cancelled', now });
+      await this.#recordImages(tx, job, response.id, produced.items, now);
+      if (charged > 0) await this.deps.credits.charge(tx, { userId, cost: charged, entryId });
+      await this.deps.credits.refundHeld(tx, { userId, entryId, reason: 'Refunded: the request was cancelled; images not delivered are not charged.' });
+      await this.#emit(tx, 'entry.cancelled', { userId, threadId, entryId });
+    });
+    if (finished && response) await this.#publish({ type: 'cancelled', userId, threadId, entryId, data: { response } });
+    return finished ? 'cancelled' : 'lost';
+  }
+
+  /** The gallery rows of delivered images, in the response's transaction. */
+  async #recordImages(tx: Repositories, job: GenerateJob, responseId: string, items: ImageItem[], now: string): Promise<void> {
+    const { userId, entryId } = job.payload;
+    const prompt = job.payload.request.prompts
         .filter((p) => p.weight > 0)
         .map((p) => p.text)
         .join(', ');
       await tx.images.insertMany(
-        produced.items.map((item, position) => ({
+        items.map((item, position) => ({
           id: `${responseId}:${position}`,
           user_id: userId,
           thread_id: job.payload.threadId,
@@ -234,18 +527,18 @@ export class EntryService {
           created_at: now,
         })),
       );
-      await this.deps.credits.charge(tx, { userId, cost, entryId });
-    });
-    return finished ? 'done' : 'lost';
   }
 
   /** running → failed: an error response entry and the refund, exactly once. */
   async fail(job: GenerateJob, message: string): Promise<'failed' | 'lost'> {
-    const { userId, entryId } = job.payload;
-    const finished = await this.#finish(job, { threadId: job.payload.threadId, userId, status: 'failed', error: message }, async (tx, now) => {
-      await this.#respond(tx, job.payload, { content: [], error: message, credits: 0, files: [], status: 'failed', now });
+    const { userId, entryId, threadId } = job.payload;
+    let response: Entry | undefined;
+    const finished = await this.#finish(job, { threadId, userId, status: 'failed', error: message }, async (tx, now) => {
+      response = await this.#respond(tx, job.payload, { content: [], error: message, credits: 0, files: [], status: 'failed', now });
       await this.deps.credits.refundHeld(tx, { userId, entryId, reason: 'Refunded: image generation failed.' });
+      await this.#emit(tx, 'entry.failed', { userId, threadId: job.payload.threadId, entryId });
     });
+    if (finished) await this.#publish({ type: 'failed', userId, threadId, entryId, data: { error: message, response: response ?? null } });
     return finished ? 'failed' : 'lost';
   }
 
@@ -262,12 +555,17 @@ export class EntryService {
   async failUnreadable(job: LeasedJob, reason: string): Promise<void> {
     const request = job.userId && job.entryId ? await this.deps.store.repos.entries.findRequest(job.userId, job.entryId) : undefined;
     const message = 'Image generation failed: the request could not be read.';
-    await this.#finish(job, { threadId: request?.thread_id, userId: job.userId ?? '', status: 'failed', error: reason }, async (tx, now) => {
+    let response: Entry | undefined;
+    const finished = await this.#finish(job, { threadId: request?.thread_id, userId: job.userId ?? '', status: 'failed', error: reason }, async (tx, now) => {
       if (!request || !job.userId) return;
       const target = { entryId: request.id, threadId: request.thread_id, userId: job.userId };
-      await this.#respond(tx, target, { content: [], error: message, credits: 0, files: [], status: 'failed', now });
+      response = await this.#respond(tx, target, { content: [], error: message, credits: 0, files: [], status: 'failed', now });
       await this.deps.credits.refundHeld(tx, { userId: job.userId, entryId: request.id, reason: 'Refunded: image generation failed.' });
+      await this.#emit(tx, 'entry.failed', target);
     });
+    if (finished && request && response) {
+      await this.#publish({ type: 'failed', userId: request.user_id, threadId: request.thread_id, entryId: request.id, data: { error: message, response } });
+    }
   }
 
   /**
@@ -284,16 +582,21 @@ export class EntryService {
     for (const job of jobs) {
       const message = `No worker served engine ${job.engine ?? 'unknown'} for ${formatDuration(options.timeoutMs)}; the request was cancelled and refunded.`;
       const request = job.user_id && job.entry_id ? await this.deps.store.repos.entries.findRequest(job.user_id, job.entry_id) : undefined;
+      let response: Entry | undefined;
       const done = await this.deps.store.transaction(async (tx) => {
         if (request) await tx.threads.lock(request.thread_id); // thread → job → user, the lock order of every writer
         if (!(await this.deps.queue.finishPending(tx, job.id, { status: 'failed', error: message }))) return false;
         if (!request) return true;
         const target = { entryId: request.id, threadId: request.thread_id, userId: request.user_id };
-        await this.#respond(tx, target, { content: [], error: message, credits: 0, files: [], status: 'failed', now: this.#clock().toISOString() });
+        response = await this.#respond(tx, target, { content: [], error: message, credits: 0, files: [], status: 'failed', now: this.#clock().toISOString() });
         await this.deps.credits.refundHeld(tx, { userId: request.user_id, entryId: request.id, reason: 'Refunded: no worker served the engine.' });
+        await this.#emit(tx, 'entry.failed', target);
         return true;
       });
       if (done) expired += 1;
+      if (done && request && response) {
+        await this.#publish({ type: 'failed', userId: request.user_id, threadId: request.thread_id, entryId: request.id, data: { error: message, response } });
+      }
     }
     return expired;
   }
@@ -311,8 +614,15 @@ export class EntryService {
     );
     for (const entryId of cancelled) {
       await this.deps.credits.refundHeld(tx, { userId, entryId, reason: 'Refunded: the thread was deleted before the images were delivered.' });
+      await this.#emit(tx, 'entry.cancelled', { userId, threadId, entryId });
     }
+    await this.deps.webhooks?.forget(
+      tx,
+      userId,
+      entries.map((e) => e.id),
+    );
     await tx.images.deleteForThread(userId, threadId);
+    await tx.events.deleteForThread(threadId);
     await tx.entries.deleteForThread(userId, threadId);
     return entries.flatMap((e) => parseFiles(e.files));
   }
@@ -330,11 +640,22 @@ export class EntryService {
     const cancelled = await this.deps.queue.cancelForEntries(tx, userId, [requestId]);
     for (const id of cancelled) {
       await this.deps.credits.refundHeld(tx, { userId, entryId: id, reason: 'Refunded: the request was deleted before the images were delivered.' });
+      await this.#emit(tx, 'entry.cancelled', { userId, threadId, entryId: id });
     }
+    await this.deps.webhooks?.forget(tx, userId, [requestId]);
     await tx.images.deleteForRequest(userId, requestId);
+    await tx.events.deleteForEntry(threadId, requestId);
     await tx.entries.deleteRequest(userId, requestId);
     await tx.threads.entriesChanged(userId, threadId);
     return entries.flatMap((e) => parseFiles(e.files));
+  }
+
+  /**
+   * A lifecycle event of a request entry, inside the transaction of its state change: the webhook outbox queues a
+   * delivery when the entry asked for one. The one place entry events leave this service.
+   */
+  async #emit(tx: Repositories, type: WebhookEventType, target: { userId: string; threadId: string; entryId: string }): Promise<void> {
+    await this.deps.webhooks?.enqueueForEntry(tx, { type, ...target });
   }
 
   /** Runs `write` in one transaction with the job's final state; false (nothing written) when the lease is gone. */
@@ -360,10 +681,10 @@ export class EntryService {
   async #respond(
     tx: Repositories,
     target: { entryId: string; threadId: string; userId: string },
-    response: { content: ImageItem[]; error: string | null; credits: number; files: string[]; status: 'done' | 'failed'; now: string },
-  ): Promise<string> {
+    response: { content: ImageItem[]; error: string | null; credits: number; files: string[]; status: 'done' | 'failed' | 'cancelled'; now: string },
+  ): Promise<Entry> {
     const id = randomUUID();
-    await tx.entries.insert({
+    const row = await tx.entries.insert({
       id,
       thread_id: target.threadId,
       user_id: target.userId,
@@ -381,9 +702,16 @@ export class EntryService {
     });
     await tx.entries.settle(target.userId, target.entryId, { status: response.status, updatedAt: response.now });
     await tx.threads.entriesChanged(target.userId, target.threadId, { updatedAt: response.now });
-    return id;
+    return toEntry(row);
+  }
+
+  /** Publishes a committed state change; an event that cannot be stored is logged by EntryEvents, never thrown. */
+  async #publish(event: EntryEventInput): Promise<void> {
+    await this.deps.events.publish(event);
   }
 }
+
+const CANCELLED_MESSAGE = 'The request was cancelled.';
 
 /** The price of a checked request (services/credits/pricing.ts). */
 function costOf(request: GenerationRequest): number {
@@ -408,21 +736,4 @@ export function formatDuration(ms: number): string {
 function parseFiles(text: string): string[] {
   const files: unknown = JSON.parse(text);
   return Array.isArray(files) ? files.filter((f): f is string => typeof f === 'string') : [];
-}
-
-/** A stored row as the domain sees it; `content` is JSON the service itself wrote (a request, or the response's images). */
-export function toEntry(row: EntryListRow): Entry {
-  const common = {
-    id: row.id,
-    threadId: row.thread_id,
-    error: row.error,
-    waitingResponse: Number(row.waiting_response) === 1,
-    credits: Number(row.credits),
-    status: row.status,
-    progress: row.progress ? (JSON.parse(row.progress) as Progress) : null,
-    createdAt: row.created_at,
-    updatedAt: row.updated_at,
-  };
-  if (row.type === 'request') return { ...common, type: 'request', requestId: null, content: JSON.parse(row.content) as GenerationRequest };
-  return { ...common, type: 'response', requestId: row.request_id ?? '', content: JSON.parse(row.content) as ImageItem[] };
 }

@@ -91,5 +91,6 @@ export function checkGenerationRequest(submission: RequestSubmission, engines: E
   if (body.seed !== undefined) request.seed = body.seed;
   if (body.cfg_scale !== undefined) request.cfg_scale = body.cfg_scale;
   if (sampler !== undefined) request.sampler = sampler;
+  if (body.preview === false) request.preview = false;
   return { request, engine };
 }

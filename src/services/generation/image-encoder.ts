@@ -41,3 +41,11 @@ export async function encodeImage(
   ]);
   return { png: insertTextChunk(png, 'parameters', parameters), thumbnail, width: pixels.width, height: pixels.height };
 }
+
+/** A live preview (at most 256 px, see the engine's previews) → a JPEG data URL for the event stream. */
+export async function previewDataUrl(preview: { width: number; height: number; rgb: Uint8Array }): Promise<string> {
+  const sharp = await loadSharp();
+  const data = Buffer.from(preview.rgb.buffer, preview.rgb.byteOffset, preview.rgb.byteLength);
+  const jpeg = await sharp(data, { raw: { width: preview.width, height: preview.height, channels: 3 } }).jpeg({ quality: 70 }).toBuffer();
+  return `data:image/jpeg;base64,${jpeg.toString('base64')}`;
+}

@@ -2,10 +2,10 @@
  * What the service needs from an image engine. The real implementation runs the ONNX engine in worker threads
  * (engine-generator.ts); the API, queue and tests depend only on this interface.
  */
-import type { GeneratedImage, GenerationProgress, SamplerName, WeightedPrompt } from '../../engine/index.ts';
+import type { GeneratedImage, GenerationProgress, PreviewImage, SamplerName, WeightedPrompt } from '../../engine/index.ts';
 import type { ModelTarget } from './engine-catalog.ts';
 
-export type { GeneratedImage, GenerationProgress, ModelTarget, SamplerName, WeightedPrompt };
+export type { GeneratedImage, GenerationProgress, ModelTarget, PreviewImage, SamplerName, WeightedPrompt };
 
 export interface GenerateRequest {
   prompts: WeightedPrompt[];
@@ -22,6 +22,10 @@ export interface GenerateRequest {
 export interface GenerateControl {
   signal?: AbortSignal;
   onProgress?: (progress: GenerationProgress) => void;
+  /** Each image as soon as it is done (a cancelled request keeps the ones already received). */
+  onImage?: (image: GeneratedImage, index: number) => void;
+  /** Live previews, at most one per `intervalMs` per request. */
+  preview?: { intervalMs: number; onPreview(preview: PreviewImage): void };
 }
 
 export interface ImageGenerator {

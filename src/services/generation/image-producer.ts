@@ -7,10 +7,11 @@ import { createHash } from 'node:crypto';
 import { planSize } from '../../engine/index.ts';
 import type { ImageItem } from '../../domain/entry.ts';
 import { parseResolution, type GenerationRequest } from '../../domain/generation-request.ts';
-import type { FileStorage } from '../../storage/file-storage.ts';
+import { IMMUTABLE_CACHE_CONTROL, type FileStorage } from '../../storage/file-storage.ts';
+import type { FileJanitor } from '../files/file-janitor.ts';
 import { modelTarget, type EngineCatalog } from './engine-catalog.ts';
 import { toEngineOptions } from './engine-options.ts';
-import type { GenerationProgress, ImageGenerator } from './image-generator.ts';
+import type { GeneratedImage, GenerateControl, GenerationProgress, ImageGenerator } from './image-generator.ts';
 import { encodeImage } from './image-encoder.ts';
 import { parametersText } from './png-text.ts';
 
@@ -20,6 +21,8 @@ export interface ImageProducerDeps {
   storage: FileStorage;
   /** Absolute base of image URLs, without the trailing slash. */
   publicUrl: string;
+  /** Deletes the files of a failed or lost job (kept for a retry when the storage is away). */
+  janitor: FileJanitor;
 }
 
 /** What to produce: the request, the engine that runs it, its resolved seed, and where its files go. */
@@ -37,28 +40,42 @@ export interface Produced {
   items: ImageItem[];
   /** Storage keys of every file written (images and thumbnails). */
   files: string[];
+  /** The generation was stopped early (a cancel) and `items` are the images finished before it. */
+  partial: boolean;
+}
+
+/** How a production is steered and observed. */
+export interface ProductionControl {
+  signal: AbortSignal;
+  onProgress?: (progress: GenerationProgress) => void;
+  preview?: GenerateControl['preview'];
+  /**
+   * Asked when generation stops with an error: true (a client's cancel) keeps and stores the images finished
+   * before it (`partial`) instead of failing.
+   */
+  keepFinished?: () => boolean;
 }
 
 export class ImageProducer {
   constructor(private readonly deps: ImageProducerDeps) {}
 
   /** Generates and stores the images; on failure, every file already written is deleted before the error is rethrown. */
-  async produce(order: ProductionOrder, control: { signal: AbortSignal; onProgress?: (progress: GenerationProgress) => void }): Promise<Produced> {
+  async produce(order: ProductionOrder, control: ProductionControl): Promise<Produced> {
     const files: string[] = [];
     try {
-      return { items: await this.#produce(order, control, files), files };
+      return { ...(await this.#produce(order, control, files)), files };
     } catch (err) {
       await this.discard(files);
       throw err;
     }
   }
 
-  /** Deletes files that no entry will reference (a failed or lost job). */
+  /** Deletes files that no entry will reference (a failed or lost job); never throws. */
   async discard(files: string[]): Promise<void> {
-    await Promise.all(files.map((key) => this.deps.storage.delete(key).catch(() => undefined)));
+    await this.deps.janitor.delete(files, { reason: 'failed or lost job' });
   }
 
-  async #produce(order: ProductionOrder, control: { signal: AbortSignal; onProgress?: (progress: GenerationProgress) => void }, files: string[]): Promise<ImageItem[]> {
+  async #produce(order: ProductionOrder, control: ProductionControl, files: string[]): Promise<{ items: ImageItem[]; partial: boolean }> {
     const { request } = order;
     const engine = this.deps.engines.require(order.engine);
     const target = parseResolution(request.resolution);
@@ -66,12 +83,28 @@ export class ImageProducer {
     // The engine's own plan: the size itself, or (upscaling engines) the native area in the requested aspect ratio.
     const size = planSize(engine.model, target, { upscale: engine.upscale });
     const options = toEngineOptions(request, engine, { size, seed: order.seed });
-    const images = await this.deps.generator.generate(modelTarget(engine), options, { signal: control.signal, onProgress: control.onProgress });
+    const finished: GeneratedImage[] = [];
+    let images: GeneratedImage[];
+    let partial = false;
+    try {
+      images = await this.deps.generator.generate(modelTarget(engine), options, {
+        signal: control.signal,
+        onProgress: control.onProgress,
+        preview: control.preview,
+        onImage: control.keepFinished && ((image, index) => void (finished[index] = image)),
+      });
+    } catch (err) {
+      if (!control.keepFinished?.()) throw err;
+      // Image i is only kept with every image before it: image i always has seed + i.
+      const count = finished.findIndex((image) => image === undefined);
+      images = count < 0 ? finished : finished.slice(0, count);
+      partial = true;
+    }
     const prompt = request.prompts.filter((p) => p.weight > 0).map((p) => p.text).join(', ');
     const negative = request.prompts.filter((p) => p.weight < 0).map((p) => p.text).join(', ');
     const items: ImageItem[] = [];
     for (const [i, image] of images.entries()) {
-      if (control.signal.aborted) throw control.signal.reason ?? new Error('aborted');
+      if (control.signal.aborted && !partial) throw control.signal.reason ?? new Error('aborted');
       const text = parametersText({
         prompt,
         negativePrompt: negative,
@@ -88,8 +121,9 @@ export class ImageProducer {
       const key = `${order.aiVersionCode}/${fileId(order.jobId, i)}.png`;
       const thumbKey = `${key}.thumbnail.jpg`;
       files.push(key, thumbKey);
-      await this.deps.storage.put(key, encoded.png);
-      await this.deps.storage.put(thumbKey, encoded.thumbnail);
+      // Both objects are stored (S3: whole, with their type and cache headers) before the job can count as done.
+      await this.deps.storage.put(key, encoded.png, { contentType: 'image/png', cacheControl: IMMUTABLE_CACHE_CONTROL });
+      await this.deps.storage.put(thumbKey, encoded.thumbnail, { contentType: 'image/jpeg', cacheControl: IMMUTABLE_CACHE_CONTROL });
       items.push({
         url: `${this.deps.publicUrl}/storage/${key}`,
         thumbnail_url: `${this.deps.publicUrl}/storage/${thumbKey}`,
@@ -99,7 +133,7 @@ export class ImageProducer {
         finish_reason: 'SUCCESS',
       });
     }
-    return items;
+    return { items, partial };
   }
 }
 

@@ -93,11 +93,13 @@ export class ApplicationService {
     return this.get(userId, id);
   }
 
-  /** Deleting an application deletes (and so revokes) its tokens in the same transaction. */
+  /** Deleting an application deletes (and so revokes) its tokens, and its webhook secret, in the same transaction. */
   async delete(userId: string, id: string): Promise<void> {
     await this.get(userId, id);
     await this.store.transaction(async (tx) => {
       await tx.tokens.deleteForApplication(userId, id);
+      // Its webhook secret too: deliveries still queued for it are given up (nothing can sign them).
+      await tx.webhookSecrets.deleteForApplication(userId, id);
       await tx.applications.delete(userId, id);
     });
   }

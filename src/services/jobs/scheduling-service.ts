@@ -14,6 +14,7 @@ import {
 } from '../../domain/scheduling.ts';
 import { fairOrder } from '../../queue/fair-order.ts';
 import type { DataStore } from '../../store/database.ts';
+import type { JobsRepository } from '../../store/repositories/jobs.repo.ts';
 import type { Repositories } from '../../store/repositories/repositories.ts';
 
 export interface AccountScheduling {
@@ -90,37 +91,39 @@ export class SchedulingService {
    * Queue positions of the pending requests on one engine, by request entry id: how many jobs the scheduler will
    * start on this engine before each (0: it is next). One read of the engine's queue serves every entry.
    */
-  async queuePositions(engine: string): Promise<Map<string, number>> {
-    const { order, entries } = await this.#order(engine);
-    const positions = new Map<string, number>();
-    order.forEach((jobId, index) => {
-      const entryId = entries.get(jobId);
-      if (entryId) positions.set(entryId, index);
-    });
-    return positions;
+  queuePositions(engine: string): Promise<Map<string, number>> {
+    return fairQueuePositions(this.store.repos.jobs, engine);
   }
 
   /** The queue position of one queued request entry on its engine; undefined when it is not waiting there. */
   async queuePosition(engine: string, entryId: string): Promise<number | undefined> {
-    const { order, entries, jobOf } = await this.#order(engine, entryId);
-    const jobId = jobOf(entryId);
-    if (jobId === undefined || order[order.length - 1] !== jobId) return undefined;
-    return entries.has(jobId) ? order.length - 1 : undefined;
+    return (await fairQueuePositions(this.store.repos.jobs, engine, entryId)).get(entryId);
   }
+}
 
-  async #order(engine: string, untilEntry?: string) {
-    const snapshot = await this.store.repos.jobs.fairSnapshot(engine);
-    const entries = new Map<string, string>();
-    for (const job of snapshot.pending) if (job.entry_id) entries.set(job.id, job.entry_id);
-    const jobOf = (entryId: string) => snapshot.pending.find((j) => j.entry_id === entryId)?.id;
-    const order = fairOrder(
-      {
-        pending: snapshot.pending.map((j) => ({ id: j.id, userId: j.user_id, cost: Number(j.cost), createdAt: j.created_at })),
-        accounts: new Map(snapshot.accounts.map((a) => [a.user_id, { vtime: a.vtime, weight: priorityWeight(a.priority) }])),
-        clock: snapshot.clock,
-      },
-      untilEntry === undefined ? undefined : jobOf(untilEntry),
-    );
-    return { order, entries, jobOf };
-  }
+/**
+ * The fair-order queue positions on one engine (entry id → jobs the scheduler starts before it): a snapshot of the
+ * engine's queue replayed through the claim rule (queue/fair-order.ts). With `untilEntry`, the replay stops at that
+ * entry's job and only its position is returned.
+ */
+export async function fairQueuePositions(jobs: JobsRepository, engine: string, untilEntry?: string): Promise<Map<string, number>> {
+  const snapshot = await jobs.fairSnapshot(engine);
+  const entryOf = new Map<string, string>();
+  for (const job of snapshot.pending) if (job.entry_id) entryOf.set(job.id, job.entry_id);
+  const target = untilEntry === undefined ? undefined : snapshot.pending.find((j) => j.entry_id === untilEntry)?.id;
+  if (untilEntry !== undefined && target === undefined) return new Map();
+  const order = fairOrder(
+    {
+      pending: snapshot.pending.map((j) => ({ id: j.id, userId: j.user_id, cost: Number(j.cost), createdAt: j.created_at })),
+      accounts: new Map(snapshot.accounts.map((a) => [a.user_id, { vtime: a.vtime, weight: priorityWeight(a.priority) }])),
+      clock: snapshot.clock,
+    },
+    target,
+  );
+  const positions = new Map<string, number>();
+  order.forEach((jobId, index) => {
+    const entryId = entryOf.get(jobId);
+    if (entryId && (target === undefined || jobId === target)) positions.set(entryId, index);
+  });
+  return positions;
 }

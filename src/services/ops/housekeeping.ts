@@ -1,18 +1,28 @@
 /**
  * The periodic sweep: deletes what no longer serves anyone. Tokens revoked more than `revokedTokenRetentionMs` ago
  * (30 days: long enough to see in the UI what was revoked and when), expired browser sessions, and throttle
- * counters whose window has ended. Every step is an idempotent DELETE, so several API processes may sweep at once.
+ * counters whose window has ended, idempotency keys past their 24 h, webhook deliveries finished 30 days ago, and entry
+ * events past their replay window. Every step is an idempotent DELETE, so several API processes may sweep at once.
  */
 import { systemClock, type Clock } from '../../domain/clock.ts';
 import type { DataStore } from '../../store/database.ts';
+import { EVENT_RETENTION_MS } from '../events/entry-events.ts';
 import { FixedWindowCounters, type CounterPolicy } from '../limits/fixed-window-counters.ts';
 
 export const REVOKED_TOKEN_RETENTION_MS = 30 * 24 * 3600_000;
+/** Finished webhook deliveries (and their attempts) are listed this long, then deleted. */
+export const WEBHOOK_DELIVERY_RETENTION_MS = 30 * 24 * 3600_000;
 
 export interface SweepResult {
   revokedTokens: number;
   expiredSessions: number;
   throttleCounters: number;
+  /** Idempotency keys past their 24 h. */
+  idempotencyKeys: number;
+  /** Webhook deliveries finished more than 30 days ago. */
+  webhookDeliveries: number;
+  /** Entry events past their replay window (services/events/entry-events.ts). */
+  entryEvents: number;
 }
 
 export interface HousekeepingDeps {
@@ -40,6 +50,9 @@ export class Housekeeping {
     const expiredSessions = await repos.sessions.deleteExpired(new Date(now).toISOString());
     let throttleCounters = 0;
     for (const policy of this.deps.counterPolicies) throttleCounters += await this.#counters.purge(policy);
-    return { revokedTokens, expiredSessions, throttleCounters };
+    const idempotencyKeys = await repos.idempotencyKeys.deleteExpired(new Date(now).toISOString());
+    const webhookDeliveries = await repos.webhookDeliveries.deleteFinishedBefore(new Date(now - WEBHOOK_DELIVERY_RETENTION_MS).toISOString());
+    const entryEvents = await repos.events.deleteBefore(new Date(now - EVENT_RETENTION_MS).toISOString());
+    return { revokedTokens, expiredSessions, throttleCounters, idempotencyKeys, webhookDeliveries, entryEvents };
   }
 }

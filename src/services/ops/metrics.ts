@@ -2,7 +2,7 @@
  * Prometheus metrics (prom-client), one registry per runtime (tests build many in one process). Two kinds:
  *
  * - observed in this process: HTTP request durations by route pattern and status (the API's onResponse hook),
- *   webhook deliveries by outcome (the webhook feature registers its observations here later);
+ *   webhook delivery attempts by outcome (counted by the process that made the attempt: sum across processes);
  * - read from the database on scrape, so they describe the whole fleet whichever API process is scraped: jobs
  *   pending/running, queue depth and the age of the oldest pending job per engine, and histograms of job duration
  *   and queue wait fed from the jobs that finished since the previous scrape. The reads are cached for
@@ -85,7 +85,7 @@ export class ServiceMetrics {
     });
     this.webhookDeliveries = new Counter({
       name: 'sdapi_webhook_deliveries_total',
-      help: `Webhook delivery attempts by outcome (${WEBHOOK_OUTCOMES.join(', ')}); registered ahead of the webhook feature`,
+      help: `Webhook delivery attempts by outcome (${WEBHOOK_OUTCOMES.join(', ')}: a 2xx, a failure to be retried, a failure given up) in this process`,
       labelNames: ['outcome'],
       registers,
     });

@@ -7,10 +7,11 @@ import { systemClock, type Clock } from '../../domain/clock.ts';
 import { AppError } from '../../domain/errors.ts';
 import { isUuid } from '../../domain/ids.ts';
 import { pageWindow, type Page, type Paged } from '../../domain/pagination.ts';
-import type { FileStorage } from '../../storage/file-storage.ts';
 import type { DataStore } from '../../store/database.ts';
 import type { ThreadRow } from '../../store/repositories/threads.repo.ts';
 import type { EntryService } from '../entries/entry-service.ts';
+import { fingerprint, type IdempotencyClaim, type IdempotencyService } from '../idempotency/idempotency.ts';
+import type { FileJanitor } from '../files/file-janitor.ts';
 import { AI_VERSIONS, findAiVersion } from './ai-versions.ts';
 import { THREAD_TITLE_MAX } from './thread-title.ts';
 
@@ -29,8 +30,11 @@ export interface Thread {
 export interface ThreadServiceDeps {
   store: DataStore;
   entries: EntryService;
-  storage: FileStorage;
+  /** Deletes the files of deleted entries, and retries later when the storage is away. */
+  janitor: FileJanitor;
   clock?: Clock;
+  /** Idempotency-Key support for open(). */
+  idempotency?: IdempotencyService;
 }
 
 export class ThreadService {
@@ -41,10 +45,29 @@ export class ThreadService {
   }
 
   async create(userId: string, aiVersionCode: string): Promise<Thread> {
+    return (await this.open(userId, aiVersionCode)).thread;
+  }
+
+  /**
+   * create() with an Idempotency-Key: the key's first request opens the thread, a repeat of it gets the same thread
+   * back (`replayed`), a different request with the key a 422 (see services/idempotency).
+   */
+  async open(userId: string, aiVersionCode: string, options: { idempotencyKey?: string } = {}): Promise<{ thread: Thread; replayed: boolean }> {
     const version = findAiVersion(aiVersionCode);
     if (!version) {
       throw AppError.validation({ ai_version_code: [`The selected ai_version_code is invalid. Valid: ${AI_VERSIONS.map((v) => v.aiVersionCode).join(', ')}.`] });
     }
+    const { idempotency } = this.deps;
+    if (options.idempotencyKey === undefined || !idempotency) return { thread: await this.#insert(userId, version), replayed: false };
+    const outcome = await idempotency.run(
+      { userId, key: options.idempotencyKey, fingerprint: fingerprint('POST /threads', { ai_version_code: version.aiVersionCode }) },
+      async (claim) => ({ status: 201, value: await this.#insert(userId, version, claim) }),
+      (json) => json as Thread, // the stored result is the Thread this service wrote
+    );
+    return { thread: outcome.result.value, replayed: outcome.replayed };
+  }
+
+  async #insert(userId: string, version: NonNullable<ReturnType<typeof findAiVersion>>, claim?: IdempotencyClaim): Promise<Thread> {
     const now = this.#clock().toISOString();
     const row: ThreadRow = { id: randomUUID(), user_id: userId, ai_code: version.aiCode, ai_version_code: version.aiVersionCode, title: version.title, created_at: now, updated_at: now, version: 0 };
     // Count and insert under the user's row lock, so parallel creates cannot pass the limit together.
@@ -54,6 +77,7 @@ export class ThreadService {
         throw AppError.validation({ threads: [`An account can hold at most ${THREADS_PER_USER_MAX} threads: delete old threads before opening another.`] });
       }
       await tx.threads.insert(row);
+      if (claim) await this.deps.idempotency?.complete(tx, claim, { status: 201, value: toThread(row) });
     });
     return toThread(row);
   }
@@ -90,9 +114,11 @@ export class ThreadService {
     await this.get(userId, threadId);
     const files = await this.deps.store.transaction(async (tx) => {
       await tx.threads.lock(threadId);
-      return this.deps.entries.removeRequest(tx, userId, threadId, entryId);
+      const owned = await this.deps.entries.removeRequest(tx, userId, threadId, entryId);
+      await this.deps.janitor.record(tx, owned);
+      return owned;
     });
-    await Promise.all(files.map((key) => this.deps.storage.delete(key).catch(() => undefined)));
+    await this.#deleteFiles(files, { threadId, entryId });
   }
 
   /** Deletes the thread, its entries and their files; unfinished requests are cancelled and their credits refunded. */
@@ -103,9 +129,15 @@ export class ThreadService {
       await tx.threads.lock(id);
       const owned = await this.deps.entries.removeForThread(tx, userId, id);
       await tx.threads.delete(userId, id);
+      await this.deps.janitor.record(tx, owned);
       return owned;
     });
-    await Promise.all(files.map((key) => this.deps.storage.delete(key).catch(() => undefined)));
+    await this.#deleteFiles(files, { threadId: id });
+  }
+
+  /** The rows are gone (committed): a storage failure cannot undo the deletion the tenant asked for, the janitor retries it. */
+  async #deleteFiles(files: string[], context: { threadId: string; entryId?: string }): Promise<void> {
+    await this.deps.janitor.delete(files, context);
   }
 }
 

@@ -9,6 +9,9 @@ import * as images from './006-images.ts';
 import * as fleet from './007-fleet.ts';
 import * as abuseResistance from './008-abuse-resistance.ts';
 import * as fairShare from './009-fair-share.ts';
+import * as events from './010-events.ts';
+import * as webhooks from './011-webhooks.ts';
+import * as fileDeletions from './013-file-deletions.ts';
 
 const migrations: Record<string, Migration> = {
   '001-identity': identity,
@@ -20,6 +23,9 @@ const migrations: Record<string, Migration> = {
   '007-fleet': fleet,
   '008-abuse-resistance': abuseResistance,
   '009-fair-share': fairShare,
+  '010-events': events,
+  '011-webhooks': webhooks,
+  '013-file-deletions': fileDeletions,
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -66,6 +66,16 @@ export class EntriesRepository {
     return this.db.selectFrom('entries').selectAll().where('id', '=', entryId).where('user_id', '=', userId).where('type', '=', 'request').executeTakeFirst();
   }
 
+  /** A request entry and its response entry (when written), as a thread's list shows them. */
+  async requestWithResponse(userId: string, requestId: string): Promise<EntryListRow[]> {
+    return this.db
+      .selectFrom('entries')
+      .select([...ENTRY_LIST_COLUMNS])
+      .where('user_id', '=', userId)
+      .where((eb) => eb.or([eb.and([eb('id', '=', requestId), eb('type', '=', 'request')]), eb('request_id', '=', requestId)]))
+      .execute();
+  }
+
   /** Ids and owned files of a thread's entries. */
   async filesForThread(userId: string, threadId: string): Promise<{ id: string; files: string }[]> {
     return this.db.selectFrom('entries').select(['id', 'files']).where('thread_id', '=', threadId).where('user_id', '=', userId).execute();

@@ -10,6 +10,8 @@ import type { Database } from '../schema.ts';
 import type { JobsTable, JobStatus } from '../tables/generation.ts';
 
 export type JobRow = Selectable<JobsTable>;
+/** A new job row (the cancel request starts unset). */
+export type NewJobRow = Insertable<JobsTable>;
 
 /** A (kind, payload version) pair a worker can run. */
 export interface JobVersion {
@@ -52,7 +54,7 @@ export class JobsRepository {
     private readonly dialect: Dialect,
   ) {}
 
-  async insert(row: Insertable<JobsTable>): Promise<void> {
+  async insert(row: NewJobRow): Promise<void> {
     await this.db.insertInto('jobs').values(row).execute();
   }
 
@@ -209,6 +211,20 @@ export class JobsRepository {
     return { pending, accounts: accounts.map((a) => ({ user_id: a.user_id, vtime: Number(a.vtime), priority: a.priority })), clock: Number(clock?.vstart ?? 0) };
   }
 
+  /** The engines of these entries' pending jobs (jobs without an engine have no queue position). */
+  async pendingEnginesOf(entryIds: readonly string[]): Promise<string[]> {
+    if (entryIds.length === 0) return [];
+    const rows = await this.db
+      .selectFrom('jobs')
+      .select('engine')
+      .distinct()
+      .where('entry_id', 'in', entryIds)
+      .where('status', '=', 'pending')
+      .where('engine', 'is not', null)
+      .execute();
+    return rows.flatMap((r) => (r.engine === null ? [] : [r.engine]));
+  }
+
   /** The account's jobs running now and waiting now. */
   async countsForUser(userId: string): Promise<{ running: number; queued: number }> {
     const rows = await this.db
@@ -338,5 +354,61 @@ export class JobsRepository {
 
   async find(jobId: string): Promise<JobRow | undefined> {
     return this.db.selectFrom('jobs').selectAll().where('id', '=', jobId).executeTakeFirst();
+  }
+
+  /** Cancels the user's job for this entry if nobody has claimed it yet; false when it is not pending. */
+  async cancelPending(userId: string, entryId: string, at: string): Promise<boolean> {
+    const result = await this.db
+      .updateTable('jobs')
+      .set({ status: 'cancelled', finished_at: at, last_error: 'Cancelled by the client.' })
+      .where('user_id', '=', userId)
+      .where('entry_id', '=', entryId)
+      .where('status', '=', 'pending')
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) === 1;
+  }
+
+  /** Asks the worker of the user's running job for this entry to stop; the job's id, or undefined when none runs. */
+  async requestCancel(userId: string, entryId: string, at: string): Promise<string | undefined> {
+    const row = await this.db
+      .updateTable('jobs')
+      .set({ cancel_requested_at: at })
+      .where('user_id', '=', userId)
+      .where('entry_id', '=', entryId)
+      .where('status', '=', 'running')
+      .returning('id')
+      .executeTakeFirst();
+    return row?.id;
+  }
+
+  /** Of these jobs, the ones a client asked to cancel. */
+  async cancelRequested(jobIds: readonly string[]): Promise<string[]> {
+    if (jobIds.length === 0) return [];
+    const rows = await this.db.selectFrom('jobs').select('id').where('id', 'in', jobIds).where('cancel_requested_at', 'is not', null).execute();
+    return rows.map((r) => r.id);
+  }
+
+  /**
+   * For each pending job of these entries: how many pending jobs of the same engine come before it in claim order
+   * (created_at, id). Entries whose job is not pending are absent.
+   */
+  async pendingAhead(entryIds: readonly string[]): Promise<Map<string, number>> {
+    if (entryIds.length === 0) return new Map();
+    const rows = await this.db
+      .selectFrom('jobs as j')
+      .select((eb) => [
+        'j.entry_id',
+        eb
+          .selectFrom('jobs as o')
+          .select((o) => o.fn.countAll<number>().as('n'))
+          .where('o.status', '=', 'pending')
+          .where((w) => w.or([w('o.engine', '=', w.ref('j.engine')), w.and([w('o.engine', 'is', null), w('j.engine', 'is', null)])]))
+          .where((w) => w.or([w('o.created_at', '<', w.ref('j.created_at')), w.and([w('o.created_at', '=', w.ref('j.created_at')), w('o.id', '<', w.ref('j.id'))])]))
+          .as('ahead'),
+      ])
+      .where('j.entry_id', 'in', entryIds)
+      .where('j.status', '=', 'pending')
+      .execute();
+    return new Map(rows.flatMap((r) => (r.entry_id === null ? [] : [[r.entry_id, Number(r.ahead ?? 0)] as const])));
   }
 }

@@ -1,6 +1,5 @@
-import type { ColumnType } from 'kysely';
-
 /** Threads, entries, jobs and the credit ledger. Ids are UUID text, times ISO-8601 UTC text. */
+import type { ColumnType } from 'kysely';
 
 export interface ThreadsTable {
   id: string;
@@ -70,6 +69,8 @@ export interface JobsTable {
   cost: ColumnType<number, number | undefined, number>;
   /** The virtual start time the fair scheduler gave the job when it was claimed; null until then. */
   vstart: ColumnType<number | null, number | null | undefined, number | null>;
+  /** A client asked to cancel the running job: its worker stops at the next step and settles it as cancelled. */
+  cancel_requested_at: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 /** Per-account state of the fair scheduler (see docs/scheduling.md). */
@@ -77,6 +78,19 @@ export interface FairShareTable {
   user_id: string;
   /** Virtual finish time of the account's last started job: Σ cost / weight, lifted to the clock when idle. */
   vtime: number;
+}
+
+/** Lifecycle events of request entries, numbered per thread, kept for replay (see services/events). */
+export interface EntryEventsTable {
+  thread_id: string;
+  /** Per-thread order: the event stream's ids. */
+  seq: number;
+  user_id: string;
+  entry_id: string;
+  type: string;
+  /** JSON text: the event's payload. */
+  data: string;
+  created_at: string;
 }
 
 export type LedgerKind = 'grant' | 'reserve' | 'charge' | 'refund';
@@ -129,7 +143,18 @@ export interface WorkersTable {
   last_seen: string;
 }
 
+/** Image files whose rows are gone but whose objects may still be in the storage: deleted, retried until they are. */
+export interface FileDeletionsTable {
+  /** Storage key, e.g. `stablediffusion_text2img/<uuid>.png`. */
+  key: string;
+  created_at: string;
+  /** Failed attempts so far. */
+  attempts: number;
+  last_error: string | null;
+}
+
 export interface GenerationTables {
+  file_deletions: FileDeletionsTable;
   images: ImagesTable;
   threads: ThreadsTable;
   entries: EntriesTable;
@@ -137,4 +162,5 @@ export interface GenerationTables {
   credit_ledger: CreditLedgerTable;
   workers: WorkersTable;
   fair_share: FairShareTable;
+  entry_events: EntryEventsTable;
 }

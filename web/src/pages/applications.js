@@ -1,4 +1,5 @@
-// My account → Applications: create, rename, delete; per application, generate (shown once), list and revoke tokens.
+// My account → Applications: create, rename, delete; per application, generate (shown once), list and revoke tokens,
+// and show or rotate the webhook signing secret.
 import { html, useEffect, useRef, useState } from '../lib.js';
 import { del, get, patch, post } from '../api.js';
 import { errorText, fieldError, formatDate } from '../format.js';
@@ -121,6 +122,7 @@ function ApplicationCard({ app, onChange }) {
       ${confirmDelete && html`<p class="alert warn">Deleting “${app.name}” revokes all of its tokens at once.</p>`}
       ${error && html`<p class="alert error" role="alert">${fieldError(error, 'name') || errorText(error)}</p>`}
       ${fresh && html`<${FreshToken} token=${fresh} onDone=${() => setFresh(null)} />`}
+      <${WebhookSecret} app=${app} />
       <form class="inline-form" onSubmit=${generate}>
         <label>Token name
           <input name="token-name" maxlength="100" value=${tokenName} onInput=${(e) => setTokenName(e.currentTarget.value)} placeholder="default" />
@@ -173,5 +175,51 @@ function FreshToken({ token, onDone }) {
         <button type="button" onClick=${onDone}>Done</button>
       </div>
     </div>
+  `;
+}
+
+// The application's webhook signing secret (Standard Webhooks, whsec_…): hidden until asked for; rotating keeps the old
+// one signing for 24 h, so receivers can switch over without losing a delivery.
+function WebhookSecret({ app }) {
+  const [secret, setSecret] = useState(null);
+  const [confirmRotate, setConfirmRotate] = useState(false);
+  const [error, setError] = useState(null);
+  const base = `/applications/${app.id}/webhooks/secret`;
+  async function run(action) {
+    setError(null);
+    try {
+      setSecret(await action());
+    } catch (err) {
+      setError(err);
+    }
+  }
+  const show = () => run(() => get(base));
+  const rotate = () => run(async () => {
+    const next = await post(`${base}/rotate`);
+    setConfirmRotate(false);
+    return next;
+  });
+  return html`
+    <section class="webhook-secret" aria-label=${`Webhook secret of ${app.name}`}>
+      <h3>Webhook secret</h3>
+      <p class="muted">Requests sent with this application's tokens may name a <code>webhook</code>; each call is signed with this secret
+        (headers <code>webhook-id</code>, <code>webhook-timestamp</code>, <code>webhook-signature</code>, as in Standard Webhooks).</p>
+      ${error && html`<p class="alert error" role="alert">${errorText(error)}</p>`}
+      ${secret
+        ? html`<div class="inline-form">
+            <label>Signing secret
+              <input class="mono" readonly value=${secret.secret} data-testid="webhook-secret" onFocus=${(e) => e.currentTarget.select()} />
+            </label>
+            <button type="button" onClick=${() => setSecret(null)}>Hide</button>
+          </div>
+          ${secret.previous_secret_expires_at &&
+          html`<p class="muted" role="status">The previous secret also signs until ${formatDate(secret.previous_secret_expires_at)}.</p>`}`
+        : html`<button type="button" onClick=${show}>Show webhook secret</button>`}
+      ${confirmRotate
+        ? html`<p class="alert warn">A new secret signs from now on; the current one keeps signing for 24 hours.</p>
+            <button type="button" class="danger" onClick=${rotate}>Confirm rotation</button>
+            <button type="button" onClick=${() => setConfirmRotate(false)}>Keep</button>`
+        : html`<button type="button" onClick=${() => setConfirmRotate(true)}>Rotate secret</button>`}
+    </section>
   `;
 }

@@ -9,6 +9,8 @@ import { clearedBy, defaultForm, DEFAULT_ENGINE, EntryForm, formErrors, formFrom
 import { ResultCard } from './result-card.js';
 
 const POLL_MS = 1000;
+/** With the event stream open, polling is only a safety net. */
+const LIVE_POLL_MS = 5000;
 const QUOTE_DEBOUNCE_MS = 300;
 const AI_VERSION = 'stablediffusion_text2img';
 
@@ -191,8 +193,46 @@ function ThreadResults({ guid, thread: listed, refresh, onReuse, onSameSeed, onC
   const [viewing, setViewing] = useState(null);
   const timer = useRef(null);
   const wasPending = useRef(false);
+  // Live previews by request guid, and whether the thread's event stream is open (then it drives the updates).
+  const [previews, setPreviews] = useState({});
+  const [live, setLive] = useState(false);
 
   const pending = useMemo(() => (entries ?? []).some((e) => e.type === 'request' && e.waiting_response), [entries]);
+
+  // While a request waits: follow the thread's events (status, step i of n, previews, the result).
+  useEffect(() => {
+    if (!pending || typeof EventSource === 'undefined') return undefined;
+    const source = new EventSource(`/api/v1/threads/${guid}/events`);
+    const patchEntry = (id, change) => setEntries((list) => list && list.map((e) => (e.guid === id ? { ...e, ...change } : e)));
+    const on = (name, handle) =>
+      source.addEventListener(name, (ev) => {
+        try {
+          handle(JSON.parse(ev.data));
+        } catch {
+          // a malformed event changes nothing; the next poll corrects the view
+        }
+      });
+    source.onopen = () => setLive(true);
+    source.onerror = () => setLive(false); // EventSource reconnects (with Last-Event-ID) by itself; polling covers the gap
+    on('queued', (d) => patchEntry(d.entry_guid, { queue_position: d.queue_position }));
+    on('started', (d) => patchEntry(d.entry_guid, { status: 'running' }));
+    on('progress', (d) => patchEntry(d.entry_guid, { status: 'running', progress: { step: d.step, steps: d.steps, image: d.image, images: d.images }, eta_seconds: d.eta_seconds }));
+    on('preview', (d) => setPreviews((p) => ({ ...p, [d.entry_guid]: d.data_url })));
+    for (const name of ['completed', 'failed', 'cancelled']) {
+      on(name, (d) => {
+        setPreviews((p) => {
+          const next = { ...p };
+          delete next[d.entry_guid];
+          return next;
+        });
+        load();
+      });
+    }
+    return () => {
+      source.close();
+      setLive(false);
+    };
+  }, [guid, pending]);
 
   async function load() {
     try {
@@ -212,10 +252,20 @@ function ThreadResults({ guid, thread: listed, refresh, onReuse, onSameSeed, onC
   // Poll while a request waits for its response; refresh the balance when it settles.
   useEffect(() => {
     clearTimeout(timer.current);
-    if (pending) timer.current = setTimeout(load, POLL_MS);
+    if (pending) timer.current = setTimeout(load, live ? LIVE_POLL_MS : POLL_MS);
     else if (wasPending.current) onCreditsChange();
     wasPending.current = pending;
-  }, [entries, pending, error]);
+  }, [entries, pending, error, live]);
+
+  async function cancelEntry(entry) {
+    try {
+      await post(`/threads/${guid}/entries/${entry.guid}/cancel`);
+      await load();
+      onCreditsChange();
+    } catch (err) {
+      setError(err);
+    }
+  }
 
   async function deleteEntry(entry) {
     try {
@@ -237,7 +287,7 @@ function ThreadResults({ guid, thread: listed, refresh, onReuse, onSameSeed, onC
       ${entries && results.length === 0 && html`<p class="muted">No requests in this thread yet. Fill in the form and press Generate.</p>`}
       ${results.map(
         (entry) => html`<${ResultCard} key=${entry.guid} request=${entry} response=${responses.get(entry.guid)} onReuse=${onReuse} onSameSeed=${onSameSeed}
-          onDelete=${deleteEntry} onView=${setViewing} />`,
+          onDelete=${deleteEntry} onView=${setViewing} preview=${previews[entry.guid]} onCancel=${() => cancelEntry(entry)} />`,
       )}
     </div>
     ${viewing && html`<${ImageViewer} image=${viewing} onClose=${() => setViewing(null)} />`}

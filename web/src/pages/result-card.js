@@ -1,9 +1,8 @@
 // One result of the playground: a request entry with its response (images, or the error), its live status while it
 // waits, and its actions: reuse settings, same seed (per image), download (per image), delete.
 //
-// Hooks for what comes next: <ResultLive> takes `preview` (a URL of an in-progress preview image) and `onCancel`
-// (renders a Cancel button); the playground passes neither yet. An event stream (live progress, previews, cancel)
-// only has to supply them.
+// While a request waits, <ResultLive> shows its status (queue position, step i of n, ETA), the latest live preview
+// and a Cancel button; the playground feeds it from the thread's event stream.
 import { html, useState } from '../lib.js';
 import { fileName, formatBytes, formatDate, plural } from '../format.js';
 
@@ -12,10 +11,12 @@ function statusText(entry) {
   if (entry.status === 'running') {
     if (p && p.steps) {
       const image = p.images > 1 ? ` · image ${Math.min(p.image + 1, p.images)} of ${p.images}` : '';
-      return `Generating: step ${p.step} of ${p.steps}${image}`;
+      const eta = typeof entry.eta_seconds === 'number' ? ` · about ${entry.eta_seconds} s left` : '';
+      return `Generating: step ${p.step} of ${p.steps}${image}${eta}`;
     }
     return 'Generating…';
   }
+  if (typeof entry.queue_position === 'number' && entry.queue_position > 0) return `Queued: ${entry.queue_position} ahead…`;
   return 'Queued…';
 }
 
@@ -29,12 +30,21 @@ function progressValue(entry) {
 /** Status, progress bar, preview image and Cancel of a request that waits for its response. */
 export function ResultLive({ entry, preview, onCancel }) {
   const prog = progressValue(entry);
+  const [cancelling, setCancelling] = useState(false);
+  async function cancel() {
+    setCancelling(true);
+    try {
+      await onCancel();
+    } catch {
+      setCancelling(false);
+    }
+  }
   return html`
     <div class="live" role="status" data-testid="entry-status">
       <span class="spinner" aria-hidden="true"></span>
       <span>${statusText(entry)}</span>
       ${prog && html`<progress value=${prog.value} max=${prog.max} aria-label="Generation progress"></progress>`}
-      ${onCancel && html`<button type="button" class="small" onClick=${onCancel}>Cancel</button>`}
+      ${onCancel && html`<button type="button" class="small" disabled=${cancelling} onClick=${cancel} aria-label="Cancel this request">${cancelling ? 'Cancelling…' : 'Cancel'}</button>`}
     </div>
     ${preview && html`<img class="preview" src=${preview} alt="Preview of the image being generated" />`}
   `;
