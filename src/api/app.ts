@@ -11,6 +11,7 @@ import { readFileSync } from 'node:fs';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type RouteOptions, type RouteShorthandOptions } from 'fastify';
 import type { FileStorage } from '../storage/file-storage.ts';
 import type { CreditService } from '../services/credits/credit-service.ts';
+import type { SchedulingService } from '../services/jobs/scheduling-service.ts';
 import type { EntryService } from '../services/entries/entry-service.ts';
 import type { ProtocolService } from '../services/protocols/protocol-service.ts';
 import type { EntryEvents } from '../services/events/entry-events.ts';
@@ -59,6 +60,7 @@ export interface ApiServices {
   engines: EngineCatalog;
   fleet: Pick<FleetStatus, 'engineLoad'>;
   credits: CreditService;
+  scheduling: SchedulingService;
   users: UserService;
   applications: ApplicationService;
   accounts: AccountService;
@@ -190,7 +192,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       await api.register(imageRoutes({ entries: services.entries }));
       await api.register(engineRoutes({ engines: services.engines, fleet: services.fleet }));
       await api.register(authRoutes({ accounts: services.accounts, sessions: services.sessions, users: services.users, publicUrl: config.publicUrl }));
-      await api.register(accountRoutes({ applications: services.applications, credits: services.credits }));
+      await api.register(accountRoutes({ applications: services.applications, credits: services.credits, scheduling: services.scheduling }));
       await api.register(webhookRoutes({ webhooks: services.webhooks, webhookSecrets: services.webhookSecrets }));
     },
     { prefix: API_PREFIX },

@@ -123,4 +123,4 @@ export const engineExample = {
   inputs: { text_to_image: true, image_to_image: true, inpainting: 'blend', hires: true },
 };
 
-export const accountExample = { email: 'you@example.com', credits: 90 };
+export const accountExample = { email: 'you@example.com', credits: 90, priority: 'normal', max_running: 2, max_queued: 20, running: 1, queued: 3 };

@@ -109,7 +109,17 @@ export const EngineSchema = Type.Object({
   device: Nullable(Type.String({ description: 'Where live workers run it (cpu, cuda:0, …; comma-separated when they differ); null while no worker serves it' })),
 });
 
-export const AccountSchema = Type.Object({ email: Type.String(), credits: Type.Integer() });
+export const AccountSchema = Type.Object({
+  email: Type.String(),
+  credits: Type.Integer(),
+  priority: Type.Union([Type.Literal('high'), Type.Literal('normal'), Type.Literal('low')], {
+    description: 'Scheduling priority: when accounts compete for workers, high gets twice the share of normal and normal twice that of low.',
+  }),
+  max_running: Type.Integer({ description: "How many of the account's requests may generate at once, across all workers." }),
+  max_queued: Type.Integer({ description: 'How many may wait; a request beyond it answers 429 with Retry-After.' }),
+  running: Type.Integer({ description: "The account's requests generating now." }),
+  queued: Type.Integer({ description: "The account's requests waiting now." }),
+});
 
 /** `{data: …}`; with an example, Swagger UI shows it instead of placeholders built from the schema. */
 export function data<T extends TSchema>(schema: T, example?: unknown) {

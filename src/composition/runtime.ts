@@ -37,6 +37,7 @@ import { CachedApplicationService } from '../services/identity/cached-applicatio
 import { InviteService } from '../services/identity/invites.ts';
 import { UserService } from '../services/identity/users.ts';
 import { GenerateJobHandler } from '../services/jobs/generate-job-handler.ts';
+import { SchedulingService } from '../services/jobs/scheduling-service.ts';
 import { FixedWindowCounters } from '../services/limits/fixed-window-counters.ts';
 import { memoryRequestLimiter, redisRequestLimiter, type RequestLimiter } from '../services/limits/request-limiter.ts';
 import { Housekeeping } from '../services/ops/housekeeping.ts';
@@ -112,6 +113,8 @@ export interface Services {
   /** The lifecycle events of request entries (event stream, wait mode; subscribe here for webhooks). */
   events: EntryEvents;
   cancels: CancelWatch;
+  /** Account priorities and caps, and fair-order queue positions. */
+  scheduling: SchedulingService;
   producer: ImageProducer;
   fleet: FleetStatus;
   sweeper: QueueSweeper;
@@ -328,6 +331,7 @@ export function assembleRuntime(config: Config, store: Store, parts: { engines: 
     protocols: new ProtocolService({ store, entries, threads, storage, events, clock }),
     events,
     cancels,
+    scheduling: new SchedulingService(store),
     producer,
     fleet,
     sweeper: new QueueSweeper({ entries, fleet, timeoutMs: config.queueTimeoutMs, logger }),
@@ -451,6 +455,7 @@ export function buildHttpApp(runtime: Runtime, options: Omit<AppDeps, 'config' |
       engines: services.engines,
       fleet: services.fleet,
       credits: services.credits,
+      scheduling: services.scheduling,
       users: services.users,
       applications: services.applications,
       accounts: services.accounts,
@@ -471,6 +476,7 @@ export interface AccountRuntime {
   applications: ApplicationService;
   credits: CreditService;
   invites: InviteService;
+  scheduling: SchedulingService;
   close(): Promise<void>;
 }
 
@@ -481,6 +487,7 @@ export async function openAccountRuntime(config: Config): Promise<AccountRuntime
     applications: new ApplicationService(store),
     credits: new CreditService(store),
     invites: new InviteService(store),
+    scheduling: new SchedulingService(store),
     close: () => store.close(),
   };
 }

@@ -78,7 +78,10 @@ export class DatabaseJobQueue<D extends JobDefinitions = typeof JOB_DEFINITIONS>
       created_at: this.#clock().toISOString(),
       started_at: null,
       finished_at: null,
+      cost: Math.max(1, job.cost ?? 1),
+      vstart: null,
     });
+    if (job.userId) await tx.jobs.ensureFairShare(job.userId);
     return id;
   }
 

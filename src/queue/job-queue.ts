@@ -37,6 +37,8 @@ export interface NewJob<D extends JobDefinitions, K extends keyof D & string> {
   userId?: string;
   /** The canonical id of the engine the job needs: only workers serving it claim the job. Absent: any worker. */
   engine?: string;
+  /** The work the job stands for, charged to its account's fair share when it starts (default and minimum 1). */
+  cost?: number;
 }
 
 /** Which jobs claim() may take. */
@@ -57,7 +59,7 @@ export interface JobQueue<D extends JobDefinitions = typeof JOB_DEFINITIONS> {
   enqueue<K extends keyof D & string>(tx: Repositories, job: NewJob<D, K>): Promise<string>;
   /** Wakes idle workers (of this process, or of all processes with a shared notifier) at once. */
   wake(): void;
-  /** Leases the oldest pending job (of these kinds and engines) in a payload version this queue knows. */
+  /** Leases the next pending job (of these kinds and engines, in a payload version this queue knows) by weighted fair share between accounts. */
   claim(options?: ClaimOptions<D>): Promise<Claim<D> | undefined>;
   /** Resolves on wake(), after `timeoutMs`, or when `signal` aborts. */
   waitForWork(timeoutMs: number, signal?: AbortSignal): Promise<void>;

@@ -171,10 +171,10 @@ describe('generation end to end (in-process worker, real engine)', () => {
     assert.equal(shapes.resolutions[0], native);
   });
 
-  it('GET /account returns the email and balance', async () => {
+  it('GET /account returns the email, balance and scheduling settings', async () => {
     const res = await ctx.request(user.token, { method: 'GET', url: '/api/v1/account' });
     assert.equal(res.statusCode, 200);
-    assert.deepEqual(Object.keys(res.json().data).sort(), ['credits', 'email']);
+    assert.deepEqual(Object.keys(res.json().data).sort(), ['credits', 'email', 'max_queued', 'max_running', 'priority', 'queued', 'running']);
     assert.equal(res.json().data.email, 'painter@example.com');
   });
 

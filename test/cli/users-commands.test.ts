@@ -67,3 +67,54 @@ describe('sdapi users credits', () => {
     }
   });
 });
+
+describe('sdapi users set', () => {
+  let dataDir: string;
+  const cli = (...args: string[]) =>
+    spawnSync(process.execPath, ['bin/sdapi.js', ...args], {
+      cwd: ROOT,
+      env: { ...process.env, SDAPI_DATA_DIR: dataDir, SDAPI_DATABASE_URL: '', DATABASE_URL: '' },
+      encoding: 'utf8',
+    });
+
+  before(async () => {
+    dataDir = mkdtempSync(join(tmpdir(), 'sdapi-cli-'));
+    const store = await openStore(`sqlite:${join(dataDir, 'sdapi.db')}`);
+    await new UserService(store).create('sched@example.com', 'password-123');
+    await store.close();
+  });
+  after(() => rmSync(dataDir, { recursive: true, force: true }));
+
+  it('sets the priority and caps (only those given) and prints the settings', async () => {
+    const all = cli('users', 'set', '--email', 'SCHED@example.com', '--priority', 'high', '--max-running', '4', '--max-queued', '50');
+    assert.equal(all.status, 0, all.stderr);
+    assert.equal(all.stdout, 'sched@example.com: priority high, max running 4, max queued 50 (running 0, queued 0)\n');
+    const one = cli('users', 'set', '--email', 'sched@example.com', '--priority', 'low');
+    assert.equal(one.status, 0, one.stderr);
+    assert.equal(one.stdout, 'sched@example.com: priority low, max running 4, max queued 50 (running 0, queued 0)\n');
+    const store = await openStore(`sqlite:${join(dataDir, 'sdapi.db')}`);
+    try {
+      const row = await store.db.selectFrom('users').select(['priority', 'max_running', 'max_queued']).where('email', '=', 'sched@example.com').executeTakeFirstOrThrow();
+      assert.deepEqual({ ...row }, { priority: 'low', max_running: 4, max_queued: 50 });
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('refuses bad values with one line and exit code 2', () => {
+    for (const [args, pattern] of [
+      [['users', 'set', '--priority', 'high'], /required option '--email <email>' not specified/],
+      [['users', 'set', '--email', 'sched@example.com', '--priority', 'urgent'], /must be one of high, normal, low/],
+      [['users', 'set', '--email', 'sched@example.com', '--max-running', '0'], /must be a whole number between 1 and 1000/],
+      [['users', 'set', '--email', 'sched@example.com', '--max-queued', '-1'], /must be a whole number between 0 and 100000/],
+      [['users', 'set', '--email', 'nobody@example.com', '--priority', 'low'], /No account with email nobody@example.com/],
+    ] as [string[], RegExp][]) {
+      const res = cli(...args);
+      assert.equal(res.status, 2, `${args.join(' ')}: ${res.stderr}`);
+      const stderr = res.stderr.replace(/^sdapi: using database sqlite:.*\n/m, '');
+      assert.match(stderr, pattern);
+      assert.equal(stderr.trim().split('\n').length, 1, `one line: ${res.stderr}`);
+      assert.equal(res.stdout, '');
+    }
+  });
+});

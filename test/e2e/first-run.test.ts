@@ -81,7 +81,7 @@ describe('first run: .env, the CLI and the server agree; the tutorial client wor
     assert.match(serverLog, new RegExp(`sdapi: using database sqlite:${join(dir, 'my-data', 'sdapi.db')}`));
     const account = await fetch(`${base}/api/v1/account`, { headers: { authorization: `Bearer ${token}`, accept: 'application/json' } });
     assert.equal(account.status, 200);
-    assert.deepEqual(((await account.json()) as { data: unknown }).data, { email: 'first@example.com', credits: 50 });
+    assert.deepEqual(((await account.json()) as { data: unknown }).data, { email: 'first@example.com', credits: 50, priority: 'normal', max_running: 2, max_queued: 20, running: 0, queued: 0 });
   });
 
   it('examples/tutorial_client.py does the tutorial’s four steps', { timeout: 600_000 }, (t) => {

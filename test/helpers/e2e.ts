@@ -15,10 +15,13 @@ export const TEST_ENTRY = join(projectRoot, 'test/helpers/sdapi-test.ts');
 export interface ProcessOptions {
   /** Run through the test entry script with every generation held (the job stays `running`). */
   holdGeneration?: boolean;
+  /** Hold every generation and let one through per WorkerProcess.releaseOne() (stdin lines to the test entry script). */
+  stepGeneration?: boolean;
 }
 
 /** The node arguments that start `sdapi <args>`: the real binary, or the test entry script with held generations. */
 function sdapiArgs(args: string[], options: ProcessOptions): string[] {
+  if (options.stepGeneration) return ['--import', 'tsx', TEST_ENTRY, '--step-generation', ...args];
   return options.holdGeneration ? ['--import', 'tsx', TEST_ENTRY, '--hold-generation', ...args] : [BIN, ...args];
 }
 
@@ -141,6 +144,8 @@ export interface WorkerProcess {
   stop(): Promise<void>;
   /** SIGKILL (kill -9) and wait for exit. */
   kill9(): Promise<void>;
+  /** With `stepGeneration`: lets the process's oldest held generation finish (or its next one, if none is held yet). */
+  releaseOne(): void;
 }
 
 /** Starts `sdapi worker` and waits until its loops run (the "sdapi worker is running" log line). */
@@ -148,7 +153,7 @@ export async function startWorker(env: NodeJS.ProcessEnv, args: string[] = [], o
   const child = spawn(process.execPath, sdapiArgs(['worker', ...args], options), {
     cwd: projectRoot,
     env: { ...process.env, LOG_LEVEL: 'info', SDAPI_ENV_FILE: 'none', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: [options.stepGeneration ? 'pipe' : 'ignore', 'pipe', 'pipe'],
   });
   let out = '';
   child.stdout!.on('data', (d) => (out += d));
@@ -167,5 +172,9 @@ export async function startWorker(env: NodeJS.ProcessEnv, args: string[] = [], o
     child,
     output: () => out,
     ...stoppers(child, exited),
+    releaseOne() {
+      if (!child.stdin) throw new Error('releaseOne() needs a worker started with { stepGeneration: true }');
+      child.stdin.write('release\n');
+    },
   };
 }

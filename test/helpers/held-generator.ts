@@ -11,6 +11,8 @@ export class HeldGenerator implements ImageGenerator {
   #released: Promise<void>;
   /** How many generate() calls have started waiting. */
   held = 0;
+  /** Resolvers of the calls waiting now, oldest first (releaseOne() lets the first through). */
+  readonly #waiting: (() => void)[] = [];
 
   constructor(
     private readonly inner: ImageGenerator,
@@ -34,10 +36,24 @@ export class HeldGenerator implements ImageGenerator {
     await new Promise<void>((resolve, reject) => {
       if (signal?.aborted) return reject(signal.reason);
       const timer = this.delayMs === undefined ? undefined : setTimeout(resolve, this.delayMs);
-      signal?.addEventListener('abort', () => (clearTimeout(timer), reject(signal.reason)), { once: true });
-      void this.#released.then(resolve);
+      const done = () => {
+        const at = this.#waiting.indexOf(done);
+        if (at >= 0) this.#waiting.splice(at, 1);
+        clearTimeout(timer);
+        resolve();
+      };
+      this.#waiting.push(done);
+      signal?.addEventListener('abort', () => (this.#waiting.includes(done) && this.#waiting.splice(this.#waiting.indexOf(done), 1), clearTimeout(timer), reject(signal.reason)), { once: true });
+      void this.#released.then(done);
     });
     return this.inner.generate(target, request, control);
+  }
+
+  /** Lets the oldest held generate() call through (false when none is held now). */
+  releaseOne(): boolean {
+    const first = this.#waiting[0];
+    first?.();
+    return first !== undefined;
   }
 
   /** Lets every held and later generate() call through. */

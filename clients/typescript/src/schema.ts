@@ -1769,7 +1769,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description Too Many Requests: past the rate limit (see the RateLimit fields); retry after Retry-After seconds */
+                /** @description Too Many Requests: past the rate limit, or the account already has its max_queued requests waiting (GET /account shows both; docs/scheduling.md). Nothing is reserved; retry after Retry-After seconds. */
                 429: {
                     headers: {
                         /** @description This key's service limit (draft-ietf-httpapi-ratelimit-headers-10): `"default";r=<requests left>;t=<seconds until the window ends>`, e.g. `"default";r=149;t=7`. */
@@ -1781,6 +1781,12 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
+                        /**
+                         * @example {
+                         *       "message": "Too many queued requests: this account may have 20 waiting and has 20. Retry when one has started.",
+                         *       "code": "rate_limited"
+                         *     }
+                         */
                         "application/json": {
                             message: string;
                             code?: string;
@@ -3200,7 +3206,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The caller: email and credit balance */
+        /**
+         * The caller: email, credit balance, scheduling priority and caps
+         * @description Also how many of the account's requests run and wait now. See docs/scheduling.md for how priorities and caps share the workers.
+         */
         get: {
             parameters: {
                 query?: never;
@@ -3224,7 +3233,12 @@ export interface paths {
                          * @example {
                          *       "data": {
                          *         "email": "you@example.com",
-                         *         "credits": 90
+                         *         "credits": 90,
+                         *         "priority": "normal",
+                         *         "max_running": 2,
+                         *         "max_queued": 20,
+                         *         "running": 1,
+                         *         "queued": 3
                          *       }
                          *     }
                          */
@@ -3232,6 +3246,16 @@ export interface paths {
                             data: {
                                 email: string;
                                 credits: number;
+                                /** @description Scheduling priority: when accounts compete for workers, high gets twice the share of normal and normal twice that of low. */
+                                priority: "high" | "normal" | "low";
+                                /** @description How many of the account's requests may generate at once, across all workers. */
+                                max_running: number;
+                                /** @description How many may wait; a request beyond it answers 429 with Retry-After. */
+                                max_queued: number;
+                                /** @description The account's requests generating now. */
+                                running: number;
+                                /** @description The account's requests waiting now. */
+                                queued: number;
                             };
                         };
                     };

@@ -7,6 +7,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import type { CreditService } from '../../services/credits/credit-service.ts';
 import type { ApiTokenInfo, Application, ApplicationService } from '../../services/identity/applications.ts';
+import type { SchedulingService } from '../../services/jobs/scheduling-service.ts';
 import { requireAuth } from '../auth.ts';
 import { AccountSchema, data, errorResponses, NO_CONTROL_CHARS, PAGE_MAX, PARAM_MAX } from '../schemas.ts';
 import { accountExample } from '../examples.ts';
@@ -16,6 +17,7 @@ import { accountErrors } from './web-common.ts';
 export interface AccountRouteDeps {
   applications: ApplicationService;
   credits: CreditService;
+  scheduling: SchedulingService;
 }
 
 const tags = ['account'];
@@ -95,16 +97,24 @@ export function accountRoutes(deps: AccountRouteDeps): FastifyPluginAsync {
 }
 
 async function registerAccountRoutes(app: FastifyInstance, deps: AccountRouteDeps): Promise<void> {
-  const { applications, credits } = deps;
+  const { applications, credits, scheduling } = deps;
 
   app.get(
     '/account',
     {
-      schema: { tags, summary: 'The caller: email and credit balance', response: { 200: data(AccountSchema, accountExample), 401: errorResponses[401] } },
+      schema: {
+        tags,
+        summary: 'The caller: email, credit balance, scheduling priority and caps',
+        description: 'Also how many of the account\'s requests run and wait now. See docs/scheduling.md for how priorities and caps share the workers.',
+        response: { 200: data(AccountSchema, accountExample), 401: errorResponses[401] },
+      },
     },
     async (request) => {
       const auth = requireAuth(request);
-      return { data: { email: auth.email, credits: await credits.balance(auth.userId) } };
+      const [balance, s] = await Promise.all([credits.balance(auth.userId), scheduling.settings(auth.userId)]);
+      return {
+        data: { email: auth.email, credits: balance, priority: s.priority, max_running: s.maxRunning, max_queued: s.maxQueued, running: s.running, queued: s.queued },
+      };
     },
   );
 

@@ -15,6 +15,7 @@ import { EntryListCache } from '../entry-list-cache.ts';
 import { schemaErrorsOf } from '../errors.ts';
 import { idempotencyErrors, IdempotencyHeaders, idempotencyKeyOf, REPLAYED_HEADER } from '../idempotency-header.ts';
 import { tutorialEntries, tutorialRequestBody, tutorialRequestEntry, validationExample } from '../examples.ts';
+import { RETRY_AFTER_HEADER } from '../rate-limit.ts';
 import { data, EntryParams, EntrySchema, ErrorBody, errorResponses, GuidParams, QuoteSchema } from '../schemas.ts';
 import { entryView } from '../views.ts';
 
@@ -130,6 +131,13 @@ export function entryRoutes({ entries, events, streams: streamOptions, imageBody
             402: { description: 'Not enough credits', ...ErrorBody, examples: [{ message: 'Insufficient credits: this request costs 10 and the balance is 4.', code: 'insufficient_credits' }] },
             404: errorResponses[404],
             ...requestErrors,
+            429: {
+              description:
+                "Too Many Requests: past the rate limit, or the account already has its max_queued requests waiting (GET /account shows both; docs/scheduling.md). Nothing is reserved; retry after Retry-After seconds.",
+              headers: RETRY_AFTER_HEADER,
+              ...ErrorBody,
+              examples: [{ message: 'Too many queued requests: this account may have 20 waiting and has 20. Retry when one has started.', code: 'rate_limited' }],
+            },
           },
         },
       },

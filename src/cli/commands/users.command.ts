@@ -1,9 +1,10 @@
-/** `sdapi users create|credits`: accounts and their credits, straight through the services (no server needed). */
+/** `sdapi users create|credits|set`: accounts, their credits and scheduling settings, straight through the services (no server needed). */
 import { Command } from 'commander';
 import { openAccountRuntime, type AccountRuntime } from '../../composition/runtime.ts';
 import { loadConfig } from '../../config/load-config.ts';
 import { announceStore, type CliContext } from '../cli-context.ts';
-import { integerIn, nonZeroInteger } from '../options.ts';
+import { ACCOUNT_PRIORITIES, MAX_QUEUED_LIMIT, MAX_RUNNING_LIMIT, type AccountPriority } from '../../domain/scheduling.ts';
+import { integerIn, nonZeroInteger, oneOf } from '../options.ts';
 
 export async function withAccounts<T>(ctx: CliContext, work: (accounts: AccountRuntime) => Promise<T>): Promise<T> {
   const config = loadConfig(ctx.env);
@@ -47,6 +48,21 @@ export function usersCommand(ctx: CliContext): Command {
         const reason = options.reason?.trim() || (amount > 0 ? 'Granted by an administrator.' : 'Removed by an administrator.');
         const balance = await ledger.grant(user.id, amount, reason);
         ctx.io.out(`${amount > 0 ? 'Added' : 'Removed'} ${Math.abs(amount)} credits ${amount > 0 ? 'to' : 'from'} ${user.email}; balance is now ${balance}.`);
+      });
+    });
+
+  users
+    .command('set')
+    .description('set the account\'s scheduling priority and caps (docs/scheduling.md); prints the settings after the change')
+    .requiredOption('--email <email>', 'the account email')
+    .option('--priority <p>', `share of the workers when accounts compete: ${ACCOUNT_PRIORITIES.join(', ')} (weights 4, 2, 1)`, oneOf(ACCOUNT_PRIORITIES))
+    .option('--max-running <n>', 'how many of its requests may generate at once, across all workers', integerIn(1, MAX_RUNNING_LIMIT))
+    .option('--max-queued <n>', 'how many may wait; more answer 429 with Retry-After (0 refuses every new request)', integerIn(0, MAX_QUEUED_LIMIT))
+    .action(async (options: { email: string; priority?: AccountPriority; maxRunning?: number; maxQueued?: number }) => {
+      await withAccounts(ctx, async ({ users: accounts, scheduling }) => {
+        const user = await accounts.requireByEmail(options.email);
+        const s = await scheduling.set(user.id, { priority: options.priority, maxRunning: options.maxRunning, maxQueued: options.maxQueued });
+        ctx.io.out(`${user.email}: priority ${s.priority}, max running ${s.maxRunning}, max queued ${s.maxQueued} (running ${s.running}, queued ${s.queued})`);
       });
     });
 

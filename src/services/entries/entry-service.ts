@@ -30,6 +30,7 @@ import type { GenerationProgress, PreviewImage } from '../generation/image-gener
 import type { CancelWatch } from '../jobs/cancel-watch.ts';
 import { queuePositions } from '../jobs/queue-position.ts';
 import { StepTimes } from '../jobs/step-times.ts';
+import { checkQueueRoom } from '../jobs/scheduling-service.ts';
 import { findAiVersion, type AiVersion } from '../threads/ai-versions.ts';
 import { titleFromPrompt } from '../threads/thread-title.ts';
 import { toEntry } from './entry-rows.ts';
@@ -280,6 +281,8 @@ export class EntryService {
         updated_at: now,
       });
       await tx.inputImages.insertMany(r.files.map((f) => ({ id: f.guid, user_id: userId, request_id: id, key: f.key, width: f.width, height: f.height, created_at: now })));
+      // Before the reservation: a request over the account's max_queued is refused (429) with nothing held.
+      await checkQueueRoom(tx, userId);
       await this.deps.credits.reserve(tx, { userId, cost, entryId: id });
       await this.deps.queue.enqueue(tx, {
         kind: 'generate',
@@ -287,6 +290,7 @@ export class EntryService {
         entryId: id,
         userId,
         engine: r.engine,
+        cost,
       });
       if (target) await this.deps.webhooks?.attach(tx, userId, id, target);
       const title = titleFromPrompt(request.prompts.find((p) => p.weight > 0)?.text ?? '');
@@ -299,9 +303,10 @@ export class EntryService {
       if (claim) await this.deps.idempotency?.complete(tx, claim, { status: 201, value: created });
       return created;
     });
-    this.deps.queue.wake();
     const position = (await queuePositions(this.deps.store.repos, [id]).catch(() => undefined))?.get(id);
     await this.#publish({ type: 'queued', userId, threadId: thread.id, entryId: id, data: { queuePosition: position ?? 0 } });
+    // Wake the workers only now: a worker woken earlier could publish `started` before this `queued`.
+    this.deps.queue.wake();
     return { ...entry, ...(position === undefined ? {} : { queuePosition: position }) };
   }
 

@@ -48,7 +48,7 @@ export class UserService {
   async create(email: string, password: string): Promise<User> {
     await this.checkNew(email, password);
     const normalized = normalizeEmail(email);
-    const row: UserRow = { id: randomUUID(), email: normalized, password_hash: await hashPassword(password), credits: 0, created_at: this.clock().toISOString() };
+    const row: Pick<UserRow, 'id' | 'email' | 'password_hash' | 'credits' | 'created_at'> = { id: randomUUID(), email: normalized, password_hash: await hashPassword(password), credits: 0, created_at: this.clock().toISOString() };
     try {
       await this.store.repos.users.insert(row);
     } catch (err) {
@@ -90,6 +90,6 @@ export class UserService {
 
 const DUMMY_HASH = 'scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA';
 
-function toUser(row: UserRow): User {
+function toUser(row: Pick<UserRow, 'id' | 'email' | 'credits' | 'created_at'>): User {
   return { id: row.id, email: row.email, credits: Number(row.credits), createdAt: row.created_at };
 }

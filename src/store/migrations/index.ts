@@ -8,6 +8,7 @@ import * as threadVersions from './005-thread-versions.ts';
 import * as images from './006-images.ts';
 import * as fleet from './007-fleet.ts';
 import * as abuseResistance from './008-abuse-resistance.ts';
+import * as fairShare from './009-fair-share.ts';
 import * as events from './010-events.ts';
 import * as protocols from './014-protocols.ts';
 import * as webhooks from './011-webhooks.ts';
@@ -23,6 +24,7 @@ const migrations: Record<string, Migration> = {
   '006-images': images,
   '007-fleet': fleet,
   '008-abuse-resistance': abuseResistance,
+  '009-fair-share': fairShare,
   '010-events': events,
   '011-webhooks': webhooks,
   '012-image-inputs': imageInputs,

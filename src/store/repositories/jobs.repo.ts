@@ -4,6 +4,7 @@
  * place where scheduling policy lives.
  */
 import { sql, type Insertable, type Kysely, type Selectable } from 'kysely';
+import { DEFAULT_MAX_RUNNING, DEFAULT_PRIORITY, priorityWeight } from '../../domain/scheduling.ts';
 import type { Dialect } from '../dialect.ts';
 import type { Database } from '../schema.ts';
 import type { JobsTable, JobStatus } from '../tables/generation.ts';
@@ -25,6 +26,28 @@ export interface ClaimFilter {
   engines?: readonly string[];
 }
 
+/** What the claim's first step returns (raw row: numbers may arrive as strings from some drivers). */
+interface AccountPick {
+  user_id: string;
+  start_tag: number;
+  clock: number;
+  priority: string;
+  max_running: number;
+  oldest: string;
+}
+
+/** The claimer's (kind, version) pairs and engines as an SQL condition on the jobs alias `a`. */
+function claimFilter(filter: ClaimFilter, a: string) {
+  const kinds = sql.join(
+    filter.accepted.map((v) => sql`(${sql.ref(`${a}.kind`)} = ${v.kind} AND ${sql.ref(`${a}.payload_version`)} = ${v.version})`),
+    sql` OR `,
+  );
+  if (filter.engines === undefined) return sql`(${kinds})`;
+  const engine = sql.ref(`${a}.engine`);
+  const served = filter.engines.length > 0 ? sql` OR ${engine} IN (${sql.join([...filter.engines])})` : sql``;
+  return sql`(${kinds}) AND (${engine} IS NULL${served})`;
+}
+
 export class JobsRepository {
   constructor(
     private readonly db: Kysely<Database>,
@@ -36,11 +59,95 @@ export class JobsRepository {
   }
 
   /**
-   * Atomically leases the oldest pending job among the accepted (kind, version) pairs to `owner` and counts the
-   * attempt. PostgreSQL skips rows other claimers hold (FOR UPDATE SKIP LOCKED), so concurrent workers never wait.
+   * Leases the next job by weighted fair share (docs/scheduling.md) to `owner` and counts the attempt:
+   * 1. among accounts with a pending job this claimer can run and fewer running jobs than their `max_running`, the
+   *    one whose start tag max(vtime, clock) is least (ties: the oldest pending job first). PostgreSQL locks that
+   *    account's `fair_share` row FOR UPDATE SKIP LOCKED, so concurrent claimers take other accounts and never wait;
+   * 2. that account's oldest pending job, re-checking `max_running` now that the account is ours;
+   * 3. the account's vtime advances by the job's cost ÷ its weight.
+   * Jobs without an account (none today) are claimed oldest first when no account's job is claimable.
    */
   async claim(lease: { owner: string; now: Date; leaseMs: number } & ClaimFilter): Promise<JobRow | undefined> {
     if (lease.accepted.length === 0) return undefined;
+    const claimed = await this.db.transaction().execute(async (trx) => {
+      // A claim lost in a database crash only puts its job back to pending (its worker's heartbeat then finds the
+      // lease gone), so its commit need not wait for the WAL flush, the largest part of a claim's time.
+      if (this.dialect === 'postgres') await sql`SET LOCAL synchronous_commit = off`.execute(trx);
+      const tried: string[] = [];
+      // Each round either claims or rules one account out (its job or its last slot went to a concurrent claimer).
+      for (let round = 0; round < 8; round++) {
+        const pick = await this.#pickAccount(trx, lease, tried);
+        if (!pick) return undefined;
+        const row = await this.#claimOldest(trx, lease, pick);
+        if (row) {
+          const vstart = Number(row.vstart);
+          await trx.updateTable('fair_share').set({ vtime: vstart + Number(row.cost) / priorityWeight(pick.priority) }).where('user_id', '=', pick.user_id).execute();
+          return row;
+        }
+        tried.push(pick.user_id);
+      }
+      return undefined;
+    });
+    return claimed ?? this.#claimUnowned(lease);
+  }
+
+  /** The account to serve next (step 1 of claim()), with the scheduler clock and what step 2 needs. */
+  async #pickAccount(trx: Kysely<Database>, lease: ClaimFilter, tried: readonly string[]): Promise<AccountPick | undefined> {
+    const runnable = claimFilter(lease, 'j');
+    const greatest = this.dialect === 'postgres' ? sql.raw('greatest') : sql.raw('max');
+    const excluded = tried.length > 0 ? sql`AND f.user_id NOT IN (${sql.join(tried)})` : sql``;
+    const lock = this.dialect === 'postgres' ? sql`FOR UPDATE OF f SKIP LOCKED` : sql``;
+    // One probe per account with a fair_share row (accounts that have queued work), each an index walk on
+    // (status, user_id, created_at) that stops at its first match, rather than one row per pending job; `clock` is
+    // the start tag of the latest claim. (A recursive walk over the distinct waiting accounts was tried: SQLite
+    // re-ran it for every row, 100× slower. An ORDER BY … LIMIT 1 also beats min(): SQLite's min() with a filter the
+    // index does not cover reads every row.)
+    const result = await sql<AccountPick>`
+      WITH clock(v) AS (
+        SELECT coalesce((SELECT s.vstart FROM jobs s WHERE s.started_at IS NOT NULL AND s.vstart IS NOT NULL ORDER BY s.started_at DESC, s.vstart DESC LIMIT 1), 0)
+      )
+      SELECT f.user_id, ${greatest}(f.vtime, clock.v) AS start_tag, clock.v AS clock,
+             coalesce(u.priority, ${DEFAULT_PRIORITY}) AS priority, coalesce(u.max_running, ${DEFAULT_MAX_RUNNING}) AS max_running,
+             (SELECT j.created_at FROM jobs j WHERE j.status = 'pending' AND j.user_id = f.user_id AND ${runnable} ORDER BY j.created_at LIMIT 1) AS oldest
+      FROM fair_share f
+      CROSS JOIN clock
+      LEFT JOIN users u ON u.id = f.user_id
+      WHERE EXISTS (SELECT 1 FROM jobs j WHERE j.status = 'pending' AND j.user_id = f.user_id AND ${runnable})
+        AND (SELECT count(*) FROM jobs r WHERE r.status = 'running' AND r.user_id = f.user_id) < coalesce(u.max_running, ${DEFAULT_MAX_RUNNING})
+        ${excluded}
+      ORDER BY start_tag, oldest, f.user_id
+      LIMIT 1
+      ${lock}`.execute(trx);
+    return result.rows[0];
+  }
+
+  /** Step 2: the picked account's oldest runnable pending job, if it is still under `max_running`. */
+  async #claimOldest(trx: Kysely<Database>, lease: { owner: string; now: Date; leaseMs: number } & ClaimFilter, pick: AccountPick): Promise<JobRow | undefined> {
+    const runnable = claimFilter(lease, 'j');
+    const greatest = this.dialect === 'postgres' ? sql.raw('greatest') : sql.raw('max');
+    const lock = this.dialect === 'postgres' ? sql`FOR UPDATE SKIP LOCKED` : sql``;
+    // On PostgreSQL this statement starts after the account's row was locked, so its snapshot sees every claim that
+    // another worker committed for the account: the running count is exact.
+    const result = await sql<JobRow>`
+      UPDATE jobs SET
+        status = 'running',
+        lease_owner = ${lease.owner},
+        lease_expires_at = ${new Date(lease.now.getTime() + lease.leaseMs).toISOString()},
+        attempts = attempts + 1,
+        started_at = ${lease.now.toISOString()},
+        vstart = (SELECT ${greatest}(f.vtime, ${Number(pick.clock)}) FROM fair_share f WHERE f.user_id = ${pick.user_id})
+      WHERE id = (
+          SELECT j.id FROM jobs j WHERE j.status = 'pending' AND j.user_id = ${pick.user_id} AND ${runnable}
+          ORDER BY j.created_at, j.id LIMIT 1 ${lock}
+        )
+        AND status = 'pending'
+        AND (SELECT count(*) FROM jobs r WHERE r.status = 'running' AND r.user_id = ${pick.user_id}) < ${Number(pick.max_running)}
+      RETURNING *`.execute(trx);
+    return result.rows[0];
+  }
+
+  /** Jobs that belong to no account, oldest first (only when no account's job could be claimed). */
+  async #claimUnowned(lease: { owner: string; now: Date; leaseMs: number } & ClaimFilter): Promise<JobRow | undefined> {
     const engines = lease.engines;
     return this.db
       .updateTable('jobs')
@@ -56,6 +163,7 @@ export class JobsRepository {
           .selectFrom('jobs')
           .select('id')
           .where('status', '=', 'pending')
+          .where('user_id', 'is', null)
           .where((w) => w.or(lease.accepted.map((a) => w.and([w('kind', '=', a.kind), w('payload_version', '=', a.version)]))))
           // Routing: a worker takes only jobs for the engines it serves (and jobs that need none).
           .$if(engines !== undefined, (q) => q.where((w) => w.or([w('engine', 'is', null), ...(engines?.length ? [w('engine', 'in', engines)] : [])])))
@@ -67,6 +175,72 @@ export class JobsRepository {
       .where('status', '=', 'pending')
       .returningAll()
       .executeTakeFirst();
+  }
+
+  /**
+   * What the fair-order queue position needs for one engine: its pending jobs, the scheduler rows and priorities of
+   * their accounts, and the scheduler clock (the start tag of the latest claim).
+   */
+  async fairSnapshot(engine: string): Promise<{
+    pending: Pick<JobRow, 'id' | 'entry_id' | 'user_id' | 'cost' | 'created_at'>[];
+    accounts: { user_id: string; vtime: number; priority: string | null }[];
+    clock: number;
+  }> {
+    const pending = await this.db
+      .selectFrom('jobs')
+      .select(['id', 'entry_id', 'user_id', 'cost', 'created_at'])
+      .where('status', '=', 'pending')
+      .where('engine', '=', engine)
+      .orderBy('created_at')
+      .execute();
+    const accounts = await this.db
+      .selectFrom('fair_share as f')
+      .leftJoin('users as u', 'u.id', 'f.user_id')
+      .select(['f.user_id', 'f.vtime', 'u.priority'])
+      .where('f.user_id', 'in', (eb) => eb.selectFrom('jobs').select('user_id').where('status', '=', 'pending').where('engine', '=', engine).where('user_id', 'is not', null).$narrowType<{ user_id: string }>())
+      .execute();
+    const clock = await this.db
+      .selectFrom('jobs')
+      .select('vstart')
+      .where('started_at', 'is not', null)
+      .where('vstart', 'is not', null)
+      .orderBy('started_at', 'desc')
+      .orderBy('vstart', 'desc')
+      .limit(1)
+      .executeTakeFirst();
+    return { pending, accounts: accounts.map((a) => ({ user_id: a.user_id, vtime: Number(a.vtime), priority: a.priority })), clock: Number(clock?.vstart ?? 0) };
+  }
+
+  /** The engines of these entries' pending jobs (jobs without an engine have no queue position). */
+  async pendingEnginesOf(entryIds: readonly string[]): Promise<string[]> {
+    if (entryIds.length === 0) return [];
+    const rows = await this.db
+      .selectFrom('jobs')
+      .select('engine')
+      .distinct()
+      .where('entry_id', 'in', entryIds)
+      .where('status', '=', 'pending')
+      .where('engine', 'is not', null)
+      .execute();
+    return rows.flatMap((r) => (r.engine === null ? [] : [r.engine]));
+  }
+
+  /** The account's jobs running now and waiting now. */
+  async countsForUser(userId: string): Promise<{ running: number; queued: number }> {
+    const rows = await this.db
+      .selectFrom('jobs')
+      .select((eb) => ['status', eb.fn.countAll<number>().as('count')])
+      .where('user_id', '=', userId)
+      .where('status', 'in', ['pending', 'running'])
+      .groupBy('status')
+      .execute();
+    const count = (status: JobStatus) => Number(rows.find((r) => r.status === status)?.count ?? 0);
+    return { running: count('running'), queued: count('pending') };
+  }
+
+  /** Creates the account's scheduler row if it has none (at its first enqueue); an existing row is left alone. */
+  async ensureFairShare(userId: string): Promise<void> {
+    await this.db.insertInto('fair_share').values({ user_id: userId, vtime: 0 }).onConflict((oc) => oc.column('user_id').doNothing()).execute();
   }
 
   /** Extends the lease; false when the job is no longer running under this owner. */

@@ -1,5 +1,5 @@
 /** The `users` table: accounts and their spendable credit balance. */
-import { sql, type Kysely, type Selectable } from 'kysely';
+import { sql, type Insertable, type Kysely, type Selectable } from 'kysely';
 import type { Dialect } from '../dialect.ts';
 import type { Database } from '../schema.ts';
 import type { UsersTable } from '../tables/identity.ts';
@@ -22,7 +22,7 @@ export class UsersRepository {
     await this.db.selectFrom('users').select('id').where('id', '=', userId).forNoKeyUpdate().execute();
   }
 
-  async insert(row: UserRow): Promise<void> {
+  async insert(row: Insertable<UsersTable>): Promise<void> {
     await this.db.insertInto('users').values(row).execute();
   }
 
@@ -50,5 +50,12 @@ export class UsersRepository {
     if (options.floor !== undefined) query = query.where('credits', '>=', options.floor - delta);
     const row = await query.returning('credits').executeTakeFirst();
     return row && Number(row.credits);
+  }
+
+  /** Changes the account's scheduling settings (only the fields given); false when the user is missing. */
+  async setScheduling(userId: string, change: Partial<Pick<UserRow, 'priority' | 'max_running' | 'max_queued'>>): Promise<boolean> {
+    if (Object.keys(change).length === 0) return (await this.findById(userId)) !== undefined;
+    const result = await this.db.updateTable('users').set(change).where('id', '=', userId).executeTakeFirst();
+    return Number(result.numUpdatedRows) === 1;
   }
 }

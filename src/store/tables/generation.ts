@@ -65,8 +65,19 @@ export interface JobsTable {
   created_at: string;
   started_at: string | null;
   finished_at: string | null;
+  /** The work the job stands for (a generation: its credits), charged to its account's virtual time when claimed. */
+  cost: ColumnType<number, number | undefined, number>;
+  /** The virtual start time the fair scheduler gave the job when it was claimed; null until then. */
+  vstart: ColumnType<number | null, number | null | undefined, number | null>;
   /** A client asked to cancel the running job: its worker stops at the next step and settles it as cancelled. */
   cancel_requested_at: ColumnType<string | null, string | null | undefined, string | null>;
+}
+
+/** Per-account state of the fair scheduler (see docs/scheduling.md). */
+export interface FairShareTable {
+  user_id: string;
+  /** Virtual finish time of the account's last started job: Σ cost / weight, lifted to the clock when idle. */
+  vtime: number;
 }
 
 /** Lifecycle events of request entries, numbered per thread, kept for replay (see services/events). */
@@ -163,5 +174,6 @@ export interface GenerationTables {
   jobs: JobsTable;
   credit_ledger: CreditLedgerTable;
   workers: WorkersTable;
+  fair_share: FairShareTable;
   entry_events: EntryEventsTable;
 }

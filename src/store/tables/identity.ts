@@ -1,3 +1,6 @@
+import type { ColumnType } from 'kysely';
+import type { AccountPriority } from '../../domain/scheduling.ts';
+
 /** Accounts, applications and their API tokens. Ids are UUID strings and times ISO-8601 UTC strings, so the same rows work on SQLite and PostgreSQL. */
 export interface UsersTable {
   id: string;
@@ -6,6 +9,12 @@ export interface UsersTable {
   /** Spendable balance; reservations are already subtracted. Never negative. */
   credits: number;
   created_at: string;
+  /** Scheduling weight class: 'high' (4), 'normal' (2), 'low' (1). Defaults to 'normal' on insert. */
+  priority: ColumnType<AccountPriority, AccountPriority | undefined, AccountPriority>;
+  /** How many of the account's jobs may run at once across all workers (default 2). */
+  max_running: ColumnType<number, number | undefined, number>;
+  /** How many of the account's jobs may wait (default 20); a request beyond it answers 429. */
+  max_queued: ColumnType<number, number | undefined, number>;
 }
 
 export interface ApplicationsTable {
