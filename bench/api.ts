@@ -150,6 +150,9 @@ async function main(): Promise<void> {
   // The event stream's latency and the API's event loop under 20 SSE clients (issue #9): bench/events.ts.
   const events = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'bench/events.ts')], { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
   process.stdout.write(events.stdout);
+  // The fair-share claim with 10,000 pending jobs from 100 accounts, SQLite and PostgreSQL (issue #10): bench/claim.ts.
+  const claim = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'bench/claim.ts')], { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  process.stdout.write(claim.stdout);
   if (results.some((r) => r.errors > 0)) {
     console.error('some requests failed');
     process.exitCode = 1;
