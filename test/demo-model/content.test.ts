@@ -174,6 +174,20 @@ test('demo model: the negative prompt "red" lowers the red share', async () => {
   assert.ok(withNeg < without, 'negative prompt "red" did not lower the red share');
 });
 
+test('demo model: time of one 64x64 image at 20 steps, cfg 7 (a figure for BENCHMARKS.md, not a gate)', async () => {
+  const p = await pipeline();
+  const opts = { prompts: [{ text: 'a red circle on the left and a blue square on the right on a white background', weight: 1 }], width: SIZE, height: SIZE, steps: STEPS, cfgScale: 7, seed: 5, images: 1 };
+  await p.generate(opts);
+  const times: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    const t0 = performance.now();
+    await p.generate(opts);
+    times.push(performance.now() - t0);
+  }
+  times.sort((a, b) => a - b);
+  console.log(`one ${SIZE}x${SIZE} image, ${STEPS} steps, cfg 7, 2 threads: median ${times[2].toFixed(0)} ms (min ${times[0].toFixed(0)} ms)`);
+});
+
 test('demo model: release', async () => {
   await pipe?.dispose();
 });
