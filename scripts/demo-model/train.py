@@ -110,9 +110,12 @@ def check_caption_tokens(tok, text):
     assert toks == [w + "</w>" for w in text.split()], (text, toks)
 
 
-def train_diffusion(latents, scenes, tok, args, rng, snapshot=None):
+def train_diffusion(latents, scenes, tok, args, rng, snapshot=None, init=None):
     te = models.TextEncoder(len(tok.encoder), d=args.text_dim, layers=args.text_layers, heads=4)
     unet = models.UNet(ctx_dim=args.text_dim, c=args.unet_ch, heads=4)
+    if init is not None:
+        te.load_state_dict(init["te"])
+        unet.load_state_dict(init["unet"])
     params = list(te.parameters()) + list(unet.parameters())
     log(f"text encoder params {sum(p.numel() for p in te.parameters())}, unet params "
         f"{sum(p.numel() for p in unet.parameters())}")
@@ -333,6 +336,8 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--export-from", default="", help="only export this checkpoint (no training)")
     ap.add_argument("--ckpt", default="", help="also save a torch checkpoint here (for scripts/demo-model/eval.py)")
+    ap.add_argument("--resume", default="", help="continue from this checkpoint (or .partial snapshot): its autoencoder "
+                    "and weights, a fresh optimiser and learning-rate schedule")
     args = ap.parse_args()
     if args.quick:
         args.images, args.ae_steps, args.steps, args.ema, args.snapshot_every = 3000, 100, 150, 0.99, 50
@@ -375,7 +380,20 @@ def main():
         check_caption_tokens(tok, world.full_caption(s))
     log(f"rendered {len(imgs)} images")
 
-    enc, dec = train_autoencoder(imgs, args, rng)
+    init = None
+    if args.resume:
+        init = torch.load(args.resume)
+        assert [tuple(m) for m in init["merges"]] == tok.merges
+        for k in ("text_dim", "text_layers", "unet_ch"):
+            assert getattr(args, k) == init["args"][k], k
+        enc, dec = models.Encoder(), models.Decoder()
+        enc.load_state_dict(init["enc"])
+        dec.load_state_dict(init["dec"])
+        enc.eval()
+        dec.eval()
+        log(f"resuming from {args.resume} (step {init['step']})")
+    else:
+        enc, dec = train_autoencoder(imgs, args, rng)
     with torch.no_grad():
         lat = encode_all(enc, imgs)
         std = lat.std().item()
@@ -402,7 +420,7 @@ def main():
                 p.copy_(v)
         log(f"snapshot at step {step} -> {args.ckpt}.partial")
 
-    te, unet = train_diffusion(latents, scenes, tok, args, rng, snapshot)
+    te, unet = train_diffusion(latents, scenes, tok, args, rng, snapshot, init)
     log(f"training done: {(time.time() - T0) / 60:.1f} min")
     if args.ckpt:
         save(args.ckpt, te.state_dict(), unet.state_dict(), args.steps_done)
