@@ -7,7 +7,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import sharp from 'sharp';
+import sharp, { type OverlayOptions } from 'sharp';
 import { loadModel } from '../../src/engine/index.ts';
 
 const dir = process.argv[2] ?? 'models/demo';
@@ -50,7 +50,7 @@ function wrap(text: string, width: number): string[] {
 }
 
 const pipe = await loadModel(dir, { threads: 2 });
-const tiles: sharp.OverlayOptions[] = [];
+const tiles: OverlayOptions[] = [];
 for (const [i, text] of captions.entries()) {
   const { images: [img] } = await pipe.generate({ prompts: [{ text, weight: 1 }], width: 64, height: 64, steps: 20, cfgScale: 7, seed: i, images: 1 });
   const png = await sharp(Buffer.from(img.rgb), { raw: { width: 64, height: 64, channels: 3 } }).resize(CELL, CELL, { kernel: 'nearest' }).png().toBuffer();
