@@ -8,6 +8,8 @@ import ort from 'onnxruntime-node';
 const dir = process.argv[2] ?? 'models/demo';
 const ref = JSON.parse(fs.readFileSync(process.argv[3] ?? '/tmp/demo-ref.json', 'utf8'));
 const opts = { intraOpNumThreads: 1, interOpNumThreads: 1 };
+// Latent side (unet/config.json sample_size): 32 for the 2x VAE at 64 px.
+const L = JSON.parse(fs.readFileSync(path.join(dir, 'unet', 'config.json'), 'utf8')).sample_size;
 const sess = (c) => ort.InferenceSession.create(path.join(dir, c, 'model.onnx'), opts);
 let worst = 0;
 function cmp(name, got, want) {
@@ -37,21 +39,21 @@ const D = t0.last_hidden_state.dims[2];
 const unet = await sess('unet');
 console.log('unet inputs', unet.inputNames, JSON.stringify(unet.inputMetadata ?? ''));
 const u = await unet.run({
-  sample: new ort.Tensor('float32', Float32Array.from(ref.sample), [2, 4, 8, 8]),
+  sample: new ort.Tensor('float32', Float32Array.from(ref.sample), [2, 4, L, L]),
   timestep: new ort.Tensor('float32', Float32Array.from([ref.timestep]), [1]),
   encoder_hidden_states: new ort.Tensor('float32', Float32Array.from(ref.last_hidden_state), [2, 77, D]),
 });
 cmp('out_sample', u.out_sample.data, ref.out_sample);
-// Dynamic spatial size: 96x80 px -> 12x10 latents.
+// Dynamic spatial size: 48x40 latents (96x80 px with the 2x VAE).
 const u2 = await unet.run({
-  sample: new ort.Tensor('float32', new Float32Array(2 * 4 * 12 * 10).fill(0.1), [2, 4, 12, 10]),
+  sample: new ort.Tensor('float32', new Float32Array(2 * 4 * 48 * 40).fill(0.1), [2, 4, 48, 40]),
   timestep: new ort.Tensor('float32', Float32Array.from([10]), [1]),
   encoder_hidden_states: new ort.Tensor('float32', Float32Array.from(ref.last_hidden_state), [2, 77, D]),
 });
-console.log('unet 12x10 ->', u2.out_sample.dims.join('x'));
+console.log('unet 48x40 ->', u2.out_sample.dims.join('x'));
 
 const dec = await sess('vae_decoder');
-const d = await dec.run({ latent_sample: new ort.Tensor('float32', Float32Array.from(ref.latent), [1, 4, 8, 8]) });
+const d = await dec.run({ latent_sample: new ort.Tensor('float32', Float32Array.from(ref.latent), [1, 4, L, L]) });
 cmp('vae_decoder sample', d.sample.data, ref.decoded);
 console.log('vae_decoder out dims', d.sample.dims.join('x'));
 const enc = await sess('vae_encoder');
@@ -64,16 +66,16 @@ const [te2, un2, de2] = await Promise.all(['text_encoder', 'unet', 'vae_decoder'
   ort.InferenceSession.create(path.join(dir, c, 'model.onnx'), opts2)));
 const run = async () => {
   const h = await te2.run({ input_ids: ids });
-  let x = new Float32Array(2 * 256).fill(0.5);
+  let x = new Float32Array(2 * 4 * L * L).fill(0.5);
   for (let i = 0; i < 20; i++) {
     const o = await un2.run({
-      sample: new ort.Tensor('float32', x, [2, 4, 8, 8]),
+      sample: new ort.Tensor('float32', x, [2, 4, L, L]),
       timestep: new ort.Tensor('float32', Float32Array.from([999 - i * 50]), [1]),
       encoder_hidden_states: h.last_hidden_state,
     });
     x = Float32Array.from(o.out_sample.data);
   }
-  await de2.run({ latent_sample: new ort.Tensor('float32', x.slice(0, 256), [1, 4, 8, 8]) });
+  await de2.run({ latent_sample: new ort.Tensor('float32', x.slice(0, 4 * L * L), [1, 4, L, L]) });
 };
 await run();
 const ts = [];

@@ -1,5 +1,5 @@
 """Small latent-diffusion components: CLIP-like causal text encoder, conditional UNet with cross-attention and a
-conv autoencoder (64x64x3 <-> 8x8x4).
+conv autoencoder (64x64x3 <-> 32x32x4, a 2x VAE).
 
 Debian's torch links the reference (generic) BLAS, so matmul/Linear run at ~5 GFLOPS on this CPU while oneDNN
 convolutions run at ~150 GFLOPS. Therefore every per-token linear layer is a 1x1 convolution (channel-first
@@ -65,6 +65,7 @@ class MHA(nn.Module):
         self.o = lin(c, c)
 
     def forward(self, x, ctx=None, mask=None):
+        """mask: additive, [Lk, Lq] or [Lk, 1] (a per-key bias)."""
         B, C, L = x.shape
         ctx = x if ctx is None else ctx
         q = self.q(x).reshape(B, self.h, C // self.h, L)
@@ -148,13 +149,28 @@ class SpatialTransformer(nn.Module):
         self.l3, self.f1, self.f2 = LayerNormCF(c), lin(c, 4 * c), lin(4 * c, c)
         self.pout = lin(c, c)
 
-    def forward(self, x, ctx):
+    def forward(self, x, ctx, ctx_bias=None):
         B, C, H, W = x.shape
         h = self.pin(self.norm(x).reshape(B, C, H * W))
         h = h + self.sa(self.l1(h))
-        h = h + self.ca(self.l2(h), ctx)
+        h = h + self.ca(self.l2(h), ctx, ctx_bias)
         h = h + self.f2(F.gelu(self.f1(self.l3(h))))
         return x + self.pout(h).reshape(B, C, H, W)
+
+
+class CrossOnly(nn.Module):
+    """Cross-attention to the caption without self-attention (for the finest level, where self-attention costs most)."""
+
+    def __init__(self, c, ctx, heads):
+        super().__init__()
+        self.norm = gn(c)
+        self.l2, self.ca = LayerNormCF(c), MHA(c, heads, ctx)
+        self.pout = lin(c, c)
+
+    def forward(self, x, ctx, ctx_bias=None):
+        B, C, H, W = x.shape
+        h = self.norm(x).reshape(B, C, H * W)
+        return x + self.pout(self.ca(self.l2(h), ctx, ctx_bias)).reshape(B, C, H, W)
 
 
 def timestep_embedding(t, dim):
@@ -164,51 +180,84 @@ def timestep_embedding(t, dim):
     return torch.cat([torch.cos(a), torch.sin(a)], dim=1)
 
 
+def coords(x):
+    """Two channels in [-1, 1] giving each latent pixel's x and y, computed from the tensor itself (no shape
+    arithmetic, so the ONNX export stays size-independent): the UNet then knows "top left" from "bottom right"."""
+    ones = torch.ones_like(x[:, :1])
+    cx = ones.cumsum(3)
+    cy = ones.cumsum(2)
+    w = ones.sum(3, keepdim=True)
+    h = ones.sum(2, keepdim=True)
+    return torch.cat([(2 * cx - 1) / w - 1, (2 * cy - 1) / h - 1], 1)
+
+
 class UNet(nn.Module):
-    def __init__(self, ctx_dim=64, c=64, heads=4, temb=256):
+    """Works on 2x2 patches of the 32x32 latent (like DiT's patch size 2): levels latent/2, /4, /8 with channels
+    c, 2c, 4c; cross-attention at every level, self-attention at the two coarser ones. The 2x VAE keeps the latent
+    image-like (an 8x VAE's 8x8 latent could not carry a shape) and the patches keep the UNet affordable on a CPU."""
+
+    def __init__(self, ctx_dim=64, c=48, heads=4, temb=256):
         super().__init__()
         self.c = c
+        c1, c2, c3 = c, 2 * c, 4 * c
         self.t1, self.t2 = nn.Linear(c, temb), nn.Linear(temb, temb)
         self.pool = nn.Linear(ctx_dim, temb)
-        self.cin = nn.Conv2d(4, c, 3, padding=1)
-        self.d1r, self.d1a = ResBlock(c, c, temb), SpatialTransformer(c, ctx_dim, heads)
-        self.down = nn.Conv2d(c, c, 3, stride=2, padding=1)
-        self.d2r, self.d2a = ResBlock(c, 2 * c, temb), SpatialTransformer(2 * c, ctx_dim, heads)
-        self.m1, self.ma, self.m2 = ResBlock(2 * c, 2 * c, temb), SpatialTransformer(2 * c, ctx_dim, heads), \
-            ResBlock(2 * c, 2 * c, temb)
-        self.u2r, self.u2a = ResBlock(4 * c, 2 * c, temb), SpatialTransformer(2 * c, ctx_dim, heads)
-        self.up = nn.Conv2d(2 * c, 2 * c, 3, padding=1)
-        self.u1r, self.u1a = ResBlock(3 * c, c, temb), SpatialTransformer(c, ctx_dim, heads)
-        self.nout, self.cout = gn(c), nn.Conv2d(c, 4, 3, padding=1)
+        self.cin = nn.Conv2d(4 + 2, c1, 2, stride=2)
+        self.d1r, self.d1a = ResBlock(c1, c1, temb), CrossOnly(c1, ctx_dim, heads)
+        self.down1 = nn.Conv2d(c1, c1, 3, stride=2, padding=1)
+        self.d2r, self.d2a = ResBlock(c1, c2, temb), SpatialTransformer(c2, ctx_dim, heads)
+        self.down2 = nn.Conv2d(c2, c2, 3, stride=2, padding=1)
+        self.d3r, self.d3a = ResBlock(c2, c3, temb), SpatialTransformer(c3, ctx_dim, heads)
+        self.m1, self.ma, self.m2 = ResBlock(c3, c3, temb), SpatialTransformer(c3, ctx_dim, heads), \
+            ResBlock(c3, c3, temb)
+        self.u3r, self.u3a = ResBlock(2 * c3, c3, temb), SpatialTransformer(c3, ctx_dim, heads)
+        self.up2 = nn.Conv2d(c3, c2, 3, padding=1)
+        self.u2r, self.u2a = ResBlock(2 * c2, c2, temb), SpatialTransformer(c2, ctx_dim, heads)
+        self.up1 = nn.Conv2d(c2, c1, 3, padding=1)
+        self.u1r, self.u1a = ResBlock(2 * c1, c1, temb), CrossOnly(c1, ctx_dim, heads)
+        self.nout, self.cout = gn(c1), nn.Conv2d(c1, 16, 3, padding=1)
         nn.init.zeros_(self.cout.weight)
         nn.init.zeros_(self.cout.bias)
 
-    def forward(self, sample, timestep, encoder_hidden_states):
+    def forward(self, sample, timestep, encoder_hidden_states, last_copies=None):
+        """last_copies (training only): encoder_hidden_states was cut after its first n tokens, whose last one is an
+        EOS copy standing for `last_copies` identical keys (the 77 - n + 1 copies the text encoder pads with). A
+        log(count) bias on that key gives exactly the attention (and mean) over all 77 keys, at n/77 of the cost."""
         B = sample.shape[0]
         t = timestep.expand(B)  # the engine feeds shape [1]
-        ctx = encoder_hidden_states.transpose(1, 2)  # [B,D,77]
+        ctx = encoder_hidden_states.transpose(1, 2)  # [B,D,n]
         te = self.t2(F.silu(self.t1(timestep_embedding(t, self.c))))
-        te = F.silu(te + self.pool(encoder_hidden_states.mean(1)))
-        h = self.cin(sample)
-        h1 = self.d1a(self.d1r(h, te), ctx)
-        h = self.down(h1)
-        h2 = self.d2a(self.d2r(h, te), ctx)
-        h = self.m2(self.ma(self.m1(h2, te), ctx), te)
-        h = self.u2a(self.u2r(torch.cat([h, h2], 1), te), ctx)
-        h = self.up(F.interpolate(h, scale_factor=2.0, mode="nearest"))
-        h = self.u1a(self.u1r(torch.cat([h, h1], 1), te), ctx)
-        return self.cout(F.silu(self.nout(h)))
+        if last_copies is None:
+            bias, mean = None, encoder_hidden_states.mean(1)
+        else:
+            n = encoder_hidden_states.shape[1]
+            bias = torch.zeros(n, 1)
+            bias[n - 1] = math.log(last_copies)
+            mean = (encoder_hidden_states[:, :n - 1].sum(1) + last_copies * encoder_hidden_states[:, n - 1]) / \
+                (n - 1 + last_copies)
+        te = F.silu(te + self.pool(mean))
+        h = self.cin(torch.cat([sample, coords(sample)], 1))
+        h1 = self.d1a(self.d1r(h, te), ctx, bias)
+        h2 = self.d2a(self.d2r(self.down1(h1), te), ctx, bias)
+        h3 = self.d3a(self.d3r(self.down2(h2), te), ctx, bias)
+        h = self.m2(self.ma(self.m1(h3, te), ctx, bias), te)
+        h = self.u3a(self.u3r(torch.cat([h, h3], 1), te), ctx, bias)
+        h = self.up2(F.interpolate(h, scale_factor=2.0, mode="nearest"))
+        h = self.u2a(self.u2r(torch.cat([h, h2], 1), te), ctx, bias)
+        h = self.up1(F.interpolate(h, scale_factor=2.0, mode="nearest"))
+        h = self.u1a(self.u1r(torch.cat([h, h1], 1), te), ctx, bias)
+        return F.pixel_shuffle(self.cout(F.silu(self.nout(h))), 2)
 
 
 class Encoder(nn.Module):
+    """64x64x3 -> 32x32x4 (a 2x VAE: the latent keeps the shape's outline, which an 8x8 latent could not)."""
+
     def __init__(self, c=32):
         super().__init__()
         self.net = nn.Sequential(
             nn.Conv2d(3, c, 4, stride=2, padding=1), nn.SiLU(),  # 32
-            nn.Conv2d(c, 2 * c, 4, stride=2, padding=1), nn.SiLU(),  # 16
-            nn.Conv2d(2 * c, 4 * c, 4, stride=2, padding=1), nn.SiLU(),  # 8
-            nn.Conv2d(4 * c, 4 * c, 3, padding=1), nn.SiLU(),
-            nn.Conv2d(4 * c, 4, 1))
+            nn.Conv2d(c, c, 3, padding=1), nn.SiLU(),
+            nn.Conv2d(c, 4, 1))
 
     def forward(self, x):
         return self.net(x)
@@ -224,20 +273,15 @@ class DecRes(nn.Module):
 
 
 class Decoder(nn.Module):
-    """8x8x4 -> 64x64x3: work at 8/16/32 px, last x2 by pixel shuffle (no full-resolution convolutions)."""
+    """32x32x4 -> 64x64x3: two residual blocks at 32 px, then x2 by pixel shuffle (no full-resolution convolutions)."""
 
-    def __init__(self, c=96):
+    def __init__(self, c=32):
         super().__init__()
         self.cin = nn.Conv2d(4, c, 3, padding=1)
-        self.r8 = DecRes(c)
-        self.u16 = nn.Conv2d(c, c // 2, 3, padding=1)
-        self.r16 = DecRes(c // 2)
-        self.u32 = nn.Conv2d(c // 2, c // 4, 3, padding=1)
-        self.r32 = DecRes(c // 4)
-        self.out = nn.Conv2d(c // 4, 12, 3, padding=1)
+        self.r1 = DecRes(c)
+        self.r2 = DecRes(c)
+        self.out = nn.Conv2d(c, 12, 3, padding=1)
 
     def forward(self, z):
-        h = self.r8(self.cin(z))
-        h = self.r16(self.u16(F.interpolate(h, scale_factor=2.0, mode="nearest")))
-        h = self.r32(self.u32(F.interpolate(h, scale_factor=2.0, mode="nearest")))
+        h = self.r2(self.r1(self.cin(z)))
         return F.pixel_shuffle(self.out(F.silu(h)), 2)

@@ -1,7 +1,7 @@
 """Train the sdapi demo latent diffusion model on the synthetic shape world and export it as a diffusers-style
 ONNX Stable Diffusion 1.x folder.
 
-    /usr/bin/python3 scripts/demo-model/train.py --out models/demo          # full run (~35 min on 2 cores)
+    /usr/bin/python3 scripts/demo-model/train.py --out models/demo          # full run (--minutes of UNet training)
     /usr/bin/python3 scripts/demo-model/train.py --out /tmp/demo --quick    # smoke test (~2 min)
 
 Stages: tokenizer -> held-out split -> dataset -> autoencoder -> latents -> text encoder + UNet -> ONNX export.
@@ -64,11 +64,11 @@ class EMA:
             p.copy_(s)
 
 
-def lr_at(step, total, peak, warm):
+def lr_at(step, total, peak, warm, progress=None):
     if step < warm:
         return peak * (step + 1) / warm
-    p = (step - warm) / max(1, total - warm)
-    return peak * (0.05 + 0.95 * 0.5 * (1 + np.cos(np.pi * p)))
+    p = (step - warm) / max(1, total - warm) if progress is None else progress
+    return peak * (0.05 + 0.95 * 0.5 * (1 + np.cos(np.pi * min(1.0, p))))
 
 
 def train_autoencoder(imgs, args, rng):
@@ -110,9 +110,12 @@ def check_caption_tokens(tok, text):
     assert toks == [w + "</w>" for w in text.split()], (text, toks)
 
 
-def train_diffusion(latents, scenes, tok, args, rng, snapshot=None):
+def train_diffusion(latents, scenes, tok, args, rng, snapshot=None, init=None):
     te = models.TextEncoder(len(tok.encoder), d=args.text_dim, layers=args.text_layers, heads=4)
     unet = models.UNet(ctx_dim=args.text_dim, c=args.unet_ch, heads=4)
+    if init is not None:
+        te.load_state_dict(init["te"])
+        unet.load_state_dict(init["unet"])
     params = list(te.parameters()) + list(unet.parameters())
     log(f"text encoder params {sum(p.numel() for p in te.parameters())}, unet params "
         f"{sum(p.numel() for p in unet.parameters())}")
@@ -131,19 +134,28 @@ def train_diffusion(latents, scenes, tok, args, rng, snapshot=None):
     n = len(latents)
     t_start = time.time()
     run_loss = None
-    for step in range(args.steps):
+    # The schedule runs on whichever is further along, the step count or the wall-clock budget (--minutes): on a
+    # shared machine the run then ends on time, with a fully decayed learning rate, however fast the steps were.
+    budget = args.minutes * 60
+    step = 0
+    while True:
+        progress = max(step / args.steps, (time.time() - t_start) / budget if budget > 0 else 0.0)
+        if progress >= 1:
+            break
         for g in opt.param_groups:
-            g["lr"] = lr_at(step, args.steps, args.lr, 200)
+            g["lr"] = lr_at(step, args.steps, args.lr, 200, progress)
         idx = rng.integers(0, n, args.batch)
         texts = ["" if rng.random() < args.uncond else world.caption(scenes[i], rng) for i in idx]
         ids = torch.tensor([ids_for(s) for s in texts], dtype=torch.int32)
-        x0 = latents[idx]
+        x0 = latents[idx].float()
         t = torch.from_numpy(rng.integers(0, common.T, args.batch))
         eps = torch.from_numpy(rng.standard_normal(x0.shape).astype(np.float32))
         a = ac[t].view(-1, 1, 1, 1)
         xt = a.sqrt() * x0 + (1 - a).sqrt() * eps
         ctx, _ = te(ids)
-        pred = unet(xt, t.float(), ctx)
+        # Keys after the longest caption's EOS are EOS copies: cut them, weighted exactly (see UNet.forward).
+        n = int(ids.argmax(dim=-1).max()) + 1
+        pred = unet(xt, t.float(), ctx[:, :n], last_copies=ctx.shape[1] - n + 1)
         loss = F.mse_loss(pred, eps)
         opt.zero_grad()
         loss.backward()
@@ -151,12 +163,15 @@ def train_diffusion(latents, scenes, tok, args, rng, snapshot=None):
         opt.step()
         ema.update()
         run_loss = loss.item() if run_loss is None else 0.98 * run_loss + 0.02 * loss.item()
-        if snapshot is not None and step > 0 and step % 400 == 0:
+        if snapshot is not None and step > 0 and step % args.snapshot_every == 0:
             snapshot(te, unet, ema, step)
-        if step % 50 == 0 or step == args.steps - 1:
+        if step % 50 == 0:
             el = time.time() - t_start
             log(f"unet step {step}/{args.steps} loss {run_loss:.4f} lr {opt.param_groups[0]['lr']:.2e} "
-                f"{el / (step + 1):.3f}s/step eta {el / (step + 1) * (args.steps - step - 1) / 60:.1f} min")
+                f"{el / (step + 1):.3f}s/step progress {progress:.3f}")
+        step += 1
+    log(f"unet training stopped after {step} steps, {(time.time() - t_start) / 60:.1f} min")
+    args.steps_done = step
     ema.copy_to()
     te.eval()
     unet.eval()
@@ -177,7 +192,7 @@ def export(out, tok, enc, dec, te, unet, scaling, args):
                                         "last_hidden_state": {0: "batch", 1: "sequence"},
                                         "pooler_output": {0: "batch"}}, do_constant_folding=True)
         ctx, _ = te(ids)
-        s = torch.randn(2, 4, 8, 8)
+        s = torch.randn(2, 4, 32, 32)
         torch.onnx.export(unet, (s, torch.tensor([500.0]), ctx), os.path.join(out, "unet", "model.onnx"),
                           opset_version=opset, input_names=["sample", "timestep", "encoder_hidden_states"],
                           output_names=["out_sample"],
@@ -202,7 +217,7 @@ def export(out, tok, enc, dec, te, unet, scaling, args):
             def forward(self, sample):
                 return self.enc(sample)
 
-        torch.onnx.export(Dec(), (torch.randn(1, 4, 8, 8),), os.path.join(out, "vae_decoder", "model.onnx"),
+        torch.onnx.export(Dec(), (torch.randn(1, 4, 32, 32),), os.path.join(out, "vae_decoder", "model.onnx"),
                           opset_version=opset, input_names=["latent_sample"], output_names=["sample"],
                           dynamic_axes={"latent_sample": {0: "batch", 2: "height", 3: "width"},
                                         "sample": {0: "batch", 2: "height", 3: "width"}}, do_constant_folding=True)
@@ -250,11 +265,12 @@ def export(out, tok, enc, dec, te, unet, scaling, args):
     })
     wj("unet/config.json", {
         "_class_name": "SdapiDemoUNet",
-        "sample_size": 8,
+        "sample_size": 32,
         "in_channels": 4,
         "out_channels": 4,
         "cross_attention_dim": args.text_dim,
-        "block_out_channels": [args.unet_ch, 2 * args.unet_ch],
+        # Four entries for the engine's latent multiple: the 2x2 patches halve once more than the three levels.
+        "block_out_channels": [args.unet_ch, args.unet_ch, 2 * args.unet_ch, 4 * args.unet_ch],
         "attention_head_dim": 4,
     })
     wj("text_encoder/config.json", {
@@ -273,7 +289,8 @@ def export(out, tok, enc, dec, te, unet, scaling, args):
         "out_channels": 3,
         "latent_channels": 4,
         "sample_size": 64,
-        "block_out_channels": [24, 48, 96, 96],
+        # Two entries: vae_scale_factor 2^(2-1) = 2 (64 px images, 32x32 latents), as diffusers derives it.
+        "block_out_channels": [32, 32],
         "scaling_factor": scaling,
     }
     wj("vae_decoder/config.json", vae)
@@ -284,11 +301,14 @@ def write_heldout(out):
     heldout = world.heldout_split()
     with open(os.path.join(out, "heldout.json"), "w") as f:
         json.dump({
-            "description": "Colour x shape x background triples never shown in training (images or captions).",
+            "description": "Colour x shape x background triples never shown in training (images or captions), and "
+                           "the content test's captions: each has at least one held-out triple.",
             "palette": {k: list(v) for k, v in world.PALETTE.items()},
             "shapes": world.SHAPES,
-            "captions": [{"caption": world.simple_caption(c, s, b), "colour": c, "shape": s, "background": b}
-                         for c, s, b in heldout],
+            "sizes": world.SIZES,
+            "positions": {k: list(v) for k, v in world.POSITIONS.items()},
+            "triples": [list(t) for t in heldout],
+            "captions": world.heldout_captions(),
         }, f, indent=1)
         f.write("\n")
     return heldout
@@ -299,24 +319,28 @@ def main():
     ap.add_argument("--out", default="models/demo")
     ap.add_argument("--quick", action="store_true", help="tiny smoke-test run (~2 min)")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--images", type=int, default=60000)
-    ap.add_argument("--ae-steps", type=int, default=2000)
-    ap.add_argument("--ae-batch", type=int, default=64)
+    ap.add_argument("--images", type=int, default=40000)
+    ap.add_argument("--ae-steps", type=int, default=700)
+    ap.add_argument("--ae-batch", type=int, default=32)
     ap.add_argument("--ae-lr", type=float, default=2e-3)
-    ap.add_argument("--steps", type=int, default=2800)
-    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--steps", type=int, default=6000)
+    ap.add_argument("--minutes", type=float, default=60.0, help="wall-clock budget of the UNet training")
+    ap.add_argument("--snapshot-every", type=int, default=250)
+    ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--ema", type=float, default=0.999)
     ap.add_argument("--uncond", type=float, default=0.1, help="caption dropout for classifier-free guidance")
-    ap.add_argument("--text-dim", type=int, default=64)
-    ap.add_argument("--text-layers", type=int, default=3)
-    ap.add_argument("--unet-ch", type=int, default=64)
+    ap.add_argument("--text-dim", type=int, default=96)
+    ap.add_argument("--text-layers", type=int, default=4)
+    ap.add_argument("--unet-ch", type=int, default=48)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--export-from", default="", help="only export this checkpoint (no training)")
     ap.add_argument("--ckpt", default="", help="also save a torch checkpoint here (for scripts/demo-model/eval.py)")
+    ap.add_argument("--resume", default="", help="continue from this checkpoint (or .partial snapshot): its autoencoder "
+                    "and weights, a fresh optimiser and learning-rate schedule")
     args = ap.parse_args()
     if args.quick:
-        args.images, args.ae_steps, args.steps, args.ema = 3000, 100, 150, 0.99
+        args.images, args.ae_steps, args.steps, args.ema, args.snapshot_every = 3000, 100, 150, 0.99, 50
     torch.set_num_threads(args.threads)
     seed_all(args.seed)
     rng = np.random.default_rng(args.seed)
@@ -356,7 +380,20 @@ def main():
         check_caption_tokens(tok, world.full_caption(s))
     log(f"rendered {len(imgs)} images")
 
-    enc, dec = train_autoencoder(imgs, args, rng)
+    init = None
+    if args.resume:
+        init = torch.load(args.resume)
+        assert [tuple(m) for m in init["merges"]] == tok.merges
+        for k in ("text_dim", "text_layers", "unet_ch"):
+            assert getattr(args, k) == init["args"][k], k
+        enc, dec = models.Encoder(), models.Decoder()
+        enc.load_state_dict(init["enc"])
+        dec.load_state_dict(init["dec"])
+        enc.eval()
+        dec.eval()
+        log(f"resuming from {args.resume} (step {init['step']})")
+    else:
+        enc, dec = train_autoencoder(imgs, args, rng)
     with torch.no_grad():
         lat = encode_all(enc, imgs)
         std = lat.std().item()
@@ -364,7 +401,7 @@ def main():
         x = to_tensor(imgs[:256])
         err = (dec(enc(x)) - x).abs().mean().item()
     log(f"latents mean {lat.mean().item():.3f} std {std:.3f} -> scaling_factor {scaling:.5f}; ae L1 {err:.4f}")
-    latents = lat * scaling
+    latents = (lat * scaling).half()  # half precision: 40k x 4x32x32 latents in 330 MB
     del imgs
 
     def save(path, te_sd, unet_sd, step):
@@ -383,10 +420,10 @@ def main():
                 p.copy_(v)
         log(f"snapshot at step {step} -> {args.ckpt}.partial")
 
-    te, unet = train_diffusion(latents, scenes, tok, args, rng, snapshot)
+    te, unet = train_diffusion(latents, scenes, tok, args, rng, snapshot, init)
     log(f"training done: {(time.time() - T0) / 60:.1f} min")
     if args.ckpt:
-        save(args.ckpt, te.state_dict(), unet.state_dict(), args.steps)
+        save(args.ckpt, te.state_dict(), unet.state_dict(), args.steps_done)
     export(args.out, tok, enc, dec, te, unet, scaling, args)
     total = 0
     for root, _, files in os.walk(args.out):

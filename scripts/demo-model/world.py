@@ -19,7 +19,7 @@ PALETTE = {
 }
 COLOURS = list(PALETTE)
 SHAPES = ["circle", "square", "triangle", "diamond", "star", "cross"]
-SIZES = {"small": 7.5, "medium": 11.0, "large": 15.5}  # half extent in pixels
+SIZES = {"small": 9.0, "medium": 12.0, "large": 16.0}  # half extent in pixels (small is big enough to show corners)
 SIZE_NAMES = list(SIZES)
 # Named positions -> centre (x, y) in a 64x64 image (jittered by the renderer).
 POSITIONS = {
@@ -155,7 +155,7 @@ def _place(rng, pos, size):
     return cx, cy
 
 
-def random_scene(rng, heldout_set, p_two=0.3):
+def random_scene(rng, heldout_set, p_two=0.4):
     """A scene whose (colour, shape, background) triples are never in heldout_set."""
     while True:
         bg = COLOURS[rng.integers(len(COLOURS))]
@@ -219,3 +219,28 @@ def full_caption(scene):
 
 def simple_caption(colour, shape, bg):
     return f"{article(colour)} {colour} {shape} on {article(bg)} {bg} background"
+
+
+def heldout_captions(seed=4321):
+    """The content test's captions: one per held-out triple (2 of 3 with a position, 1 of 3 with a size), then 30
+    two-object captions whose first object is a held-out triple (2 of 3 with positions). None was seen in training."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for i, (c, s, b) in enumerate(heldout_split()):
+        o = dict(colour=c, shape=s, size=SIZE_NAMES[[0, 2][i % 2]] if i % 3 == 0 else None,
+                 position=POSITION_NAMES[rng.integers(len(POSITION_NAMES))] if i % 3 != 2 else None)
+        words = ([o["size"]] if o["size"] else []) + [c, s]
+        text = article(words[0]) + " " + " ".join(words) + (" " + o["position"] if o["position"] else "")
+        out.append(dict(caption=f"{text} on {article(b)} {b} background", background=b, objects=[o]))
+    held = heldout_split()
+    for i in range(30):
+        c1, s1, b = held[(7 * i) % len(held)]
+        c2 = [c for c in COLOURS if c not in (b, c1)][rng.integers(len(COLOURS) - 2)]
+        s2 = SHAPES[rng.integers(len(SHAPES))]
+        with_pos = i % 3 != 2
+        p1, p2 = PAIRS[rng.integers(len(PAIRS))] if with_pos else (None, None)
+        objs = [dict(colour=c1, shape=s1, size=None, position=p1), dict(colour=c2, shape=s2, size=None, position=p2)]
+        text = " and ".join(f"{article(o['colour'])} {o['colour']} {o['shape']}" + (" " + o["position"] if with_pos else "")
+                            for o in objs)
+        out.append(dict(caption=f"{text} on {article(b)} {b} background", background=b, objects=objs))
+    return out

@@ -89,6 +89,13 @@ describe('web UI in chromium', { skip: SKIP_BROWSER }, () => {
     await page.getByRole('button', { name: 'Create account' }).click();
     await form().waitFor();
     assert.match(page.url(), /#\/playground$/);
+    // The demo model serves this server: the playground says so and links the guide to adding a real model.
+    const note = page.getByTestId('demo-note');
+    await note.waitFor();
+    assert.match(await note.innerText(), /sdapi demo model/);
+    const guide = await note.getByRole('link', { name: 'docs/models.md' }).getAttribute('href');
+    assert.equal(guide, '/app/docs/models.md');
+    assert.equal((await page.request.get(`${server.base}${guide}`)).status(), 200);
     const session = (await context.cookies(server.base)).find((c) => c.name === 'sdapi_session');
     assert.ok(session, 'the session cookie is set');
     assert.equal(session.httpOnly, true);

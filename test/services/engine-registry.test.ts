@@ -218,6 +218,12 @@ describe('engine registry', () => {
     assert.deepEqual(engines[2].resolutions, SD15_RESOLUTIONS);
     const shapes = engines[3];
     assert.equal(shapes.name, 'sdapi demo — coloured shapes');
+    // The tutorial ids say they are served by the demo model, not by what they name.
+    assert.deepEqual(engines.slice(0, 3).map((e) => e.name), [
+      'Stable Diffusion XL 1.0 sizes — sdapi demo model',
+      'Stable Diffusion XL 0.9 sizes — sdapi demo model',
+      'Stable Diffusion 1.6 sizes — sdapi demo model',
+    ]);
     assert.match(shapes.description, /small demo model .* draws simple shapes in named colours/);
     assert.equal(engines[0].description, "Tutorial id, served by the sdapi demo model (coloured shapes): Stable Diffusion XL 1.0 sizes, generated at the model's native size and upscaled.");
     // Native sizes come from the manifest: the native size first, each side a multiple of the latent multiple.
@@ -233,6 +239,7 @@ describe('engine registry', () => {
     assert.deepEqual(nativeResolutions({ nativeWidth: 512, nativeHeight: 512, latentMultiple: 64 }), ['512x512', '576x448', '448x576', '640x448', '448x640', '704x384', '384x704']);
     const other = await defaultRegistry(tiny('sd1'), false);
     assert.equal(other.entries[3].name, 'sd1 at its native sizes');
+    assert.equal(other.entries[0].name, 'Stable Diffusion XL 1.0');
   });
 
   it('devices: without a CUDA provider, CUDA engines run on the CPU with one warning; strict refuses to start', async () => {

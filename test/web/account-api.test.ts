@@ -412,7 +412,12 @@ describe('web UI and OpenAPI', () => {
     for (const url of ['/vendor/preact.mjs', '/vendor/htm.mjs', '/app/app.css']) {
       assert.equal((await h.app.inject({ method: 'GET', url })).statusCode, 200, url);
     }
-    for (const url of ['/app/../package.json', '/app/%2e%2e/package.json', '/vendor/../../package.json', '/app/nope.js']) {
+    // The guide to adding a real model, which the playground links to while the demo model serves.
+    const guide = await h.app.inject({ method: 'GET', url: '/app/docs/models.md' });
+    assert.equal(guide.statusCode, 200);
+    assert.match(guide.headers['content-type'] as string, /^text\/plain; charset=utf-8/);
+    assert.match(guide.body, /^# /);
+    for (const url of ['/app/../package.json', '/app/%2e%2e/package.json', '/vendor/../../package.json', '/app/nope.js', '/app/docs/README.md']) {
       assert.equal((await h.app.inject({ method: 'GET', url })).statusCode, 404, url);
     }
   });

@@ -1,6 +1,7 @@
 /// <reference types="@fastify/swagger" />
 /**
- * Serves the web UI (web/) at `/`: index.html, the app's ES modules and stylesheet under /app/, and
+ * Serves the web UI (web/) at `/`: index.html, the app's ES modules and stylesheet under /app/ (and docs/models.md at
+ * /app/docs/models.md), and
  * Preact + htm under /vendor/ straight from node_modules (bare imports rewritten, so no import map and
  * no inline script is needed and the page runs under a strict Content-Security-Policy).
  */
@@ -96,6 +97,8 @@ export function webUiRoutes(options: WebUiRouteDeps = {}): FastifyPluginAsync {
     const root = options.root ?? WEB_ROOT;
     const appAssets = loadAppAssets(root);
     const vendor = loadVendorAssets();
+    // How to add a real model, linked from the playground while the demo model serves (as text: it is Markdown).
+    appAssets.set('docs/models.md', asset(readFileSync(join(projectRoot, 'docs', 'models.md')), 'text/plain; charset=utf-8'));
     const index = appAssets.get('index.html');
     if (!index) throw new Error(`web UI: ${join(root, 'index.html')} is missing`);
     const csp = contentSecurityPolicy(options.publicUrl);

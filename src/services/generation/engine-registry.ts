@@ -220,7 +220,8 @@ export async function defaultRegistry(modelDir: string, demo: boolean): Promise<
   const tutorial = (id: string, name: string, resolutions: string[]): EngineEntry => ({
     id,
     model: dir,
-    name,
+    // The demo model is not what these ids name: the listing (and the playground) says so.
+    name: demo ? `${name} sizes — sdapi demo model` : name,
     description: `Tutorial id, ${served}: ${name} sizes, generated at the model's native size and upscaled.`,
     resolutions,
     upscale: true,

@@ -6,6 +6,8 @@ import { plainMessage } from '../format.js';
 import { ImageInputs } from './image-input.js';
 
 export const DEFAULT_ENGINE = 'stable-diffusion-xl-1024-v0-9';
+/** The engine a fresh install adds for the bundled demo model (engine-registry.ts defaultRegistry). */
+const DEMO_ENGINE = { id: 'sdapi-demo-shapes', name: 'sdapi demo — coloured shapes' };
 const PROMPT_LABELS = ['Positive prompt', 'Negative prompt'];
 const promptLabel = (i) => PROMPT_LABELS[i] ?? `Prompt ${i + 1}`;
 /** Fields the form has an input for; errors for any other go to the form's general alert. */
@@ -161,6 +163,7 @@ function errorProps(errors, name, id) {
 
 export function EntryForm({ engines, values, errors, onChange, onSubmit, sending, quote, balance, busy, generalError }) {
   const engine = engines.find((e) => e.id === values.engine);
+  const demo = engines.some((e) => e.id === DEMO_ENGINE.id && e.name === DEMO_ENGINE.name);
   const resolutions = engineField(engine, 'resolutions', []);
   const styles = engineField(engine, 'styles', []);
   const samplers = engineField(engine, 'samplers', []);
@@ -198,6 +201,12 @@ export function EntryForm({ engines, values, errors, onChange, onSubmit, sending
           ${engines.map((e) => html`<option key=${e.id} value=${e.id}>${e.name ? `${e.name} (${e.id})` : e.id}</option>`)}
         </select>
         <${FieldError} id="f-engine-error" messages=${errors.engine} />
+        ${demo &&
+        html`<p class="hint muted small" data-testid="demo-note">
+          This server runs the sdapi demo model, whichever engine you pick: it draws coloured shapes (“a red circle on the
+          left and a blue square on the right on a white background”). To serve a real model, see
+          <a href="/app/docs/models.md" target="_blank" rel="noopener">docs/models.md</a>.
+        </p>`}
       </div>
       <div class="field">
         <label for="f-resolution">Resolution</label>
