@@ -313,7 +313,9 @@ describe('image-to-image and inpainting on /v1/images/edits and /sdapi/v1/img2im
     const a1111 = (payload: object) => ctx.request(null, { method: 'POST', url: '/sdapi/v1/img2img', headers: { authorization: basic(bob.token) }, payload });
     const bad64 = await a1111({ prompt: 'x', init_images: ['%%%not-base64%%%'] });
     assert.equal(bad64.statusCode, 422, bad64.body);
-    assert.deepEqual(bad64.json().detail.map((d: { loc: unknown[] }) => d.loc), [['body', 'init_images']]);
+    // Unreadable, the image cannot choose the size: width is named too.
+    assert.deepEqual(bad64.json().detail.map((d: { loc: unknown[] }) => d.loc), [['body', 'init_images'], ['body', 'width']]);
+    assert.match(bad64.json().detail[0].msg, /^The init_images is not usable: The image must be a file, a data: URL, base64/);
     const huge = await a1111({ prompt: 'x', init_images: [headerOnlyPng(20000, 20000).toString('base64')] });
     assert.equal(huge.statusCode, 422, huge.body);
     assert.match(huge.json().detail[0].msg, /init_images/);
@@ -342,8 +344,12 @@ describe('image-to-image and inpainting on /v1/images/edits and /sdapi/v1/img2im
     assert.equal(openai.statusCode, 400);
     assert.equal(openai.json().error.param, 'image');
     assert.match(openai.json().error.message, /not found in your account/);
-    const bobThreads = (await ctx.request(bob.token, { method: 'GET', url: '/api/v1/threads' })).json().data as { title: string }[];
-    assert.ok(!bobThreads.some((t) => /inpainting|image to image/.test(t.title)), "Bob's refused requests opened no thread of Alice's");
+    const guids = async (token: string) => ((await ctx.request(token, { method: 'GET', url: '/api/v1/threads' })).json().data as { guid: string }[]).map((t) => t.guid);
+    const alices = new Set(await guids(alice.token));
+    assert.ok(!(await guids(bob.token)).some((g) => alices.has(g)), "Bob's protocol threads are his own");
+    const aliceThread = await threadNamed(alice.token, 'A1111 API (image to image)');
+    const peek = await ctx.request(bob.token, { method: 'GET', url: `/api/v1/threads/${aliceThread.guid}/entries` });
+    assert.equal(peek.statusCode, 404);
   });
 });
 
