@@ -324,9 +324,15 @@ describe('image-to-image and inpainting on /v1/images/edits and /sdapi/v1/img2im
     assert.deepEqual(badMask.json().detail.map((d: { loc: unknown[] }) => d.loc), [['body', 'mask']]);
     const none = await a1111({ prompt: 'x', init_images: [] });
     assert.equal(none.statusCode, 422);
-    // Over the image body limit: 413.
-    const tooBig = await a1111({ prompt: 'x', init_images: ['A'.repeat(20 * 1024 * 1024)] });
+    // An image text longer than a 10 MB image's base64: 422; a body over SDAPI_IMAGE_BODY_LIMIT (30 MiB): 413.
+    const tooLong = await a1111({ prompt: 'x', init_images: ['A'.repeat(20 * 1024 * 1024)] });
+    assert.equal(tooLong.statusCode, 422);
+    assert.deepEqual(tooLong.json().detail[0].loc, ['body', 'init_images', 0]);
+    const tooBig = await a1111({ prompt: 'x', init_images: ['A'.repeat(31 * 1024 * 1024)] });
     assert.equal(tooBig.statusCode, 413);
+    const tooBigEdit = await ctx.request(bob.token, { method: 'POST', url: '/v1/images/edits', payload: { prompt: 'x', image: ['A'.repeat(31 * 1024 * 1024)] } });
+    assert.equal(tooBigEdit.statusCode, 413);
+    assert.equal(tooBigEdit.json().error.code, 'payload_too_large');
     assert.equal(await balance(bob.token), before, 'nothing charged');
   });
 
