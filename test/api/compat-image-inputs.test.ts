@@ -290,15 +290,15 @@ describe('image-to-image and inpainting on /v1/images/edits and /sdapi/v1/img2im
     const before = await balance(bob.token);
     const openai = client(base, bob.token);
     const truncated = initPng.subarray(0, Math.floor(initPng.length / 2));
-    const cases: [string, Promise<unknown>, string, RegExp][] = [
-      ['truncated image', openai.images.edit({ image: await pngFile(truncated), prompt: 'x', model: 'img' }), 'image', /damaged or truncated/],
-      ['20000×20000 header', openai.images.edit({ image: await pngFile(headerOnlyPng(20000, 20000)), prompt: 'x', model: 'img' }), 'image', /./],
-      ['not an image', openai.images.edit({ image: await toFile(Buffer.from('hello'), 'a.txt', { type: 'text/plain' }), prompt: 'x', model: 'img' }), 'image', /./],
-      ['mask without alpha', openai.images.edit({ image: await pngFile(initPng), mask: await pngFile(await png(whiteMask(), 1)), prompt: 'x', model: 'inpaint' }), 'mask', /alpha channel/],
-      ['unreadable mask', openai.images.edit({ image: await pngFile(initPng), mask: await pngFile(truncated), prompt: 'x', model: 'inpaint' }), 'mask', /./],
+    const cases: [string, () => Promise<unknown>, string, RegExp][] = [
+      ['truncated image', async () => openai.images.edit({ image: await pngFile(truncated), prompt: 'x', model: 'img' }), 'image', /damaged or truncated/],
+      ['20000×20000 header', async () => openai.images.edit({ image: await pngFile(headerOnlyPng(20000, 20000)), prompt: 'x', model: 'img' }), 'image', /./],
+      ['not an image', async () => openai.images.edit({ image: await toFile(Buffer.from('hello'), 'a.txt', { type: 'text/plain' }), prompt: 'x', model: 'img' }), 'image', /./],
+      ['mask without alpha', async () => openai.images.edit({ image: await pngFile(initPng), mask: await pngFile(await png(whiteMask(), 1)), prompt: 'x', model: 'inpaint' }), 'mask', /alpha channel/],
+      ['unreadable mask', async () => openai.images.edit({ image: await pngFile(initPng), mask: await pngFile(truncated), prompt: 'x', model: 'inpaint' }), 'mask', /./],
     ];
     for (const [name, call, param, message] of cases) {
-      await assert.rejects(call, (err: unknown) => {
+      await assert.rejects(call(), (err: unknown) => {
         assert.ok(err instanceof OpenAI.BadRequestError, `${name}: ${String(err)}`);
         assert.equal(err.param, param, name);
         assert.match(err.message, message, name);
@@ -322,6 +322,9 @@ describe('image-to-image and inpainting on /v1/images/edits and /sdapi/v1/img2im
     const badMask = await a1111({ prompt: 'x', init_images: [initPng.toString('base64')], mask: truncated.toString('base64'), override_settings: { sd_model_checkpoint: 'inpaint' } });
     assert.equal(badMask.statusCode, 422, badMask.body);
     assert.deepEqual(badMask.json().detail.map((d: { loc: unknown[] }) => d.loc), [['body', 'mask']]);
+    const noStep = await a1111({ prompt: 'x', init_images: [initPng.toString('base64')], denoising_strength: 0.01, steps: 20, override_settings: { sd_model_checkpoint: 'img' } });
+    assert.equal(noStep.statusCode, 422, noStep.body);
+    assert.deepEqual(noStep.json().detail, [{ loc: ['body', 'denoising_strength'], msg: 'The denoising_strength leaves no denoising step to run (int(steps × denoising_strength) is 0): raise the denoising_strength or the steps.', type: 'value_error' }]);
     const none = await a1111({ prompt: 'x', init_images: [] });
     assert.equal(none.statusCode, 422);
     // An image text longer than a 10 MB image's base64: 422; a body over SDAPI_IMAGE_BODY_LIMIT (30 MiB): 413.

@@ -549,11 +549,19 @@ export function progressView(latest: Entry | undefined, jobCount: number, now: n
   };
 }
 
+/** Messages about our image_strength, said in A1111's terms (denoising_strength = 1 − image_strength). */
+function a1111Messages(fields: FieldErrors): FieldErrors {
+  const strength = fields.image_strength;
+  if (!strength) return fields;
+  const said = strength.map((m) => (/leaves no denoising step/.test(m) ? 'The denoising_strength leaves no denoising step to run (int(steps × denoising_strength) is 0): raise the denoising_strength or the steps.' : m));
+  return { ...fields, image_strength: said };
+}
+
 /** A classified problem as A1111 (FastAPI) answers it. */
 export function a1111Error(problem: Problem): { status: number; body: { detail: unknown } } {
   if (problem.status === 401) return { status: 401, body: { detail: 'Incorrect username or password' } };
   if (problem.fields) {
-    const fields = renameFields(problem.fields, FIELD_NAMES);
+    const fields = renameFields(a1111Messages(problem.fields), FIELD_NAMES);
     const detail = Object.entries(fields).flatMap(([path, messages]) => messages.map((msg) => ({ loc: ['body', ...path.split('.').map((p) => (/^\d+$/.test(p) ? Number(p) : p))], msg, type: 'value_error' })));
     return { status: 422, body: { detail } };
   }
