@@ -383,3 +383,31 @@ describe('image edits and the rate limit', () => {
     }
   });
 });
+
+describe('A1111 progress and interrupt follow img2img requests', () => {
+  it('a queued img2img is the job /progress reports; /interrupt cancels it, refunds it, and img2img answers without images', async () => {
+    // No worker: the request stays queued until interrupted.
+    const ctx = await createApiContext({ overrides: { engines: [{ id: 'img', model: tiny('sd1'), steps: { min: 1, max: 50, default: 4 }, resolutions: ['64x48'] }] } });
+    try {
+      const user = await ctx.user('interrupt-img2img@example.com', 50);
+      const before = (await ctx.request(user.token, { method: 'GET', url: '/api/v1/account' })).json().data.credits;
+      const pending = ctx.request(user.token, { method: 'POST', url: '/sdapi/v1/img2img', payload: { prompt: 'held', init_images: [(await png(pictureRgb(), 3)).toString('base64')], steps: 4 } });
+      let progress: Record<string, any>;
+      for (;;) {
+        progress = (await ctx.request(user.token, { method: 'GET', url: '/sdapi/v1/progress' })).json();
+        if (progress.state.job_count === 1) break;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      assert.match(progress.state.job, /^task\([0-9a-f-]{36}\)$/);
+      const interrupted = await ctx.request(user.token, { method: 'POST', url: '/sdapi/v1/interrupt' });
+      assert.equal(interrupted.statusCode, 200);
+      const res = await pending;
+      assert.equal(res.statusCode, 200, res.body);
+      assert.deepEqual(res.json().images, []);
+      assert.equal(JSON.parse(res.json().info).interrupted, true);
+      assert.equal((await ctx.request(user.token, { method: 'GET', url: '/api/v1/account' })).json().data.credits, before, 'refunded');
+    } finally {
+      await ctx.close();
+    }
+  });
+});
