@@ -242,6 +242,18 @@ describe('image-to-image and inpainting on /v1/images/edits and /sdapi/v1/img2im
     assert.equal(entries.find((e) => e.type === 'response')?.credits, same.response.credits);
   });
 
+  it('a repeat of the same edit (an SDK retry) answers the first one\'s images and is charged once', async () => {
+    const body = { prompt: 'a lighthouse', image: [dataUrl(initPng)], model: 'img', steps: 2, seed: 3, response_format: 'url' };
+    const before = await balance(alice.token);
+    const first = await ctx.request(alice.token, { method: 'POST', url: '/v1/images/edits', payload: body });
+    assert.equal(first.statusCode, 200, first.body);
+    const charged = before - (await balance(alice.token));
+    assert.ok(charged > 0);
+    const again = await ctx.request(alice.token, { method: 'POST', url: '/v1/images/edits', payload: body });
+    assert.equal(again.json().data[0].url, first.json().data[0].url);
+    assert.equal(await balance(alice.token), before - charged, 'charged once');
+  });
+
   it('/sdapi/v1/img2img: denoising_strength 0.05 keeps the image; A1111 response shape; same pixels as the thread API', async () => {
     const res = await ctx.request(null, {
       method: 'POST',
