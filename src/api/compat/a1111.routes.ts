@@ -1,6 +1,6 @@
 /**
  * AUTOMATIC1111's web UI API under /sdapi/v1 (modules/api/api.py and models.py upstream), for the tools written
- * against it: txt2img (synchronous), progress, interrupt, sd-models, samplers, options. Requests become ordinary
+ * against it: txt2img and img2img (synchronous), progress, interrupt, sd-models, samplers, options. Requests become ordinary
  * request entries in the account's "A1111 API" thread (ProtocolService): same check, price, credits, queue and
  * engines as POST /threads/{guid}/entry, with A1111's field names and answers. Unlike A1111, progress and interrupt
  * concern only the caller's own most recent request from this surface. Errors are FastAPI's `{"detail": …}`.

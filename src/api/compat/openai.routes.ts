@@ -1,6 +1,7 @@
 /**
  * The OpenAI Images API under /v1, for the official SDKs (`client.images.generate`) and tools written against it:
- * POST /v1/images/generations (synchronous, or `stream: true` as server-sent events) and GET /v1/models. Requests
+ * POST /v1/images/generations (synchronous, or `stream: true` as server-sent events), POST /v1/images/edits (inpainting
+ * or image to image, `client.images.edit`) and GET /v1/models. Requests
  * become ordinary request entries in the account's "OpenAI API" thread (ProtocolService): same check, price,
  * credits, queue and engines as POST /threads/{guid}/entry; only the field names and the answers are OpenAI's.
  * Errors are OpenAI's `{"error": {message, type, param, code}}` with its status codes.
