@@ -197,7 +197,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     },
     { prefix: API_PREFIX },
   );
-  const surface = { protocols: services.protocols, engines: services.engines, applications: services.applications, rateLimit, syncTimeoutMs: config.syncTimeoutMs };
+  const surface = { protocols: services.protocols, engines: services.engines, applications: services.applications, rateLimit, syncTimeoutMs: config.syncTimeoutMs, imageBodyLimit: config.imageBodyLimit };
   await app.register(openAiRoutes(surface), { prefix: OPENAI_PREFIX });
   await app.register(a1111Routes(surface), { prefix: A1111_PREFIX });
   await app.register(opsRoutes({ readiness: services.readiness, metrics: services.metrics, metricsToken: config.metricsToken }));

@@ -77,7 +77,7 @@ export const EnvSchema = Type.Object({
   }),
   SDAPI_METRICS_TOKEN: Text('Bearer token GET /metrics requires (default: none, /metrics is open)', { pattern: '^[\\x21-\\x7e]{16,}$', hint: 'must be at least 16 printable characters without spaces', secret: true }),
   SDAPI_BODY_LIMIT: Int('Largest request body in bytes', 1024, 100 * 1024 * 1024, 1024 * 1024),
-  SDAPI_IMAGE_BODY_LIMIT: Int('Largest body of a request that may carry images (POST /threads/{guid}/entry, POST /quote), in bytes', 1024, 200 * 1024 * 1024, 30 * 1024 * 1024),
+  SDAPI_IMAGE_BODY_LIMIT: Int('Largest body of a request that may carry images (POST /threads/{guid}/entry, POST /quote, POST /v1/images/edits, POST /sdapi/v1/img2img), in bytes', 1024, 200 * 1024 * 1024, 30 * 1024 * 1024),
   SDAPI_QUEUE_URL: Type.String({
     pattern: '^(embedded|rediss?://.+)$',
     default: 'embedded',

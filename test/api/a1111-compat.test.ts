@@ -202,7 +202,7 @@ describe('AUTOMATIC1111 API (/sdapi/v1)', () => {
     assert.deepEqual(checkpoint.json().detail[0].loc, ['body', 'override_settings', 'sd_model_checkpoint']);
     const batch = await txt2img(ctx, user.token, { prompt: 'x', batch_size: 4, n_iter: 3 });
     assert.deepEqual(batch.json().detail[0].loc, ['body', 'batch_size']);
-    const unknown = await ctx.request(user.token, { method: 'POST', url: '/sdapi/v1/img2img', payload: {} });
+    const unknown = await ctx.request(user.token, { method: 'POST', url: '/sdapi/v1/extra-single-image', payload: {} });
     assert.equal(unknown.statusCode, 404);
     assert.deepEqual(unknown.json(), { detail: 'Not Found' });
   });

@@ -5419,6 +5419,277 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/images/edits": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Edit an image (OpenAI Images API): inpainting, or image to image
+         * @description With a mask (or an image with transparent pixels): inpainting of the transparent pixels, as OpenAI masks work. With an opaque image and no mask: image to image from the whole picture. Synchronous like /images/generations; the request is an entry of the account's "OpenAI API (inpainting)" or "(image to image)" thread, priced by the denoising steps it runs. A repeat of the same body with the same token answers the first one's images.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            /** @description Send as multipart/form-data (what the SDKs send), or JSON with the images as data: URLs or base64. */
+            requestBody: {
+                content: {
+                    "multipart/form-data": {
+                        /** @description What to draw (A1111-style emphasis syntax is not interpreted) */
+                        prompt: string;
+                        /** @description An engine id or alias (GET /v1/models); default: the first engine */
+                        model?: string;
+                        /**
+                         * @description Number of images
+                         * @default 1
+                         */
+                        n?: number;
+                        /** @description `WIDTHxHEIGHT` from the engine's resolutions, or `auto` (default: the resolution closest to the image's aspect ratio) */
+                        size?: string;
+                        /**
+                         * @description `url` (default): links to the stored PNGs; `b64_json`: the image bytes
+                         * @default url
+                         * @enum {string}
+                         */
+                        response_format?: "url" | "b64_json";
+                        /**
+                         * @description png (default); jpeg and webp with response_format b64_json or stream
+                         * @enum {string}
+                         */
+                        output_format?: "png" | "jpeg" | "webp";
+                        /** @description jpeg/webp quality, 0–100 (default 90) */
+                        output_compression?: number;
+                        /**
+                         * @description Steps when `steps` is absent: low = half the engine's default, high and hd = 1.5 ×, others the default (within the engine's range)
+                         * @enum {string}
+                         */
+                        quality?: "auto" | "standard" | "hd" | "low" | "medium" | "high";
+                        /**
+                         * @description auto and opaque; transparent is refused (the engines draw opaque images)
+                         * @enum {string}
+                         */
+                        background?: "auto" | "opaque" | "transparent";
+                        /** @description Accepted and ignored */
+                        moderation?: string;
+                        /** @description Accepted and ignored */
+                        user?: string;
+                        /** @description sdapi extension: what to avoid */
+                        negative_prompt?: string;
+                        /** @description sdapi extension: within the engine's step range */
+                        steps?: number;
+                        /** @description sdapi extension: 0 or absent = random; image i uses seed + i */
+                        seed?: number;
+                        /** @description sdapi extension: within the engine's range */
+                        cfg_scale?: number;
+                        /** @description sdapi extension: one of the engine's samplers */
+                        sampler?: string;
+                        /** @description sdapi extension: a style preset (e.g. neon-punk) */
+                        style_preset?: string;
+                        /** @description One image (`image`, or `image[]` with one file) */
+                        image: string[];
+                        /** @description Where to edit: the mask's fully transparent pixels (alpha below 50 %) are repainted; stretched to the image. Without one, the image's own transparent pixels are, and an opaque image is edited as a whole (image to image): a PNG, JPEG or WebP file (at most 10 MB and 4096 px a side); in a JSON body a data: URL or base64 */
+                        mask?: string;
+                        /** @description sdapi extension: how much of the image is kept (Stability's meaning; diffusers' strength is 1 − it). Default: 0 with a mask or transparency (the masked area is repainted), 0.35 without */
+                        image_strength?: number;
+                        /** @description sdapi extension: Gaussian blur σ in pixels applied to the mask before it is binarised (default 0) */
+                        mask_blur?: number;
+                        /** @description Accepted and ignored: use image_strength */
+                        input_fidelity?: string;
+                    };
+                    "application/json": {
+                        /** @description What to draw (A1111-style emphasis syntax is not interpreted) */
+                        prompt: string;
+                        /** @description An engine id or alias (GET /v1/models); default: the first engine */
+                        model?: string;
+                        /**
+                         * @description Number of images
+                         * @default 1
+                         */
+                        n?: number;
+                        /** @description `WIDTHxHEIGHT` from the engine's resolutions, or `auto` (default: the resolution closest to the image's aspect ratio) */
+                        size?: string;
+                        /**
+                         * @description `url` (default): links to the stored PNGs; `b64_json`: the image bytes
+                         * @default url
+                         * @enum {string}
+                         */
+                        response_format?: "url" | "b64_json";
+                        /**
+                         * @description png (default); jpeg and webp with response_format b64_json or stream
+                         * @enum {string}
+                         */
+                        output_format?: "png" | "jpeg" | "webp";
+                        /** @description jpeg/webp quality, 0–100 (default 90) */
+                        output_compression?: number;
+                        /**
+                         * @description Steps when `steps` is absent: low = half the engine's default, high and hd = 1.5 ×, others the default (within the engine's range)
+                         * @enum {string}
+                         */
+                        quality?: "auto" | "standard" | "hd" | "low" | "medium" | "high";
+                        /**
+                         * @description auto and opaque; transparent is refused (the engines draw opaque images)
+                         * @enum {string}
+                         */
+                        background?: "auto" | "opaque" | "transparent";
+                        /** @description Accepted and ignored */
+                        moderation?: string;
+                        /** @description Accepted and ignored */
+                        user?: string;
+                        /** @description sdapi extension: what to avoid */
+                        negative_prompt?: string;
+                        /** @description sdapi extension: within the engine's step range */
+                        steps?: number;
+                        /** @description sdapi extension: 0 or absent = random; image i uses seed + i */
+                        seed?: number;
+                        /** @description sdapi extension: within the engine's range */
+                        cfg_scale?: number;
+                        /** @description sdapi extension: one of the engine's samplers */
+                        sampler?: string;
+                        /** @description sdapi extension: a style preset (e.g. neon-punk) */
+                        style_preset?: string;
+                        /** @description One image (`image`, or `image[]` with one file) */
+                        image: string[];
+                        /** @description Where to edit: the mask's fully transparent pixels (alpha below 50 %) are repainted; stretched to the image. Without one, the image's own transparent pixels are, and an opaque image is edited as a whole (image to image): a PNG, JPEG or WebP file (at most 10 MB and 4096 px a side); in a JSON body a data: URL or base64 */
+                        mask?: string;
+                        /** @description sdapi extension: how much of the image is kept (Stability's meaning; diffusers' strength is 1 − it). Default: 0 with a mask or transparency (the masked area is repainted), 0.35 without */
+                        image_strength?: number;
+                        /** @description sdapi extension: Gaussian blur σ in pixels applied to the mask before it is binarised (default 0) */
+                        mask_blur?: number;
+                        /** @description Accepted and ignored: use image_strength */
+                        input_fidelity?: string;
+                    };
+                };
+            };
+            responses: {
+                /** @description The images */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description Unix time of the request */
+                            created: number;
+                            data: {
+                                url?: string;
+                                b64_json?: string;
+                                revised_prompt: string | null;
+                            }[];
+                        };
+                    };
+                };
+                /** @description OpenAI's error shape */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                message: string;
+                                type: string;
+                                param: string | null;
+                                code: string | null;
+                            };
+                        };
+                    };
+                };
+                /** @description OpenAI's error shape */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                message: string;
+                                type: string;
+                                param: string | null;
+                                code: string | null;
+                            };
+                        };
+                    };
+                };
+                /** @description OpenAI's error shape */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                message: string;
+                                type: string;
+                                param: string | null;
+                                code: string | null;
+                            };
+                        };
+                    };
+                };
+                /** @description OpenAI's error shape */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                message: string;
+                                type: string;
+                                param: string | null;
+                                code: string | null;
+                            };
+                        };
+                    };
+                };
+                /** @description OpenAI's error shape */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                message: string;
+                                type: string;
+                                param: string | null;
+                                code: string | null;
+                            };
+                        };
+                    };
+                };
+                /** @description OpenAI's error shape */
+                504: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                message: string;
+                                type: string;
+                                param: string | null;
+                                code: string | null;
+                            };
+                        };
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/images/generations": {
         parameters: {
             query?: never;
@@ -5746,6 +6017,200 @@ export interface paths {
                     };
                 };
                 /** @description Bad fields: [{loc, msg, type}] */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description A message, or (422) FastAPI-style [{loc, msg, type}] */
+                            detail: unknown;
+                        };
+                    };
+                };
+                /** @description Not ready within SDAPI_SYNC_TIMEOUT */
+                504: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description A message, or (422) FastAPI-style [{loc, msg, type}] */
+                            detail: unknown;
+                        };
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/sdapi/v1/img2img": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Image to image and inpainting (AUTOMATIC1111)
+         * @description init_images[0] is the image to start from; with a mask, inpainting (white repainted, or black with inpainting_mask_invert 1). denoising_strength is diffusers' strength; the credits count the denoising steps actually run (int(steps × denoising_strength)). Synchronous like txt2img; the request is an entry of the account's "A1111 API (image to image)" or "(inpainting)" thread.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            /** @description Other A1111 fields (resize_mode, inpainting_fill, inpaint_full_res, alwayson_scripts, …) are accepted and ignored: the init image is stretched to the output size. */
+            requestBody: {
+                content: {
+                    /**
+                     * @example {
+                     *       "prompt": "a lighthouse at dusk",
+                     *       "init_images": [
+                     *         "<base64 PNG>"
+                     *       ],
+                     *       "denoising_strength": 0.5,
+                     *       "steps": 20,
+                     *       "width": 512,
+                     *       "height": 512
+                     *     }
+                     */
+                    "application/json": {
+                        /**
+                         * @description Passed as it is: the (word:1.2) emphasis syntax is not interpreted
+                         * @default
+                         */
+                        prompt?: string;
+                        /** @default  */
+                        negative_prompt?: string;
+                        /** @description Names of our style presets apply (the first one); other names are ignored */
+                        styles?: string[];
+                        /**
+                         * @description -1 (or 0): random; image i uses seed + i
+                         * @default -1
+                         */
+                        seed?: number;
+                        /** @description DPM++ 2M, DPM++ 2M Karras, Euler a, Euler, LMS, DDIM, PNDM, LCM (or ours); default: the engine's */
+                        sampler_name?: string | null;
+                        /** @description Older name of sampler_name */
+                        sampler_index?: string | null;
+                        /** @description Automatic, Uniform or Karras (Karras: with DPM++ 2M) */
+                        scheduler?: string | null;
+                        /** @default 1 */
+                        batch_size?: number;
+                        /**
+                         * @description batch_size × n_iter images, at most 10
+                         * @default 1
+                         */
+                        n_iter?: number;
+                        /** @description Within the engine's range; default: the engine's */
+                        steps?: number;
+                        /** @description Within the engine's range; default: the engine's */
+                        cfg_scale?: number;
+                        /** @description Output width; with height absent too: the engine's resolution closest to the init image */
+                        width?: number;
+                        /** @description Output height (see width) */
+                        height?: number;
+                        override_settings?: {
+                            /** @description An engine id or alias (GET /sdapi/v1/sd-models); default: the first engine offering width×height */
+                            sd_model_checkpoint?: string;
+                        } | null;
+                        /**
+                         * @description false: answer without images
+                         * @default true
+                         */
+                        send_images?: boolean;
+                        /** @description One image (A1111 takes a list; batches of different init images are not supported) */
+                        init_images: string[];
+                        /** @description Inpainting: the mask, stretched to the init image (white is repainted, unless inpainting_mask_invert): base64 or a data: URL of a PNG, JPEG or WebP (at most 10 MB and 4096 px a side), or the url or guid of an image of your account */
+                        mask?: string | null;
+                        /**
+                         * @description diffusers' strength: 0 keeps the init image, 1 repaints it (runs int(steps × strength) steps)
+                         * @default 0.75
+                         */
+                        denoising_strength?: number;
+                        /**
+                         * @description 0: white in the mask is repainted; 1: black is
+                         * @default 0
+                         */
+                        inpainting_mask_invert?: number;
+                        /**
+                         * @description Gaussian blur σ in pixels applied to the mask before it is binarised
+                         * @default 4
+                         */
+                        mask_blur?: number;
+                        /**
+                         * @description Echo init_images and mask in parameters
+                         * @default false
+                         */
+                        include_init_images?: boolean;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description Base64 PNGs */
+                            images: string[];
+                            /** @description The request, echoed with the values used */
+                            parameters: {
+                                [key: string]: unknown;
+                            };
+                            /** @description A JSON string: seed, all_seeds, prompt, all_prompts, sampler_name, steps, cfg_scale, width, height, sd_model_name, infotexts, … */
+                            info: string;
+                        };
+                    };
+                };
+                /** @description Bad or missing token (Basic: any user name, the token as the password) */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description A message, or (422) FastAPI-style [{loc, msg, type}] */
+                            detail: unknown;
+                        };
+                    };
+                };
+                /** @description Too few credits */
+                402: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description A message, or (422) FastAPI-style [{loc, msg, type}] */
+                            detail: unknown;
+                        };
+                    };
+                };
+                /** @description Body larger than SDAPI_IMAGE_BODY_LIMIT */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description A message, or (422) FastAPI-style [{loc, msg, type}] */
+                            detail: unknown;
+                        };
+                    };
+                };
+                /** @description Bad fields (an unreadable image names init_images or mask): [{loc, msg, type}] */
                 422: {
                     headers: {
                         [name: string]: unknown;

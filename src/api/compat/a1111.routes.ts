@@ -1,6 +1,6 @@
 /**
  * AUTOMATIC1111's web UI API under /sdapi/v1 (modules/api/api.py and models.py upstream), for the tools written
- * against it: txt2img (synchronous), progress, interrupt, sd-models, samplers, options. Requests become ordinary
+ * against it: txt2img and img2img (synchronous), progress, interrupt, sd-models, samplers, options. Requests become ordinary
  * request entries in the account's "A1111 API" thread (ProtocolService): same check, price, credits, queue and
  * engines as POST /threads/{guid}/entry, with A1111's field names and answers. Unlike A1111, progress and interrupt
  * concern only the caller's own most recent request from this surface. Errors are FastAPI's `{"detail": …}`.
@@ -9,7 +9,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyError, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { AppError, type FieldErrors } from '../../domain/errors.ts';
 import type { Entry } from '../../domain/entry.ts';
-import { NO_NUL, PROMPT_TEXT_MAX, SEED_MAX, type GenerationRequestBody } from '../../domain/generation-request.ts';
+import { INPUT_IMAGE_TEXT_MAX, MASK_BLUR_MAX, NO_NUL, PROMPT_TEXT_MAX, SEED_MAX, type GenerationRequestBody } from '../../domain/generation-request.ts';
 import type { Engine, EngineCatalog } from '../../services/generation/engine-catalog.ts';
 import { parametersText } from '../../services/generation/png-text.ts';
 import type { ApplicationService } from '../../services/identity/applications.ts';
@@ -33,6 +33,8 @@ export interface A1111RouteDeps {
   syncTimeoutMs: number;
   /** Injected in tests; the time ETAs are measured against. */
   now?: () => number;
+  /** The body limit of img2img, which carries images (SDAPI_IMAGE_BODY_LIMIT). */
+  imageBodyLimit?: number;
 }
 
 /** A1111's sampler names → ours (its aliases as /samplers lists them). */
@@ -80,6 +82,31 @@ export const Txt2ImgRequestSchema = Type.Object(
 );
 export type Txt2ImgRequest = Static<typeof Txt2ImgRequestSchema>;
 
+/** A1111's default denoising_strength and mask_blur for img2img. */
+const DENOISING_STRENGTH_DEFAULT = 0.75;
+const MASK_BLUR_DEFAULT = 4;
+
+const a1111Image = (description: string) => Type.String({ maxLength: INPUT_IMAGE_TEXT_MAX, description: `${description}: base64 or a data: URL of a PNG, JPEG or WebP (at most 10 MB and 4096 px a side), or the url or guid of an image of your account` });
+
+export const Img2ImgRequestSchema = Type.Object(
+  {
+    ...Txt2ImgRequestSchema.properties,
+    width: Type.Optional(Type.Integer({ minimum: 16, maximum: 8192, description: "Output width; with height absent too: the engine's resolution closest to the init image" })),
+    height: Type.Optional(Type.Integer({ minimum: 16, maximum: 8192, description: 'Output height (see width)' })),
+    init_images: Type.Array(a1111Image('The image to start from'), { minItems: 1, maxItems: 1, description: 'One image (A1111 takes a list; batches of different init images are not supported)' }),
+    mask: Type.Optional(Nullable(a1111Image('Inpainting: the mask, stretched to the init image (white is repainted, unless inpainting_mask_invert)'))),
+    denoising_strength: Type.Optional(Type.Number({ minimum: 0, maximum: 1, default: DENOISING_STRENGTH_DEFAULT, description: "diffusers' strength: 0 keeps the init image, 1 repaints it (runs int(steps × strength) steps)" })),
+    inpainting_mask_invert: Type.Optional(Type.Integer({ minimum: 0, maximum: 1, default: 0, description: '0: white in the mask is repainted; 1: black is' })),
+    mask_blur: Type.Optional(Type.Number({ minimum: 0, maximum: MASK_BLUR_MAX, default: MASK_BLUR_DEFAULT, description: 'Gaussian blur σ in pixels applied to the mask before it is binarised' })),
+    include_init_images: Type.Optional(Type.Boolean({ default: false, description: 'Echo init_images and mask in parameters' })),
+  },
+  {
+    description: 'Other A1111 fields (resize_mode, inpainting_fill, inpaint_full_res, alwayson_scripts, …) are accepted and ignored: the init image is stretched to the output size.',
+    examples: [{ prompt: 'a lighthouse at dusk', init_images: ['<base64 PNG>'], denoising_strength: 0.5, steps: 20, width: 512, height: 512 }],
+  },
+);
+export type Img2ImgRequest = Static<typeof Img2ImgRequestSchema>;
+
 const Detail = Type.Object({ detail: Type.Unknown({ description: 'A message, or (422) FastAPI-style [{loc, msg, type}]' }) });
 const detailResponse = (description: string) => ({ description, ...Detail });
 const Txt2ImgResponse = Type.Object({
@@ -115,6 +142,11 @@ const FIELD_NAMES: Readonly<Record<string, string>> = {
   prompts: 'prompt',
   style: 'styles',
   sampler: 'sampler_name',
+  init_image: 'init_images',
+  mask_image: 'mask',
+  image_strength: 'denoising_strength',
+  mask_source: 'inpainting_mask_invert',
+  mask_blur: 'mask_blur',
 };
 
 export function a1111Routes(deps: A1111RouteDeps): FastifyPluginAsync {
@@ -155,6 +187,41 @@ export function a1111Routes(deps: A1111RouteDeps): FastifyPluginAsync {
         // Interrupted: the images finished before the interrupt, as A1111 answers.
         const images = body.send_images !== false ? await Promise.all(outcome.images.map(async (image) => (await deps.protocols.imageBytes(image)).toString('base64'))) : [];
         return { images, parameters: echoParameters(body, outcome, engine), info: JSON.stringify(infoOf(body, outcome, engine)) };
+      },
+    );
+
+    app.post<{ Body: Img2ImgRequest }>(
+      '/img2img',
+      {
+        bodyLimit: deps.imageBodyLimit,
+        schema: {
+          tags: [TAG],
+          summary: 'Image to image and inpainting (AUTOMATIC1111)',
+          description:
+            'init_images[0] is the image to start from; with a mask, inpainting (white repainted, or black with inpainting_mask_invert 1). denoising_strength is diffusers\' strength; the credits count the denoising steps actually run (int(steps × denoising_strength)). Synchronous like txt2img; the request is an entry of the account\'s "A1111 API (image to image)" or "(inpainting)" thread.',
+          security: SECURITY,
+          body: Img2ImgRequestSchema,
+          response: {
+            200: Txt2ImgResponse,
+            401: detailResponse('Bad or missing token (Basic: any user name, the token as the password)'),
+            402: detailResponse('Too few credits'),
+            413: detailResponse('Body larger than SDAPI_IMAGE_BODY_LIMIT'),
+            422: detailResponse('Bad fields (an unreadable image names init_images or mask): [{loc, msg, type}]'),
+            504: detailResponse('Not ready within SDAPI_SYNC_TIMEOUT'),
+          },
+        },
+      },
+      async (request, reply) => {
+        const auth = requireAuth(request);
+        const body = request.body;
+        const { engine, generation, kind } = toImg2ImgBody(body, deps.engines);
+        const { entryId } = await deps.protocols.submit(auth.userId, 'a1111', { body: generation }, undefined, kind);
+        const outcome = await deps.protocols.waitFor(auth.userId, entryId, { timeoutMs: deps.syncTimeoutMs, signal: clientGone(request, reply) });
+        if (outcome.status === 'failed') throw new AppError('internal', outcome.error);
+        const images = body.send_images !== false ? await Promise.all(outcome.images.map(async (image) => (await deps.protocols.imageBytes(image)).toString('base64'))) : [];
+        const parameters = { ...echoParameters(body, outcome, engine), init_images: body.include_init_images ? body.init_images : null, mask: body.include_init_images ? (body.mask ?? null) : null, denoising_strength: body.denoising_strength ?? DENOISING_STRENGTH_DEFAULT, inpainting_mask_invert: body.inpainting_mask_invert ?? 0, mask_blur: body.mask_blur ?? MASK_BLUR_DEFAULT, include_init_images: body.include_init_images ?? false };
+        const info = { ...infoOf(body, outcome, engine), denoising_strength: body.denoising_strength ?? DENOISING_STRENGTH_DEFAULT, is_using_inpainting_conditioning: kind === 'inpaint' && engine.model.inpaintUnet };
+        return { images, parameters, info: JSON.stringify(info) };
       },
     );
 
@@ -271,18 +338,25 @@ export function a1111Routes(deps: A1111RouteDeps): FastifyPluginAsync {
 }
 
 /** A1111's fields → our request body (the entry service checks it against the engine), and the engine chosen. */
-export function toGenerationBody(body: Txt2ImgRequest, engines: EngineCatalog): { engine: Engine; generation: GenerationRequestBody } {
-  const fields: FieldErrors = {};
+export function toGenerationBody(
+  body: Txt2ImgRequest,
+  engines: EngineCatalog,
+  options: { fields?: FieldErrors; suits?: (engine: Engine) => boolean; sizeOptional?: boolean } = {},
+): { engine: Engine; generation: GenerationRequestBody } {
+  const fields: FieldErrors = options.fields ?? {};
+  const suits = options.suits ?? (() => true);
+  const sized = !options.sizeOptional || body.width !== undefined || body.height !== undefined;
   const width = body.width ?? 512;
   const height = body.height ?? 512;
-  const resolution = `${width}x${height}`;
+  const resolution = sized ? `${width}x${height}` : undefined;
   const checkpoint = body.override_settings?.sd_model_checkpoint;
   let engine: Engine | undefined;
   if (checkpoint) {
     engine = engines.find(checkpoint) ?? engines.find(checkpoint.replace(/\s*\[[0-9a-f]+\]\s*$/i, '').replace(/\.(safetensors|ckpt|onnx)$/i, ''));
     if (!engine) fields['override_settings.sd_model_checkpoint'] = [`The checkpoint ${checkpoint} does not exist. Valid: ${engines.acceptedIds().join(', ')}.`];
   } else {
-    engine = engines.list().find((e) => e.resolutions.includes(resolution)) ?? engines.list()[0];
+    const suitable = engines.list().filter(suits);
+    engine = (resolution === undefined ? undefined : suitable.find((e) => e.resolutions.includes(resolution))) ?? suitable[0] ?? engines.list()[0];
   }
   const images = (body.batch_size ?? 1) * (body.n_iter ?? 1);
   if (images > 10) fields.batch_size = ['The batch_size × n_iter may not be greater than 10.'];
@@ -290,7 +364,8 @@ export function toGenerationBody(body: Txt2ImgRequest, engines: EngineCatalog): 
   if (Object.keys(fields).length > 0 || !engine) throw AppError.validation(fields);
   const prompts = [{ text: body.prompt ?? '', weight: 1 }];
   if (body.negative_prompt) prompts.push({ text: body.negative_prompt, weight: -1 });
-  const generation: GenerationRequestBody = { engine: checkpoint ? (checkpoint === engine.id || engine.aliases.includes(checkpoint) ? checkpoint : engine.id) : engine.id, resolution, prompts, images };
+  const generation: GenerationRequestBody = { engine: checkpoint ? (checkpoint === engine.id || engine.aliases.includes(checkpoint) ? checkpoint : engine.id) : engine.id, prompts, images };
+  if (resolution !== undefined) generation.resolution = resolution;
   if (body.steps !== undefined) generation.steps = body.steps;
   if (body.seed !== undefined && body.seed > 0) generation.seed = body.seed;
   if (body.cfg_scale !== undefined) generation.cfg_scale = body.cfg_scale;
@@ -298,6 +373,29 @@ export function toGenerationBody(body: Txt2ImgRequest, engines: EngineCatalog): 
   const style = body.styles?.find((s) => engines.styles().includes(s));
   if (style !== undefined) generation.style = style;
   return { engine, generation };
+}
+
+/**
+ * img2img's fields → our image-to-image or inpainting request: init_images[0] → init_image, denoising_strength
+ * (diffusers' strength) → image_strength = 1 − it, mask → mask_image with inpainting_mask_invert as the mask_source.
+ * Without width and height the service picks the engine resolution closest to the init image. Without a checkpoint,
+ * the first engine that can start from an image is used.
+ */
+export function toImg2ImgBody(body: Img2ImgRequest, engines: EngineCatalog): { engine: Engine; generation: GenerationRequestBody; kind: 'image' | 'inpaint' } {
+  const fields: FieldErrors = {};
+  if (body.width === undefined && body.height !== undefined) fields.width = ['The width is required with a height.'];
+  if (body.height === undefined && body.width !== undefined) fields.height = ['The height is required with a width.'];
+  const inpaint = typeof body.mask === 'string' && body.mask !== '';
+  const { engine, generation } = toGenerationBody(body, engines, { fields, sizeOptional: true, suits: (e) => e.model.imageInput && (inpaint || !e.model.inpaintUnet) });
+  generation.init_image = body.init_images[0];
+  // Rounded so that 1 − 0.7 is 0.3 (a float error could drop a denoising step from int(steps × strength)).
+  generation.image_strength = Math.round((1 - (body.denoising_strength ?? DENOISING_STRENGTH_DEFAULT)) * 1e6) / 1e6;
+  if (inpaint && body.mask) {
+    generation.mask_image = body.mask;
+    generation.mask_source = body.inpainting_mask_invert === 1 ? 'MASK_IMAGE_BLACK' : 'MASK_IMAGE_WHITE';
+    generation.mask_blur = body.mask_blur ?? MASK_BLUR_DEFAULT;
+  }
+  return { engine, generation, kind: inpaint ? 'inpaint' : 'image' };
 }
 
 /** sampler_name (or sampler_index) and scheduler → our sampler name; undefined = the engine's default. */
@@ -451,11 +549,19 @@ export function progressView(latest: Entry | undefined, jobCount: number, now: n
   };
 }
 
+/** Messages about our image_strength, said in A1111's terms (denoising_strength = 1 − image_strength). */
+function a1111Messages(fields: FieldErrors): FieldErrors {
+  const strength = fields.image_strength;
+  if (!strength) return fields;
+  const said = strength.map((m) => (/leaves no denoising step/.test(m) ? 'The denoising_strength leaves no denoising step to run (int(steps × denoising_strength) is 0): raise the denoising_strength or the steps.' : m));
+  return { ...fields, image_strength: said };
+}
+
 /** A classified problem as A1111 (FastAPI) answers it. */
 export function a1111Error(problem: Problem): { status: number; body: { detail: unknown } } {
   if (problem.status === 401) return { status: 401, body: { detail: 'Incorrect username or password' } };
   if (problem.fields) {
-    const fields = renameFields(problem.fields, FIELD_NAMES);
+    const fields = renameFields(a1111Messages(problem.fields), FIELD_NAMES);
     const detail = Object.entries(fields).flatMap(([path, messages]) => messages.map((msg) => ({ loc: ['body', ...path.split('.').map((p) => (/^\d+$/.test(p) ? Number(p) : p))], msg, type: 'value_error' })));
     return { status: 422, body: { detail } };
   }

@@ -1,6 +1,7 @@
 /**
  * The OpenAI Images API under /v1, for the official SDKs (`client.images.generate`) and tools written against it:
- * POST /v1/images/generations (synchronous, or `stream: true` as server-sent events) and GET /v1/models. Requests
+ * POST /v1/images/generations (synchronous, or `stream: true` as server-sent events), POST /v1/images/edits (inpainting
+ * or image to image, `client.images.edit`) and GET /v1/models. Requests
  * become ordinary request entries in the account's "OpenAI API" thread (ProtocolService): same check, price,
  * credits, queue and engines as POST /threads/{guid}/entry; only the field names and the answers are OpenAI's.
  * Errors are OpenAI's `{"error": {message, type, param, code}}` with its status codes.
@@ -9,11 +10,11 @@ import { Type, type Static } from '@sinclair/typebox';
 import sharp from 'sharp';
 import type { FastifyError, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { AppError, type FieldErrors } from '../../domain/errors.ts';
-import { NO_NUL, PROMPT_TEXT_MAX, SEED_MAX, type GenerationRequestBody } from '../../domain/generation-request.ts';
+import { INPUT_IMAGE_BYTES_MAX, INPUT_IMAGE_SIDE_MAX, INPUT_IMAGE_TEXT_MAX, NO_NUL, PROMPT_TEXT_MAX, SEED_MAX, type GenerationRequestBody } from '../../domain/generation-request.ts';
 import type { Engine, EngineCatalog } from '../../services/generation/engine-catalog.ts';
 import type { ApplicationService } from '../../services/identity/applications.ts';
 import type { LivePreview, ProtocolOutcome, ProtocolService } from '../../services/protocols/protocol-service.ts';
-import { requireAuth } from '../auth.ts';
+import { decodeMultipartBody, requireAuth } from '../auth.ts';
 import { logProblem, toProblem, type Problem } from '../errors.ts';
 import type { RateLimit } from '../rate-limit.ts';
 import { Nullable } from '../schemas.ts';
@@ -31,6 +32,8 @@ export interface OpenAiRouteDeps {
   syncTimeoutMs: number;
   /** When the routes were loaded: the `created` of GET /v1/models. */
   startedAt?: Date;
+  /** The body limit of /images/edits, which carries images (SDAPI_IMAGE_BODY_LIMIT). */
+  imageBodyLimit?: number;
 }
 
 const QUALITIES = ['auto', 'standard', 'hd', 'low', 'medium', 'high'] as const;
@@ -62,6 +65,23 @@ export const OpenAiImageRequestSchema = Type.Object(
 );
 export type OpenAiImageRequest = Static<typeof OpenAiImageRequestSchema>;
 
+const editImage = (description: string) => Type.String({ maxLength: INPUT_IMAGE_TEXT_MAX, description: `${description}: a PNG, JPEG or WebP file (at most 10 MB and 4096 px a side); in a JSON body a data: URL or base64` });
+const { stream: _stream, partial_images: _partials, style: _style, ...EDIT_FIELDS } = OpenAiImageRequestSchema.properties;
+
+export const OpenAiEditRequestSchema = Type.Object(
+  {
+    ...EDIT_FIELDS,
+    image: Type.Array(editImage('The image to edit'), { minItems: 1, maxItems: 1, description: 'One image (`image`, or `image[]` with one file)' }),
+    mask: Type.Optional(editImage("Where to edit: the mask's fully transparent pixels (alpha below 50 %) are repainted; stretched to the image. Without one, the image's own transparent pixels are, and an opaque image is edited as a whole (image to image)")),
+    size: Type.Optional(Type.String({ maxLength: 20, description: "`WIDTHxHEIGHT` from the engine's resolutions, or `auto` (default: the resolution closest to the image's aspect ratio)" })),
+    image_strength: Type.Optional(Type.Number({ minimum: 0, maximum: 1, description: "sdapi extension: how much of the image is kept (Stability's meaning; diffusers' strength is 1 − it). Default: 0 with a mask or transparency (the masked area is repainted), 0.35 without" })),
+    mask_blur: Type.Optional(Type.Number({ minimum: 0, maximum: 64, description: 'sdapi extension: Gaussian blur σ in pixels applied to the mask before it is binarised (default 0)' })),
+    input_fidelity: Type.Optional(Type.String({ maxLength: 20, description: 'Accepted and ignored: use image_strength' })),
+  },
+  { description: 'Send as multipart/form-data (what the SDKs send), or JSON with the images as data: URLs or base64.' },
+);
+export type OpenAiEditRequest = Static<typeof OpenAiEditRequestSchema>;
+
 const OpenAiError = Type.Object(
   { error: Type.Object({ message: Type.String(), type: Type.String(), param: Nullable(Type.String()), code: Nullable(Type.String()) }) },
   { description: "OpenAI's error shape" },
@@ -85,6 +105,9 @@ const FIELD_NAMES: Readonly<Record<string, string>> = {
   'prompts.1.text': 'negative_prompt',
   prompts: 'prompt',
   style: 'style_preset',
+  init_image: 'image',
+  mask_image: 'mask',
+  mask_source: 'mask',
 };
 
 export function openAiRoutes(deps: OpenAiRouteDeps): FastifyPluginAsync {
@@ -133,6 +156,42 @@ export function openAiRoutes(deps: OpenAiRouteDeps): FastifyPluginAsync {
       },
     );
 
+    app.post<{ Body: OpenAiEditRequest }>(
+      '/images/edits',
+      {
+        bodyLimit: deps.imageBodyLimit,
+        config: { fileFields: ['image', 'image[]', 'mask'] },
+        preValidation: decodeMultipartBody,
+        schema: {
+          tags: [TAG],
+          summary: 'Edit an image (OpenAI Images API): inpainting, or image to image',
+          description:
+            "With a mask (or an image with transparent pixels): inpainting of the transparent pixels, as OpenAI masks work. With an opaque image and no mask: image to image from the whole picture. Synchronous like /images/generations; the request is an entry of the account's \"OpenAI API (inpainting)\" or \"(image to image)\" thread, priced by the denoising steps it runs. A repeat of the same body with the same token answers the first one's images.",
+          security: SECURITY,
+          consumes: ['multipart/form-data', 'application/json'],
+          body: OpenAiEditRequestSchema,
+          response: {
+            200: { description: 'The images', ...ImagesResponse },
+            400: errorResponse('Bad input (an unreadable image names image or mask); `param` names the field'),
+            401: errorResponse('Bad or missing API key'),
+            413: errorResponse('Body larger than SDAPI_IMAGE_BODY_LIMIT'),
+            429: errorResponse('Rate limit (code rate_limit_exceeded) or too few credits (code insufficient_quota)'),
+            500: errorResponse('The generation failed (credits refunded)'),
+            504: errorResponse('Not ready within SDAPI_SYNC_TIMEOUT; repeating the request returns its result'),
+          },
+        },
+      },
+      async (request, reply) => {
+        const auth = requireAuth(request);
+        const body = request.body;
+        const { generation, kind } = await toEditBody(body, deps.engines);
+        const repeatKey = auth.tokenId ? { tokenId: auth.tokenId, body: { edit: body } } : undefined;
+        const { entryId } = await deps.protocols.submit(auth.userId, 'openai', { body: generation }, repeatKey, kind);
+        const outcome = await deps.protocols.waitFor(auth.userId, entryId, { timeoutMs: deps.syncTimeoutMs, signal: clientGone(request, reply) });
+        return imagesAnswer(deps, body, settled(outcome));
+      },
+    );
+
     app.post<{ Body: OpenAiImageRequest }>(
       '/images/generations',
       {
@@ -163,30 +222,110 @@ export function openAiRoutes(deps: OpenAiRouteDeps): FastifyPluginAsync {
         const signal = clientGone(request, reply);
         if (body.stream) return streamImages(deps, request, reply, { userId: auth.userId, entryId, body, signal });
         const outcome = await deps.protocols.waitFor(auth.userId, entryId, { timeoutMs: deps.syncTimeoutMs, signal });
-        const done = settled(outcome);
-        const format = body.output_format ?? 'png';
-        const data = await Promise.all(
-          done.images.map(async (image) =>
-            body.response_format === 'b64_json'
-              ? { b64_json: (await deps.protocols.imageBytes(image, format, body.output_compression)).toString('base64'), revised_prompt: null }
-              : { url: image.item.url, revised_prompt: null },
-          ),
-        );
-        return { created: Math.floor(Date.parse(done.createdAt) / 1000), data };
+        return imagesAnswer(deps, body, settled(outcome));
       },
     );
   };
 }
 
-/** The engine a request names (id or alias), or the first one. */
-function pickEngine(engines: EngineCatalog, model: string | undefined): Engine {
-  const engine = model === undefined || model === '' ? engines.list()[0] : engines.find(model);
+/** The ImagesResponse of finished images: urls, or the bytes in the format asked for. */
+async function imagesAnswer(deps: OpenAiRouteDeps, body: Pick<OpenAiImageRequest, 'response_format' | 'output_format' | 'output_compression'>, done: Extract<ProtocolOutcome, { status: 'done' }>) {
+  const format = body.output_format ?? 'png';
+  const data = await Promise.all(
+    done.images.map(async (image) =>
+      body.response_format === 'b64_json'
+        ? { b64_json: (await deps.protocols.imageBytes(image, format, body.output_compression)).toString('base64'), revised_prompt: null }
+        : { url: image.item.url, revised_prompt: null },
+    ),
+  );
+  return { created: Math.floor(Date.parse(done.createdAt) / 1000), data };
+}
+
+const DATA_URL = /^data:[^,]*;base64,/i;
+
+/** The bytes of an inline image (a data: URL or base64), when they can be read here; undefined for anything else. */
+function inlineBytes(text: string): Buffer | undefined {
+  const trimmed = text.trim();
+  const m = DATA_URL.exec(trimmed);
+  const b64 = m ? trimmed.slice(m[0].length) : trimmed;
+  if (!/^[A-Za-z0-9+/\s]+={0,2}\s*$/.test(b64)) return undefined;
+  const bytes = Buffer.from(b64.replace(/\s+/g, ''), 'base64');
+  return bytes.length > 0 && bytes.length <= INPUT_IMAGE_BYTES_MAX ? bytes : undefined;
+}
+
+/** sharp on an untrusted image, with the service's pixel limit (a claimed 20000×20000 fails before decoding). */
+const openImage = (bytes: Buffer) => sharp(bytes, { limitInputPixels: INPUT_IMAGE_SIDE_MAX * INPUT_IMAGE_SIDE_MAX, failOn: 'error', pages: 1 });
+
+/**
+ * OpenAI's mask (fully transparent pixels are edited) as ours: its alpha channel as a gray mask whose black is
+ * repainted (MASK_IMAGE_BLACK). Undefined when the mask cannot be read here: the service then decodes it and answers
+ * why (bad base64, not an image, too large), naming `mask`.
+ */
+async function alphaMask(text: string): Promise<{ mask: string } | { error: string } | undefined> {
+  const bytes = inlineBytes(text);
+  if (!bytes) return undefined;
+  try {
+    const meta = await openImage(bytes).metadata();
+    if ((meta.width ?? 0) > INPUT_IMAGE_SIDE_MAX || (meta.height ?? 0) > INPUT_IMAGE_SIDE_MAX) return undefined;
+    if (!meta.hasAlpha) return { error: 'The mask must have an alpha channel: its fully transparent pixels mark where to edit.' };
+    const alpha = await openImage(bytes).ensureAlpha().extractChannel(3).png({ compressionLevel: 1 }).toBuffer();
+    return { mask: `data:image/png;base64,${alpha.toString('base64')}` };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether an inline image has transparent pixels (false when it cannot be read here: the service says why). */
+async function hasTransparency(text: string): Promise<boolean> {
+  const bytes = inlineBytes(text);
+  if (!bytes) return false;
+  try {
+    const meta = await openImage(bytes).metadata();
+    if (!meta.hasAlpha || (meta.width ?? 0) > INPUT_IMAGE_SIDE_MAX || (meta.height ?? 0) > INPUT_IMAGE_SIDE_MAX) return false;
+    return !(await openImage(bytes).stats()).isOpaque;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * /images/edits fields → our inpainting request (a mask, or transparency in the image) or image-to-image request
+ * (an opaque image, no mask). Inpainting repaints the masked area fully (image_strength 0) unless told otherwise.
+ */
+export async function toEditBody(body: OpenAiEditRequest, engines: EngineCatalog): Promise<{ generation: GenerationRequestBody; kind: 'image' | 'inpaint' }> {
+  const image = body.image[0];
+  const mask = body.mask !== undefined && body.mask !== '' ? await alphaMask(body.mask) : undefined;
+  if (mask && 'error' in mask) throw AppError.validation({ mask: [mask.error] });
+  const inpaint = body.mask !== undefined && body.mask !== '' ? true : await hasTransparency(image);
+  const engine = pickEngine(engines, body.model, (e) => e.model.imageInput && (inpaint || !e.model.inpaintUnet));
+  const generation = toGenerationBody({ ...body, size: body.size ?? 'auto' }, engine);
+  if (!body.size || body.size === 'auto') delete generation.resolution;
+  generation.init_image = image;
+  if (inpaint) {
+    generation.image_strength = body.image_strength ?? 0;
+    if (body.mask !== undefined && body.mask !== '') {
+      generation.mask_image = mask?.mask ?? body.mask;
+      generation.mask_source = 'MASK_IMAGE_BLACK';
+    } else {
+      generation.mask_source = 'INIT_IMAGE_ALPHA';
+    }
+    if (body.mask_blur !== undefined) generation.mask_blur = body.mask_blur;
+  } else {
+    if (body.image_strength !== undefined) generation.image_strength = body.image_strength;
+    if (body.mask_blur !== undefined) throw AppError.validation({ mask_blur: ['The mask_blur applies only with a mask (or an image with transparent pixels).'] });
+  }
+  return { generation, kind: inpaint ? 'inpaint' : 'image' };
+}
+
+/** The engine a request names (id or alias), or the first one (`suits`: the first that suits the request). */
+function pickEngine(engines: EngineCatalog, model: string | undefined, suits: (engine: Engine) => boolean = () => true): Engine {
+  const engine = model === undefined || model === '' ? (engines.list().find(suits) ?? engines.list()[0]) : engines.find(model);
   if (!engine) throw AppError.validation({ engine: [`The model ${model ?? ''} does not exist. Valid: ${engines.acceptedIds().join(', ')}.`] });
   return engine;
 }
 
 /** OpenAI's fields → our request body (the entry service checks it against the engine). */
-export function toGenerationBody(body: OpenAiImageRequest, engine: Engine): GenerationRequestBody {
+export function toGenerationBody(body: Omit<OpenAiImageRequest, 'style' | 'stream' | 'partial_images'> & { stream?: boolean }, engine: Engine): GenerationRequestBody {
   const fields: FieldErrors = {};
   if (body.background === 'transparent') fields.background = ['The background transparent is not supported: the engines draw opaque images.'];
   if (body.output_format && body.output_format !== 'png' && body.response_format !== 'b64_json' && !body.stream) {

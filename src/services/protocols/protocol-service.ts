@@ -16,11 +16,29 @@ import type { EntryRow } from '../../store/repositories/entries.repo.ts';
 import { toEntry, type EntryService } from '../entries/entry-service.ts';
 import type { RequestSubmission } from '../entries/request-check.ts';
 import type { EntryEvents } from '../events/entry-events.ts';
+import { findAiVersion } from '../threads/ai-versions.ts';
 import type { ThreadService } from '../threads/thread-service.ts';
 
 export const PROTOCOLS = { openai: 'OpenAI API', a1111: 'A1111 API' } as const;
 /** A compatibility protocol; its value in PROTOCOLS is the title of the account's thread for it. */
 export type Protocol = keyof typeof PROTOCOLS;
+
+/**
+ * What a protocol request starts from. Each kind has its own thread per account and protocol (a thread's AI version
+ * decides which image fields its requests take): text in `<protocol>`, the others in `<protocol>:img2img` and
+ * `<protocol>:inpaint`.
+ */
+export type ProtocolKind = 'text' | 'image' | 'inpaint';
+const KINDS: Readonly<Record<ProtocolKind, { suffix: string; aiVersionCode: string; title: string }>> = {
+  text: { suffix: '', aiVersionCode: 'stablediffusion_text2img', title: '' },
+  image: { suffix: ':img2img', aiVersionCode: 'stablediffusion_img2img', title: ' (image to image)' },
+  inpaint: { suffix: ':inpaint', aiVersionCode: 'stablediffusion_inpaint', title: ' (inpainting)' },
+};
+
+/** The protocol_threads keys of a protocol: one per kind. */
+export function protocolThreadKeys(protocol: Protocol): string[] {
+  return Object.values(KINDS).map((k) => `${protocol}${k.suffix}`);
+}
 
 /** A repeat of a request within this long after the first one ended gets the first one's result. */
 export const REPEAT_WINDOW_MS = 10 * 60_000;
@@ -83,7 +101,13 @@ export class ProtocolService {
    * a repeat of a request that is still running or ended within REPEAT_WINDOW_MS returns the first one's entry
    * instead of a second generation and charge; a cancelled one is not repeated.
    */
-  async submit(userId: string, protocol: Protocol, submission: RequestSubmission, repeatKey?: { tokenId: string; body: unknown }): Promise<{ entryId: string; repeated: boolean }> {
+  async submit(
+    userId: string,
+    protocol: Protocol,
+    submission: RequestSubmission,
+    repeatKey?: { tokenId: string; body: unknown },
+    kind: ProtocolKind = 'text',
+  ): Promise<{ entryId: string; repeated: boolean }> {
     const { repos } = this.deps.store;
     const fingerprint = repeatKey && fingerprintOf(protocol, repeatKey.body);
     if (repeatKey && fingerprint) {
@@ -91,7 +115,10 @@ export class ProtocolService {
       const first = seen && seen.user_id === userId ? await repos.entries.findRequest(userId, seen.entry_id) : undefined;
       if (first && this.#repeatable(first)) return { entryId: first.id, repeated: true };
     }
-    const threadId = await this.deps.threads.forProtocol(userId, protocol, PROTOCOLS[protocol]);
+    const k = KINDS[kind];
+    const version = findAiVersion(k.aiVersionCode);
+    if (!version) throw new Error(`Unknown AI version ${k.aiVersionCode}`);
+    const threadId = await this.deps.threads.forProtocol(userId, `${protocol}${k.suffix}`, `${PROTOCOLS[protocol]}${k.title}`, version);
     const entry = await this.deps.entries.createRequest(userId, { ...submission, threadId });
     if (repeatKey && fingerprint) {
       await repos.protocols.recordRequest({ token_id: repeatKey.tokenId, fingerprint, user_id: userId, entry_id: entry.id, created_at: this.#clock().toISOString() });
@@ -161,7 +188,7 @@ export class ProtocolService {
 
   /** The most recent request the account sent through the protocol (queued, running or final), if any. */
   async latest(userId: string, protocol: Protocol): Promise<Entry | undefined> {
-    const row = await this.deps.store.repos.protocols.latestRequest(userId, protocol);
+    const row = await this.deps.store.repos.protocols.latestRequest(userId, protocolThreadKeys(protocol));
     return row && toEntry(row);
   }
 
@@ -185,7 +212,7 @@ export class ProtocolService {
 
   /** How many of the account's requests through the protocol are queued or running. */
   async unfinished(userId: string, protocol: Protocol): Promise<number> {
-    return this.deps.store.repos.protocols.unfinishedRequests(userId, protocol);
+    return this.deps.store.repos.protocols.unfinishedRequests(userId, protocolThreadKeys(protocol));
   }
 
   /** The stored PNG of a delivered image, or the same pixels as JPEG or WebP (`quality` 0–100). */

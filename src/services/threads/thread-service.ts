@@ -12,7 +12,7 @@ import type { ThreadRow } from '../../store/repositories/threads.repo.ts';
 import type { EntryService } from '../entries/entry-service.ts';
 import { fingerprint, type IdempotencyClaim, type IdempotencyService } from '../idempotency/idempotency.ts';
 import type { FileJanitor } from '../files/file-janitor.ts';
-import { AI_VERSIONS, findAiVersion } from './ai-versions.ts';
+import { AI_VERSIONS, findAiVersion, type AiVersion } from './ai-versions.ts';
 import { THREAD_TITLE_MAX } from './thread-title.ts';
 
 /** Per account (issue #17): past it, opening one more is a 422 naming the limit. */
@@ -83,13 +83,12 @@ export class ThreadService {
   }
 
   /**
-   * The account's thread for a compatibility protocol (`protocol`: openai, a1111), opened with `title` on first use
-   * and again after the account deleted it. Counts against the account's thread limit like any other thread.
+   * The account's thread for a compatibility protocol (`protocol`: openai, a1111, or one of their image kinds such as
+   * a1111:img2img), of AI version `version`, opened with `title` on first use and again after the account deleted it. Counts against the account's thread limit like any other thread.
    */
-  async forProtocol(userId: string, protocol: string, title: string): Promise<string> {
+  async forProtocol(userId: string, protocol: string, title: string, version: AiVersion = AI_VERSIONS[0]): Promise<string> {
     const existing = await this.deps.store.repos.protocols.threadFor(userId, protocol);
     if (existing) return existing;
-    const version = AI_VERSIONS[0];
     return this.deps.store.transaction(async (tx) => {
       await tx.users.lock(userId);
       const opened = await tx.protocols.threadFor(userId, protocol);

@@ -36,28 +36,28 @@ export class ProtocolsRepository {
       .execute();
   }
 
-  /** The newest request entry of the account's thread for the protocol. */
-  async latestRequest(userId: string, protocol: string): Promise<EntryRow | undefined> {
+  /** The newest request entry of the account's threads for the protocol (`protocols`: its thread keys). */
+  async latestRequest(userId: string, protocols: readonly string[]): Promise<EntryRow | undefined> {
     return this.db
       .selectFrom('protocol_threads as p')
       .innerJoin('entries as e', (join) => join.onRef('e.thread_id', '=', 'p.thread_id').onRef('e.user_id', '=', 'p.user_id'))
       .selectAll('e')
       .where('p.user_id', '=', userId)
-      .where('p.protocol', '=', protocol)
+      .where('p.protocol', 'in', [...protocols])
       .where('e.type', '=', 'request')
       .orderBy('e.seq', 'desc')
       .limit(1)
       .executeTakeFirst();
   }
 
-  /** How many requests of the account's thread for the protocol are queued or running. */
-  async unfinishedRequests(userId: string, protocol: string): Promise<number> {
+  /** How many requests of the account's threads for the protocol are queued or running. */
+  async unfinishedRequests(userId: string, protocols: readonly string[]): Promise<number> {
     const row = await this.db
       .selectFrom('protocol_threads as p')
       .innerJoin('entries as e', (join) => join.onRef('e.thread_id', '=', 'p.thread_id').onRef('e.user_id', '=', 'p.user_id'))
       .select((eb) => eb.fn.countAll<number>().as('n'))
       .where('p.user_id', '=', userId)
-      .where('p.protocol', '=', protocol)
+      .where('p.protocol', 'in', [...protocols])
       .where('e.type', '=', 'request')
       .where('e.status', 'in', ['queued', 'running'])
       .executeTakeFirstOrThrow();
