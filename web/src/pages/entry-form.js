@@ -204,7 +204,7 @@ export function EntryForm({ engines, values, errors, onChange, onSubmit, sending
         ${demo &&
         html`<p class="hint muted small" data-testid="demo-note">
           This server runs the sdapi demo model, whichever engine you pick: it draws coloured shapes (“a red circle on the
-          left and a blue square on the right on a white background”). To serve a real model, see
+          left and a blue square on the right on a white background”). To serve a real model, see${' '}
           <a href="/app/docs/models.md" target="_blank" rel="noopener">docs/models.md</a>.
         </p>`}
       </div>
