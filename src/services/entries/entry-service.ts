@@ -301,13 +301,15 @@ export class EntryService {
       const created = toEntry(inserted);
       // The key's result commits with the entry, its reservation and its job, or not at all.
       if (claim) await this.deps.idempotency?.complete(tx, claim, { status: 201, value: created });
-      return created;
+      // `queued` is numbered in this transaction: a worker can claim the job as soon as it commits, and its `started`
+      // must come after this event in the thread's stream.
+      const position = (await queuePositions(tx, [id]).catch(() => undefined))?.get(id);
+      const queued = await this.deps.events.record(tx, { type: 'queued', userId, threadId: thread.id, entryId: id, data: { queuePosition: position ?? 0 } });
+      return { created, position, queued };
     });
-    const position = (await queuePositions(this.deps.store.repos, [id]).catch(() => undefined))?.get(id);
-    await this.#publish({ type: 'queued', userId, threadId: thread.id, entryId: id, data: { queuePosition: position ?? 0 } });
-    // Wake the workers only now: a worker woken earlier could publish `started` before this `queued`.
+    this.deps.events.announce(entry.queued);
     this.deps.queue.wake();
-    return { ...entry, ...(position === undefined ? {} : { queuePosition: position }) };
+    return { ...entry.created, ...(entry.position === undefined ? {} : { queuePosition: entry.position }) };
   }
 
   /** Every image the account has, newest first. */

@@ -10,6 +10,7 @@ import { LATEST_ONLY_EVENT_TYPES, type EntryEvent, type EntryEventInput } from '
 import { silentLogger, type OperationalLogger } from '../../domain/logger.ts';
 import type { Broadcast } from '../../queue/broadcast.ts';
 import type { DataStore } from '../../store/database.ts';
+import type { Repositories } from '../../store/repositories/repositories.ts';
 import type { EventRow } from '../../store/repositories/events.repo.ts';
 
 /** How long events stay replayable (the issue asks for at least 10 minutes). */
@@ -30,6 +31,8 @@ export class EntryEvents {
   readonly #clock: Clock;
   readonly #log: OperationalLogger;
   readonly #local = new Set<EntryEventListener>();
+  /** The last publish of each thread in progress here: the next one waits for it. */
+  readonly #publishing = new Map<string, Promise<EntryEvent | undefined>>();
 
   constructor(private readonly deps: EntryEventsDeps) {
     this.#clock = deps.clock ?? systemClock;
@@ -40,20 +43,46 @@ export class EntryEvents {
    * Stores the event and sends it live; resolves with the stored event, or undefined when it could not be stored
    * (logged: an event is never worth failing the state change it reports).
    */
-  async publish(input: EntryEventInput): Promise<EntryEvent | undefined> {
-    const createdAt = this.#clock().toISOString();
-    let seq: number;
+  publish(input: EntryEventInput): Promise<EntryEvent | undefined> {
+    // One thread's events are stored and sent one after another in this process (a progress write and a preview
+    // encoded meanwhile would otherwise race): numbers and live order then agree.
+    const previous = this.#publishing.get(input.threadId) ?? Promise.resolve(undefined);
+    const next = previous.then(() => this.#publishNow(input));
+    this.#publishing.set(input.threadId, next);
+    void next.finally(() => {
+      if (this.#publishing.get(input.threadId) === next) this.#publishing.delete(input.threadId);
+    });
+    return next;
+  }
+
+  async #publishNow(input: EntryEventInput): Promise<EntryEvent | undefined> {
+    let event: EntryEvent;
     try {
-      seq = await this.deps.store.repos.events.append(
-        { thread_id: input.threadId, user_id: input.userId, entry_id: input.entryId, type: input.type, data: JSON.stringify(input.data), created_at: createdAt },
-        { latestOnly: LATEST_ONLY_EVENT_TYPES.includes(input.type) },
-      );
+      event = await this.record(this.deps.store.repos, input);
     } catch (err) {
       this.#log.warn({ err, entryId: input.entryId, type: input.type }, 'storing an entry event failed');
       return undefined;
     }
-    const event = { ...input, seq, createdAt } as EntryEvent;
-    this.deps.broadcast.publish(threadChannel(input.threadId), JSON.stringify(event));
+    this.announce(event);
+    return event;
+  }
+
+  /**
+   * Stores an event through `repos` (e.g. inside the transaction of the state change it reports, so its number is
+   * taken before anything that can follow the commit); send it with announce() once that has committed.
+   */
+  async record(repos: Pick<Repositories, 'events'>, input: EntryEventInput): Promise<EntryEvent> {
+    const createdAt = this.#clock().toISOString();
+    const seq = await repos.events.append(
+      { thread_id: input.threadId, user_id: input.userId, entry_id: input.entryId, type: input.type, data: JSON.stringify(input.data), created_at: createdAt },
+      { latestOnly: LATEST_ONLY_EVENT_TYPES.includes(input.type) },
+    );
+    return { ...input, seq, createdAt } as EntryEvent;
+  }
+
+  /** Sends a stored event live: to the thread's subscribers in every process, and to this process's listeners. */
+  announce(event: EntryEvent): void {
+    this.deps.broadcast.publish(threadChannel(event.threadId), JSON.stringify(event));
     for (const listener of this.#local) {
       try {
         listener(event);
@@ -61,7 +90,6 @@ export class EntryEvents {
         this.#log.warn({ err, type: event.type }, 'an entry event listener failed');
       }
     }
-    return event;
   }
 
   /** Every event this process publishes, as it is published (in-process; e.g. webhooks). */

@@ -21,14 +21,19 @@ export class EventsRepository {
   async append(row: Omit<EventRow, 'seq'>, options: { latestOnly?: boolean } = {}): Promise<number> {
     let seq: number | undefined;
     for (let attempt = 1; seq === undefined; attempt++) {
+      // Inside a transaction a lost race must not abort it (PostgreSQL would): the INSERT runs in a savepoint.
+      const inTransaction = this.db.isTransaction;
       try {
+        if (inTransaction) await sql`SAVEPOINT entry_event_append`.execute(this.db);
         const result = await sql<{ seq: number | string }>`
           INSERT INTO entry_events (thread_id, seq, user_id, entry_id, type, data, created_at)
           SELECT ${row.thread_id}, COALESCE(MAX(seq), 0) + 1, ${row.user_id}, ${row.entry_id}, ${row.type}, ${row.data}, ${row.created_at}
           FROM entry_events WHERE thread_id = ${row.thread_id}
           RETURNING seq`.execute(this.db);
         seq = Number(result.rows[0].seq);
+        if (inTransaction) await sql`RELEASE SAVEPOINT entry_event_append`.execute(this.db);
       } catch (err) {
+        if (inTransaction) await sql`ROLLBACK TO SAVEPOINT entry_event_append`.execute(this.db);
         if (attempt >= MAX_ATTEMPTS || !isUniqueViolation(err)) throw err;
       }
     }
