@@ -151,6 +151,25 @@ const FIELD_NAMES: Readonly<Record<string, string>> = {
 
 export function a1111Routes(deps: A1111RouteDeps): FastifyPluginAsync {
   const now = deps.now ?? Date.now;
+
+  /**
+   * One generation for the caller through the protocol service: submitted, waited for, its images read as base64
+   * (none when `send_images` is false). An interrupted one answers with the images finished before the interrupt.
+   */
+  async function generate(
+    request: FastifyRequest<{ Body: { send_images?: boolean } }>,
+    reply: FastifyReply,
+    generation: Parameters<ProtocolService['submit']>[2]['body'],
+    kind?: Parameters<ProtocolService['submit']>[4],
+  ): Promise<{ outcome: ProtocolOutcome; images: string[] }> {
+    const auth = requireAuth(request);
+    const { entryId } = await deps.protocols.submit(auth.userId, 'a1111', { body: generation }, undefined, kind);
+    const outcome = await deps.protocols.waitFor(auth.userId, entryId, { timeoutMs: deps.syncTimeoutMs, signal: clientGone(request, reply) });
+    if (outcome.status === 'failed') throw new AppError('internal', outcome.error);
+    const images = request.body.send_images !== false ? await Promise.all(outcome.images.map(async (image) => (await deps.protocols.imageBytes(image)).toString('base64'))) : [];
+    return { outcome, images };
+  }
+
   return async (app) => {
     app.addHook('onRequest', surfaceAuthHook({ applications: deps.applications, basic: true, rateLimit: deps.rateLimit && { ...deps.rateLimit, errorBody: () => ({ detail: 'Too Many Requests' }) } }));
     app.setErrorHandler(a1111ErrorHandler);
@@ -178,14 +197,9 @@ export function a1111Routes(deps: A1111RouteDeps): FastifyPluginAsync {
         },
       },
       async (request, reply) => {
-        const auth = requireAuth(request);
         const body = request.body;
         const { engine, generation } = toGenerationBody(body, deps.engines);
-        const { entryId } = await deps.protocols.submit(auth.userId, 'a1111', { body: generation });
-        const outcome = await deps.protocols.waitFor(auth.userId, entryId, { timeoutMs: deps.syncTimeoutMs, signal: clientGone(request, reply) });
-        if (outcome.status === 'failed') throw new AppError('internal', outcome.error);
-        // Interrupted: the images finished before the interrupt, as A1111 answers.
-        const images = body.send_images !== false ? await Promise.all(outcome.images.map(async (image) => (await deps.protocols.imageBytes(image)).toString('base64'))) : [];
+        const { outcome, images } = await generate(request, reply, generation);
         return { images, parameters: echoParameters(body, outcome, engine), info: JSON.stringify(infoOf(body, outcome, engine)) };
       },
     );
@@ -212,13 +226,9 @@ export function a1111Routes(deps: A1111RouteDeps): FastifyPluginAsync {
         },
       },
       async (request, reply) => {
-        const auth = requireAuth(request);
         const body = request.body;
         const { engine, generation, kind } = toImg2ImgBody(body, deps.engines);
-        const { entryId } = await deps.protocols.submit(auth.userId, 'a1111', { body: generation }, undefined, kind);
-        const outcome = await deps.protocols.waitFor(auth.userId, entryId, { timeoutMs: deps.syncTimeoutMs, signal: clientGone(request, reply) });
-        if (outcome.status === 'failed') throw new AppError('internal', outcome.error);
-        const images = body.send_images !== false ? await Promise.all(outcome.images.map(async (image) => (await deps.protocols.imageBytes(image)).toString('base64'))) : [];
+        const { outcome, images } = await generate(request, reply, generation, kind);
         const parameters = { ...echoParameters(body, outcome, engine), init_images: body.include_init_images ? body.init_images : null, mask: body.include_init_images ? (body.mask ?? null) : null, denoising_strength: body.denoising_strength ?? DENOISING_STRENGTH_DEFAULT, inpainting_mask_invert: body.inpainting_mask_invert ?? 0, mask_blur: body.mask_blur ?? MASK_BLUR_DEFAULT, include_init_images: body.include_init_images ?? false };
         const info = { ...infoOf(body, outcome, engine), denoising_strength: body.denoising_strength ?? DENOISING_STRENGTH_DEFAULT, is_using_inpainting_conditioning: kind === 'inpaint' && engine.model.inpaintUnet };
         return { images, parameters, info: JSON.stringify(info) };
