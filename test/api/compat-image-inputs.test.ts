@@ -8,7 +8,6 @@
 import assert from 'node:assert/strict';
 import { cpSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { crc32 } from 'node:zlib';
 import { after, before, describe, it } from 'node:test';
 import OpenAI, { toFile } from 'openai';
 import sharp from 'sharp';
@@ -16,44 +15,15 @@ import type { EngineEntry } from '../../src/services/generation/engine-registry.
 import { memoryRequestLimiter } from '../../src/services/limits/request-limiter.ts';
 import { copyTiny, tiny } from '../engine/pipeline-helpers.ts';
 import { createApiContext, waitForResponse, type ApiContext } from '../helpers/api-context.ts';
+import { dataUrl, H, headerOnlyPng, inRectangle, meanDiff, pictureRgb, png, rgbaWithHole, W } from '../helpers/test-pictures.ts';
 
-const W = 64;
-const H = 48;
-
-function pictureRgb(): Buffer {
-  const rgb = Buffer.alloc(W * H * 3);
-  for (let y = 0; y < H; y++) {
-    for (let x = 0; x < W; x++) {
-      const o = (y * W + x) * 3;
-      rgb[o] = (x * 4) & 255;
-      rgb[o + 1] = (y * 5) & 255;
-      rgb[o + 2] = x > 20 && x < 44 && y > 10 && y < 30 ? 240 : 60;
-    }
-  }
-  return rgb;
-}
-const inRectangle = (x: number, y: number): boolean => x >= 16 && x < 40 && y >= 8 && y < 32;
 const outside = (x: number, y: number): boolean => !inRectangle(x, y);
-
-const png = (raw: Buffer, channels: 1 | 2 | 3 | 4, width = W, height = H) => sharp(raw, { raw: { width, height, channels } }).png().toBuffer();
-const dataUrl = (bytes: Buffer) => `data:image/png;base64,${bytes.toString('base64')}`;
 
 /** 255 inside the rectangle (white = repaint). */
 function whiteMask(): Buffer {
   const data = Buffer.alloc(W * H);
   for (let p = 0; p < W * H; p++) data[p] = inRectangle(p % W, Math.floor(p / W)) ? 255 : 0;
   return data;
-}
-
-/** The picture with the rectangle fully transparent (OpenAI's convention for "edit here"). */
-function rgbaWithHole(): Buffer {
-  const rgb = pictureRgb();
-  const rgba = Buffer.alloc(W * H * 4);
-  for (let p = 0; p < W * H; p++) {
-    rgb.copy(rgba, p * 4, p * 3, p * 3 + 3);
-    rgba[p * 4 + 3] = inRectangle(p % W, Math.floor(p / W)) ? 0 : 255;
-  }
-  return rgba;
 }
 
 /** An OpenAI mask: black everywhere, transparent in the rectangle. */
@@ -63,35 +33,10 @@ function openAiMask(): Buffer {
   return rgba;
 }
 
-function headerOnlyPng(width: number, height: number): Buffer {
-  const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(width, 0);
-  ihdr.writeUInt32BE(height, 4);
-  ihdr.set([8, 2, 0, 0, 0], 8);
-  const type = Buffer.from('IHDR');
-  const len = Buffer.alloc(4);
-  len.writeUInt32BE(13);
-  const crc = Buffer.alloc(4);
-  crc.writeUInt32BE(crc32(Buffer.concat([type, ihdr])) >>> 0);
-  const iend = Buffer.from([0, 0, 0, 0, 0x49, 0x45, 0x4e, 0x44, 0xae, 0x42, 0x60, 0x82]);
-  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), len, type, ihdr, crc, iend]);
-}
-
 async function rgbOf(bytes: Buffer): Promise<Buffer> {
   const { data, info } = await sharp(bytes).removeAlpha().raw().toBuffer({ resolveWithObject: true });
   assert.equal(`${info.width}x${info.height}`, `${W}x${H}`);
   return data;
-}
-
-function meanDiff(a: Buffer, b: Buffer, where: (x: number, y: number) => boolean = () => true): number {
-  let sum = 0;
-  let n = 0;
-  for (let p = 0; p < W * H; p++) {
-    if (!where(p % W, Math.floor(p / W))) continue;
-    for (let c = 0; c < 3; c++) sum += Math.abs(a[p * 3 + c] - b[p * 3 + c]);
-    n += 3;
-  }
-  return sum / n;
 }
 
 async function listen(ctx: ApiContext): Promise<string> {
