@@ -8,7 +8,7 @@ import ort from 'onnxruntime-node';
 const dir = process.argv[2] ?? 'models/demo';
 const ref = JSON.parse(fs.readFileSync(process.argv[3] ?? '/tmp/demo-ref.json', 'utf8'));
 const opts = { intraOpNumThreads: 1, interOpNumThreads: 1 };
-// Latent side (unet/config.json sample_size): 32 for the 2x VAE at 64 px.
+// Latent side (unet/config.json sample_size): 16 for the 4x VAE at 64 px.
 const L = JSON.parse(fs.readFileSync(path.join(dir, 'unet', 'config.json'), 'utf8')).sample_size;
 const sess = (c) => ort.InferenceSession.create(path.join(dir, c, 'model.onnx'), opts);
 let worst = 0;

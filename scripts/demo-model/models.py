@@ -1,5 +1,5 @@
 """Small latent-diffusion components: CLIP-like causal text encoder, conditional UNet with cross-attention and a
-conv autoencoder (64x64x3 <-> 32x32x4, a 2x VAE).
+conv autoencoder (64x64x3 <-> 16x16x4, a 4x VAE).
 
 Debian's torch links the reference (generic) BLAS, so matmul/Linear run at ~5 GFLOPS on this CPU while oneDNN
 convolutions run at ~150 GFLOPS. Therefore every per-token linear layer is a 1x1 convolution (channel-first
@@ -7,6 +7,8 @@ layout) and, while training, the attention products are computed as grouped 1-D 
 attention products to plain matmuls for torch.onnx.export (identical maths, ONNX Runtime has a fast MatMul).
 """
 import math
+
+import common
 
 import torch
 import torch.nn as nn
@@ -192,9 +194,14 @@ def coords(x):
 
 
 class UNet(nn.Module):
-    """Works on 2x2 patches of the 32x32 latent (like DiT's patch size 2): levels latent/2, /4, /8 with channels
-    c, 2c, 4c; cross-attention at every level, self-attention at the two coarser ones. The 2x VAE keeps the latent
-    image-like (an 8x VAE's 8x8 latent could not carry a shape) and the patches keep the UNet affordable on a CPU."""
+    """UNet on the 16x16 latent: levels latent, /2, /4 with channels c, 2c, 4c; cross-attention at every level,
+    self-attention at the two coarser ones and in the middle. Coordinate channels tell it where "top left" is.
+
+    It is trained as a v-prediction model (v = sqrt(a) eps - sqrt(1-a) x0, Salimans & Ho 2022) and converts its v to
+    the epsilon that an SD 1.x export promises, inside the graph: eps = sqrt(a) v + sqrt(1-a) x_t, with a = alpha-bar
+    at the (possibly fractional) timestep read from the DDPM table. At high noise an epsilon network must predict
+    x_t almost exactly and the sampler's x0 estimate amplifies its error (the previous attempt's speckle); a v network
+    predicts -x0 there instead, so every sampler sees well-conditioned epsilons."""
 
     def __init__(self, ctx_dim=64, c=48, heads=4, temb=256):
         super().__init__()
@@ -202,7 +209,7 @@ class UNet(nn.Module):
         c1, c2, c3 = c, 2 * c, 4 * c
         self.t1, self.t2 = nn.Linear(c, temb), nn.Linear(temb, temb)
         self.pool = nn.Linear(ctx_dim, temb)
-        self.cin = nn.Conv2d(4 + 2, c1, 2, stride=2)
+        self.cin = nn.Conv2d(4 + 2, c1, 3, padding=1)
         self.d1r, self.d1a = ResBlock(c1, c1, temb), CrossOnly(c1, ctx_dim, heads)
         self.down1 = nn.Conv2d(c1, c1, 3, stride=2, padding=1)
         self.d2r, self.d2a = ResBlock(c1, c2, temb), SpatialTransformer(c2, ctx_dim, heads)
@@ -215,16 +222,28 @@ class UNet(nn.Module):
         self.u2r, self.u2a = ResBlock(2 * c2, c2, temb), SpatialTransformer(c2, ctx_dim, heads)
         self.up1 = nn.Conv2d(c2, c1, 3, padding=1)
         self.u1r, self.u1a = ResBlock(2 * c1, c1, temb), CrossOnly(c1, ctx_dim, heads)
-        self.nout, self.cout = gn(c1), nn.Conv2d(c1, 16, 3, padding=1)
+        self.nout, self.cout = gn(c1), nn.Conv2d(c1, 4, 3, padding=1)
         nn.init.zeros_(self.cout.weight)
         nn.init.zeros_(self.cout.bias)
+        self.register_buffer("alphas_cumprod", common.alphas_cumprod(), persistent=False)
 
-    def forward(self, sample, timestep, encoder_hidden_states, last_copies=None):
-        """last_copies (training only): encoder_hidden_states was cut after its first n tokens, whose last one is an
+    def alpha_bar(self, t):
+        """alpha-bar at float timesteps t [B], linear between table entries (Euler-type samplers pass fractions)."""
+        t = t.clamp(0, common.T - 1)
+        i0 = torch.floor(t)
+        w = t - i0
+        i0 = i0.long()
+        i1 = torch.clamp(i0 + 1, max=common.T - 1)
+        return self.alphas_cumprod[i0] * (1 - w) + self.alphas_cumprod[i1] * w
+
+    def forward(self, sample, timestep, encoder_hidden_states, last_copies=None, predict_v=False):
+        """-> epsilon (the export's out_sample), or v with predict_v (training).
+
+        last_copies (training only): encoder_hidden_states was cut after its first n tokens, whose last one is an
         EOS copy standing for `last_copies` identical keys (the 77 - n + 1 copies the text encoder pads with). A
         log(count) bias on that key gives exactly the attention (and mean) over all 77 keys, at n/77 of the cost."""
         B = sample.shape[0]
-        t = timestep.expand(B)  # the engine feeds shape [1]
+        t = timestep.float().expand(B)  # the engine feeds shape [1]
         ctx = encoder_hidden_states.transpose(1, 2)  # [B,D,n]
         te = self.t2(F.silu(self.t1(timestep_embedding(t, self.c))))
         if last_copies is None:
@@ -246,42 +265,67 @@ class UNet(nn.Module):
         h = self.u2a(self.u2r(torch.cat([h, h2], 1), te), ctx, bias)
         h = self.up1(F.interpolate(h, scale_factor=2.0, mode="nearest"))
         h = self.u1a(self.u1r(torch.cat([h, h1], 1), te), ctx, bias)
-        return F.pixel_shuffle(self.cout(F.silu(self.nout(h))), 2)
+        v = self.cout(F.silu(self.nout(h)))
+        if predict_v:
+            return v
+        a = self.alpha_bar(t).view(-1, 1, 1, 1)
+        return a.sqrt() * v + (1 - a).sqrt() * sample
+
+
+class Res(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.n1, self.c1 = nn.GroupNorm(8, c), nn.Conv2d(c, c, 3, padding=1)
+        self.n2, self.c2 = nn.GroupNorm(8, c), nn.Conv2d(c, c, 3, padding=1)
+
+    def forward(self, x):
+        return x + self.c2(F.silu(self.n2(self.c1(F.silu(self.n1(x))))))
 
 
 class Encoder(nn.Module):
-    """64x64x3 -> 32x32x4 (a 2x VAE: the latent keeps the shape's outline, which an 8x8 latent could not)."""
+    """64x64x3 -> 16x16x4 (a 4x VAE: a small shape still spans 4-5 latent pixels, which an 8x8 latent could not)."""
 
-    def __init__(self, c=32):
+    def __init__(self, c=32, blocks=1):
         super().__init__()
         self.net = nn.Sequential(
             nn.Conv2d(3, c, 4, stride=2, padding=1), nn.SiLU(),  # 32
-            nn.Conv2d(c, c, 3, padding=1), nn.SiLU(),
-            nn.Conv2d(c, 4, 1))
+            nn.Conv2d(c, 2 * c, 4, stride=2, padding=1), nn.SiLU(),  # 16
+            *[Res(2 * c) for _ in range(blocks)],
+            nn.Conv2d(2 * c, 4, 1))
 
     def forward(self, x):
         return self.net(x)
 
 
-class DecRes(nn.Module):
-    def __init__(self, c):
-        super().__init__()
-        self.c1, self.c2 = nn.Conv2d(c, c, 3, padding=1), nn.Conv2d(c, c, 3, padding=1)
-
-    def forward(self, x):
-        return x + self.c2(F.silu(self.c1(F.silu(x))))
-
-
 class Decoder(nn.Module):
-    """32x32x4 -> 64x64x3: two residual blocks at 32 px, then x2 by pixel shuffle (no full-resolution convolutions)."""
+    """16x16x4 -> 64x64x3: two residual blocks at 16 px, x2 by pixel shuffle, one at 32 px, x2 by pixel shuffle.
 
-    def __init__(self, c=32):
+    The last layer does not paint RGB: it scores each of the world's palette colours per pixel, and the picture is
+    the softmax-weighted mix of the palette (anti-aliased edges come out as mixes). Trained with cross-entropy
+    against each pixel's nearest palette colour, the decoder learns crisp edges and star points in a few thousand
+    steps, where an RGB regression decoder of the same size stays blurry (a blurred star measures as a pentagon)."""
+
+    def __init__(self, palette, c=64):
         super().__init__()
+        k = len(palette)
         self.cin = nn.Conv2d(4, c, 3, padding=1)
-        self.r1 = DecRes(c)
-        self.r2 = DecRes(c)
-        self.out = nn.Conv2d(c, 12, 3, padding=1)
+        self.r1, self.r2 = Res(c), Res(c)
+        self.up = nn.Conv2d(c, 4 * (c // 2), 3, padding=1)
+        self.r3 = Res(c // 2)
+        self.out = nn.Conv2d(c // 2, 4 * k, 3, padding=1)
+        # [3, K, 1, 1]: the palette in [-1, 1] as a 1x1 convolution from colour probabilities to RGB.
+        rgb = torch.tensor(palette, dtype=torch.float32) / 127.5 - 1.0
+        self.register_buffer("palette", rgb.t().reshape(3, k, 1, 1).contiguous())
+
+    def logits(self, z):
+        h = self.r2(self.r1(self.cin(z)))
+        h = self.r3(F.pixel_shuffle(self.up(h), 2))
+        return F.pixel_shuffle(self.out(F.silu(h)), 2)
 
     def forward(self, z):
-        h = self.r2(self.r1(self.cin(z)))
-        return F.pixel_shuffle(self.out(F.silu(h)), 2)
+        return F.conv2d(torch.softmax(self.logits(z), dim=1), self.palette)
+
+    def labels(self, x):
+        """Nearest palette colour of every pixel of x [B,3,H,W] in [-1, 1] -> [B,H,W] class indices."""
+        d = (x[:, :, None] - self.palette.reshape(1, 3, -1, 1, 1)).pow(2).sum(1)
+        return d.argmin(1)

@@ -71,8 +71,12 @@ def lr_at(step, total, peak, warm, progress=None):
     return peak * (0.05 + 0.95 * 0.5 * (1 + np.cos(np.pi * min(1.0, p))))
 
 
+def new_decoder():
+    return models.Decoder(list(world.PALETTE.values()))
+
+
 def train_autoencoder(imgs, args, rng):
-    enc, dec = models.Encoder(), models.Decoder()
+    enc, dec = models.Encoder(), new_decoder()
     params = list(enc.parameters()) + list(dec.parameters())
     opt = torch.optim.AdamW(params, lr=args.ae_lr, weight_decay=0.0)
     n = len(imgs)
@@ -81,10 +85,14 @@ def train_autoencoder(imgs, args, rng):
             g["lr"] = lr_at(step, args.ae_steps, args.ae_lr, 50)
         x = to_tensor(imgs[rng.integers(0, n, args.ae_batch)])
         z = enc(x)
-        # Relative latent noise keeps the decoder robust to imperfect latents from the diffusion model.
-        zn = z + 0.1 * z.detach().std() * torch.randn_like(z)
-        y = dec(zn)
-        rec = F.mse_loss(y, x) + 0.5 * F.l1_loss(y, x)
+        # Latent noise (0 to --ae-noise std, per image) makes the decoder snap imperfect latents from the diffusion
+        # model back to flat colours and straight edges instead of passing their error through as speckle.
+        level = args.ae_noise * torch.rand(z.shape[0], 1, 1, 1)
+        zn = z + level * z.detach().std() * torch.randn_like(z)
+        logits = dec.logits(zn)
+        y = F.conv2d(torch.softmax(logits, dim=1), dec.palette)
+        # Cross-entropy on each pixel's palette colour (crisp edges), MSE on the mixed colour (anti-aliasing).
+        rec = F.cross_entropy(logits, dec.labels(x)) + F.mse_loss(y, x)
         loss = rec + 1e-4 * z.pow(2).mean()
         opt.zero_grad()
         loss.backward()
@@ -102,6 +110,19 @@ def encode_all(enc, imgs, bs=512):
     for i in range(0, len(imgs), bs):
         out.append(enc(to_tensor(imgs[i:i + bs])))
     return torch.cat(out)
+
+
+@torch.no_grad()
+def ae_preview(enc, dec, imgs, noise, path):
+    """Rows: originals, reconstructions, reconstructions from latents with the largest training noise."""
+    from PIL import Image
+    x = to_tensor(imgs)
+    z = enc(x)
+    rows = [x, dec(z), dec(z + noise * z.std() * torch.randn_like(z))]
+    pic = torch.cat([torch.cat(list(r), dim=2) for r in rows], dim=1)
+    pic = ((pic.clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).numpy()
+    Image.fromarray(pic).save(path)
+    log(f"autoencoder preview -> {path}")
 
 
 def check_caption_tokens(tok, text):
@@ -152,11 +173,16 @@ def train_diffusion(latents, scenes, tok, args, rng, snapshot=None, init=None):
         eps = torch.from_numpy(rng.standard_normal(x0.shape).astype(np.float32))
         a = ac[t].view(-1, 1, 1, 1)
         xt = a.sqrt() * x0 + (1 - a).sqrt() * eps
+        v = a.sqrt() * eps - (1 - a).sqrt() * x0
         ctx, _ = te(ids)
         # Keys after the longest caption's EOS are EOS copies: cut them, weighted exactly (see UNet.forward).
-        n = int(ids.argmax(dim=-1).max()) + 1
-        pred = unet(xt, t.float(), ctx[:, :n], last_copies=ctx.shape[1] - n + 1)
-        loss = F.mse_loss(pred, eps)
+        keys = int(ids.argmax(dim=-1).max()) + 1
+        pred = unet(xt, t.float(), ctx[:, :keys], last_copies=ctx.shape[1] - keys + 1, predict_v=True)
+        # v-loss, down-weighted where SNR > gamma - 1 (Min-SNR, Hang et al. 2023): the nearly clean steps only
+        # polish detail, and their large gradients would otherwise slow down learning the layout.
+        snr = a.flatten() / (1 - a.flatten())
+        weight = torch.clamp(args.min_snr / (snr + 1), max=1.0)
+        loss = (weight * (pred - v).pow(2).mean(dim=(1, 2, 3))).mean()
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -192,7 +218,7 @@ def export(out, tok, enc, dec, te, unet, scaling, args):
                                         "last_hidden_state": {0: "batch", 1: "sequence"},
                                         "pooler_output": {0: "batch"}}, do_constant_folding=True)
         ctx, _ = te(ids)
-        s = torch.randn(2, 4, 32, 32)
+        s = torch.randn(2, 4, 16, 16)
         torch.onnx.export(unet, (s, torch.tensor([500.0]), ctx), os.path.join(out, "unet", "model.onnx"),
                           opset_version=opset, input_names=["sample", "timestep", "encoder_hidden_states"],
                           output_names=["out_sample"],
@@ -217,7 +243,7 @@ def export(out, tok, enc, dec, te, unet, scaling, args):
             def forward(self, sample):
                 return self.enc(sample)
 
-        torch.onnx.export(Dec(), (torch.randn(1, 4, 32, 32),), os.path.join(out, "vae_decoder", "model.onnx"),
+        torch.onnx.export(Dec(), (torch.randn(1, 4, 16, 16),), os.path.join(out, "vae_decoder", "model.onnx"),
                           opset_version=opset, input_names=["latent_sample"], output_names=["sample"],
                           dynamic_axes={"latent_sample": {0: "batch", 2: "height", 3: "width"},
                                         "sample": {0: "batch", 2: "height", 3: "width"}}, do_constant_folding=True)
@@ -265,12 +291,12 @@ def export(out, tok, enc, dec, te, unet, scaling, args):
     })
     wj("unet/config.json", {
         "_class_name": "SdapiDemoUNet",
-        "sample_size": 32,
+        "sample_size": 16,
         "in_channels": 4,
         "out_channels": 4,
         "cross_attention_dim": args.text_dim,
-        # Four entries for the engine's latent multiple: the 2x2 patches halve once more than the three levels.
-        "block_out_channels": [args.unet_ch, args.unet_ch, 2 * args.unet_ch, 4 * args.unet_ch],
+        # Three levels (16, 8, 4 latent px at 64 px): latent multiple 4 * 2^(3-1) = 16 px.
+        "block_out_channels": [args.unet_ch, 2 * args.unet_ch, 4 * args.unet_ch],
         "attention_head_dim": 4,
     })
     wj("text_encoder/config.json", {
@@ -289,8 +315,8 @@ def export(out, tok, enc, dec, te, unet, scaling, args):
         "out_channels": 3,
         "latent_channels": 4,
         "sample_size": 64,
-        # Two entries: vae_scale_factor 2^(2-1) = 2 (64 px images, 32x32 latents), as diffusers derives it.
-        "block_out_channels": [32, 32],
+        # Three entries: vae_scale_factor 2^(3-1) = 4 (64 px images, 16x16 latents), as diffusers derives it.
+        "block_out_channels": [32, 64, 64],
         "scaling_factor": scaling,
     }
     wj("vae_decoder/config.json", vae)
@@ -320,22 +346,25 @@ def main():
     ap.add_argument("--quick", action="store_true", help="tiny smoke-test run (~2 min)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--images", type=int, default=40000)
-    ap.add_argument("--ae-steps", type=int, default=700)
+    ap.add_argument("--ae-steps", type=int, default=2500)
+    ap.add_argument("--ae-noise", type=float, default=0.1, help="largest latent noise (x std) the decoder learns to undo")
     ap.add_argument("--ae-batch", type=int, default=32)
     ap.add_argument("--ae-lr", type=float, default=2e-3)
     ap.add_argument("--steps", type=int, default=6000)
-    ap.add_argument("--minutes", type=float, default=60.0, help="wall-clock budget of the UNet training")
+    ap.add_argument("--minutes", type=float, default=62.0, help="wall-clock budget of the UNet training")
     ap.add_argument("--snapshot-every", type=int, default=250)
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--ema", type=float, default=0.999)
     ap.add_argument("--uncond", type=float, default=0.1, help="caption dropout for classifier-free guidance")
+    ap.add_argument("--min-snr", type=float, default=5.0, help="Min-SNR gamma of the v-loss weighting")
     ap.add_argument("--text-dim", type=int, default=96)
     ap.add_argument("--text-layers", type=int, default=4)
     ap.add_argument("--unet-ch", type=int, default=48)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--export-from", default="", help="only export this checkpoint (no training)")
     ap.add_argument("--ckpt", default="", help="also save a torch checkpoint here (for scripts/demo-model/eval.py)")
+    ap.add_argument("--ae-from", default="", help="take the autoencoder from this checkpoint instead of training it")
     ap.add_argument("--resume", default="", help="continue from this checkpoint (or .partial snapshot): its autoencoder "
                     "and weights, a fresh optimiser and learning-rate schedule")
     args = ap.parse_args()
@@ -359,7 +388,7 @@ def main():
         assert [tuple(m) for m in ck["merges"]] == tok.merges
         te = models.TextEncoder(len(tok.encoder), d=args.text_dim, layers=args.text_layers, heads=4)
         unet = models.UNet(ctx_dim=args.text_dim, c=args.unet_ch, heads=4)
-        enc, dec = models.Encoder(), models.Decoder()
+        enc, dec = models.Encoder(), new_decoder()
         for m, k in ((te, "te"), (unet, "unet"), (enc, "enc"), (dec, "dec")):
             m.load_state_dict(ck[k])
             m.eval()
@@ -381,12 +410,22 @@ def main():
     log(f"rendered {len(imgs)} images")
 
     init = None
-    if args.resume:
+    if args.ae_from:
+        # Reuse a finished autoencoder (same seed and world: the one this command would train).
+        ae = torch.load(args.ae_from)
+        assert ae["args"]["seed"] == args.seed and ae["args"]["images"] == args.images
+        enc, dec = models.Encoder(), new_decoder()
+        enc.load_state_dict(ae["enc"])
+        dec.load_state_dict(ae["dec"])
+        enc.eval()
+        dec.eval()
+        log(f"autoencoder from {args.ae_from}")
+    elif args.resume:
         init = torch.load(args.resume)
         assert [tuple(m) for m in init["merges"]] == tok.merges
         for k in ("text_dim", "text_layers", "unet_ch"):
             assert getattr(args, k) == init["args"][k], k
-        enc, dec = models.Encoder(), models.Decoder()
+        enc, dec = models.Encoder(), new_decoder()
         enc.load_state_dict(init["enc"])
         dec.load_state_dict(init["dec"])
         enc.eval()
@@ -401,7 +440,9 @@ def main():
         x = to_tensor(imgs[:256])
         err = (dec(enc(x)) - x).abs().mean().item()
     log(f"latents mean {lat.mean().item():.3f} std {std:.3f} -> scaling_factor {scaling:.5f}; ae L1 {err:.4f}")
-    latents = (lat * scaling).half()  # half precision: 40k x 4x32x32 latents in 330 MB
+    if args.ckpt:
+        ae_preview(enc, dec, imgs[:16], args.ae_noise, args.ckpt + ".ae.png")
+    latents = (lat * scaling).half()  # half precision: 40k x 4x16x16 latents in 82 MB
     del imgs
 
     def save(path, te_sd, unet_sd, step):

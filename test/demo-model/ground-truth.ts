@@ -27,7 +27,8 @@ export interface Agreement {
   misses: string[];
 }
 
-export async function groundTruthAgreement(palette: Palette): Promise<Agreement> {
+/** `blur`: Gaussian σ in pixels applied to each scene first (soft edges, as a generator draws them). */
+export async function groundTruthAgreement(palette: Palette, blur = 0): Promise<Agreement> {
   const truth = JSON.parse(readFileSync(`${FIXTURE}truth.json`, 'utf8')) as Truth;
   const { data, info } = await sharp(`${FIXTURE}renders.png`).removeAlpha().raw().toBuffer({ resolveWithObject: true });
   const s = truth.size;
@@ -37,7 +38,8 @@ export async function groundTruthAgreement(palette: Palette): Promise<Agreement>
     const ox = (i % truth.columns) * s;
     const oy = Math.floor(i / truth.columns) * s;
     for (let y = 0; y < s; y++) rgb.set(data.subarray(((oy + y) * info.width + ox) * 3, ((oy + y) * info.width + ox + s) * 3), y * s * 3);
-    const reading = classify(rgb, s, s, palette);
+    const scenePixels = blur > 0 ? new Uint8Array(await sharp(rgb, { raw: { width: s, height: s, channels: 3 } }).blur(blur).raw().toBuffer()) : rgb;
+    const reading = classify(scenePixels, s, s, palette);
     const bg = reading.background === scene.background;
     a.scenes++;
     if (bg) a.background++;
