@@ -75,6 +75,14 @@ def new_decoder():
     return models.Decoder(list(world.PALETTE.values()))
 
 
+def load_autoencoder(ck):
+    """The encoder and decoder of a checkpoint written by this script, in eval mode."""
+    enc, dec = models.Encoder(), new_decoder()
+    enc.load_state_dict(ck["enc"])
+    dec.load_state_dict(ck["dec"])
+    return enc.eval(), dec.eval()
+
+
 def train_autoencoder(imgs, args, rng):
     enc, dec = models.Encoder(), new_decoder()
     params = list(enc.parameters()) + list(dec.parameters())
@@ -388,8 +396,8 @@ def main():
         assert [tuple(m) for m in ck["merges"]] == tok.merges
         te = models.TextEncoder(len(tok.encoder), d=args.text_dim, layers=args.text_layers, heads=4)
         unet = models.UNet(ctx_dim=args.text_dim, c=args.unet_ch, heads=4)
-        enc, dec = models.Encoder(), new_decoder()
-        for m, k in ((te, "te"), (unet, "unet"), (enc, "enc"), (dec, "dec")):
+        enc, dec = load_autoencoder(ck)
+        for m, k in ((te, "te"), (unet, "unet")):
             m.load_state_dict(ck[k])
             m.eval()
         write_heldout(args.out)
@@ -414,22 +422,14 @@ def main():
         # Reuse a finished autoencoder (same seed and world: the one this command would train).
         ae = torch.load(args.ae_from)
         assert ae["args"]["seed"] == args.seed and ae["args"]["images"] == args.images
-        enc, dec = models.Encoder(), new_decoder()
-        enc.load_state_dict(ae["enc"])
-        dec.load_state_dict(ae["dec"])
-        enc.eval()
-        dec.eval()
+        enc, dec = load_autoencoder(ae)
         log(f"autoencoder from {args.ae_from}")
     elif args.resume:
         init = torch.load(args.resume)
         assert [tuple(m) for m in init["merges"]] == tok.merges
         for k in ("text_dim", "text_layers", "unet_ch"):
             assert getattr(args, k) == init["args"][k], k
-        enc, dec = models.Encoder(), new_decoder()
-        enc.load_state_dict(init["enc"])
-        dec.load_state_dict(init["dec"])
-        enc.eval()
-        dec.eval()
+        enc, dec = load_autoencoder(init)
         log(f"resuming from {args.resume} (step {init['step']})")
     else:
         enc, dec = train_autoencoder(imgs, args, rng)
