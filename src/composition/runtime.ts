@@ -3,6 +3,7 @@
  * HTTP app), for `sdapi serve`, `sdapi worker`, the account commands, tests and benches alike. Nothing else
  * constructs a service; tests swap parts through RuntimeOverrides instead of switches in production code.
  */
+import { runStopSteps } from './stop-steps.ts';
 import { resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
@@ -188,10 +189,11 @@ export async function openRuntime(config: Config, overrides: RuntimeOverrides = 
     if (!connection && !ownStorage) return runtime;
     let closing: Promise<void> | undefined;
     const close = () =>
-      (closing ??= runtime
-        .close()
-        .finally(() => connection?.close())
-        .finally(() => ownStorage?.close?.()));
+      (closing ??= runStopSteps(logger, [
+        ['the services', () => runtime.close()],
+        ['the rate limiter\'s Redis connection', () => connection?.close()],
+        ['the image storage', () => ownStorage?.close?.()],
+      ]));
     return { ...runtime, close };
   } catch (err) {
     await limiterRedis?.close();
@@ -370,18 +372,20 @@ export function assembleRuntime(config: Config, store: Store, parts: { engines: 
     logger,
     jobHandlers,
     close: () =>
-      (closing ??= (async () => {
-        try {
-          unsubscribe();
-          await services.webhookDispatcher.stop();
-          await services.sweeper.stop();
-          await generator.close();
-        } finally {
-          await queue.close().catch(() => undefined);
-          await broadcast.close().catch(() => undefined);
-          await store.close();
-        }
-      })()),
+      (closing ??= runStopSteps(logger, [
+        [
+          'the webhook dispatcher',
+          () => {
+            unsubscribe();
+            return services.webhookDispatcher.stop();
+          },
+        ],
+        ['the queue sweeper', () => services.sweeper.stop()],
+        ['the engine threads', () => generator.close()],
+        ['the queue', () => queue.close().catch(() => undefined)],
+        ['the event broadcast', () => broadcast.close().catch(() => undefined)],
+        ['the database', () => store.close()],
+      ])),
   };
 }
 

@@ -1,4 +1,5 @@
 /** `sdapi serve`: the runtime, the HTTP listener and N in-process workers, with one close() for a graceful stop. */
+import { closeHttpServer, runStopSteps } from './stop-steps.ts';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Config } from '../config/load-config.ts';
@@ -52,11 +53,11 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
   const stopHousekeeping = startHousekeeping(runtime, logger);
   let closing: Promise<void> | undefined;
   const close = () =>
-    (closing ??= (async () => {
-      await stopHousekeeping();
-      await workers?.stop();
-      await listening.close();
-      await runtime.close();
-    })());
+    (closing ??= runStopSteps(logger, [
+      ['housekeeping', stopHousekeeping],
+      ['the in-process workers', () => workers?.stop()],
+      ['the HTTP server', () => closeHttpServer(listening, logger)],
+      ['the runtime', () => runtime.close()],
+    ]));
   return { app: listening, runtime, workers, logger, url: `http://${config.host}:${port}`, close };
 }

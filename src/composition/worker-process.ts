@@ -1,4 +1,5 @@
 /** `sdapi worker`: the runtime and generation workers only (no HTTP), against the shared store, queue and storage. */
+import { runStopSteps } from './stop-steps.ts';
 import type { Logger } from 'pino';
 import type { Config } from '../config/load-config.ts';
 import { createLogger } from './logger.ts';
@@ -39,12 +40,9 @@ export async function startWorkerProcess(
     workers,
     logger,
     close: () =>
-      (closing ??= (async () => {
-        try {
-          await workers.stop();
-        } finally {
-          await runtime.close();
-        }
-      })()),
+      (closing ??= runStopSteps(logger, [
+        ['the workers', () => workers.stop()],
+        ['the runtime', () => runtime.close()],
+      ])),
   };
 }

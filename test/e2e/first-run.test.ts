@@ -71,7 +71,9 @@ describe('first run: .env, the CLI and the server agree; the tutorial client wor
     for (;;) {
       assert.equal(server.exitCode, null, `the server exited:\n${serverLog}`);
       try {
-        if ((await fetch(`${base}/api/v1/openapi.json`)).ok) break;
+        const res = await fetch(`${base}/healthz`);
+        await res.arrayBuffer(); // an unread body keeps its connection busy, and holds the server's stop
+        if (res.ok) break;
       } catch {
         // not listening yet
       }

@@ -75,13 +75,16 @@ export interface ServerProcess {
   kill9(): Promise<void>;
 }
 
-/** stop(): SIGTERM, then SIGKILL after 15 s; kill9(): SIGKILL at once. Both wait for the exit. */
+/**
+ * stop(): SIGTERM, then SIGKILL after 30 s (after the process's own 20 s stop deadline, which logs what it waited
+ * for); kill9(): SIGKILL at once. Both wait for the exit.
+ */
 function stoppers(child: ChildProcess, exited: Promise<void>): { stop(): Promise<void>; kill9(): Promise<void> } {
   const running = () => child.exitCode === null && child.signalCode === null;
   return {
     async stop() {
       if (running()) child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+      const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
       await exited;
       clearTimeout(timer);
     },
@@ -108,7 +111,10 @@ export async function startServe(env: NodeJS.ProcessEnv, port: number, options: 
   for (;;) {
     if (child.exitCode !== null) throw new Error(`sdapi serve exited early (${child.exitCode}): ${out}`);
     try {
-      const res = await fetch(`${url}/api/v1/openapi.json`);
+      // The body is read: an unread body (the OpenAPI document is 246 kB) keeps its connection busy, and a
+      // stopping server waits for the responses it is still sending.
+      const res = await fetch(`${url}/healthz`);
+      await res.arrayBuffer();
       if (res.ok) break;
     } catch {
       // not listening yet

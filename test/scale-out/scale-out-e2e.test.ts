@@ -91,6 +91,7 @@ describe('scale-out: API process + separate worker processes on PostgreSQL and R
     const image = await fetch(entries[1].content[0].url);
     assert.equal(image.status, 200, 'the API process serves the file the worker wrote to the shared data dir');
     assert.equal(image.headers.get('content-type'), 'image/png');
+    await image.arrayBuffer();
     assert.equal((await api(server.url, token, 'GET', '/account')).json.data.credits, 49);
     const once = await ledgerAndJobs(first.json.data.guid);
     assert.deepEqual(once.ledger, ['charge:0:1', 'reserve:-1:1']);

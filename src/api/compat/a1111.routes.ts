@@ -250,7 +250,7 @@ export function a1111Routes(deps: A1111RouteDeps): FastifyPluginAsync {
       },
       async (request) => {
         const auth = requireAuth(request);
-        const [latest, jobCount] = await Promise.all([deps.protocols.latest(auth.userId, 'a1111'), deps.protocols.unfinished(auth.userId, 'a1111')]);
+        const { latest, unfinished: jobCount } = await deps.protocols.activity(auth.userId, 'a1111');
         const running = latest && latest.status === 'running' ? await deps.protocols.liveState(auth.userId, latest.threadId, latest.id) : {};
         return progressView(latest, jobCount, now(), { etaSeconds: running.etaSeconds, currentImage: request.query.skip_current_image ? undefined : running.preview?.toString('base64') });
       },

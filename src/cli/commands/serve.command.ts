@@ -3,7 +3,7 @@ import { Command } from 'commander';
 import { describeStorage } from '../../composition/runtime.ts';
 import { startServer } from '../../composition/server.ts';
 import { loadConfig } from '../../config/load-config.ts';
-import { announceStore, untilStopSignal, type CliContext } from '../cli-context.ts';
+import { announceStore, serveUntilStopped, type CliContext } from '../cli-context.ts';
 import { applyEngineOptions, deviceName, integerIn, type EngineOptions } from '../options.ts';
 
 export function serveCommand(ctx: CliContext): Command {
@@ -31,8 +31,6 @@ export function serveCommand(ctx: CliContext): Command {
         },
         'sdapi is serving',
       );
-      const signal = await untilStopSignal();
-      server.logger.info({ signal }, 'stopping');
-      await server.close().catch((err: unknown) => server.logger.error({ err }, 'error while stopping'));
+      await serveUntilStopped(server.logger, () => server.close());
     });
 }

@@ -7,7 +7,7 @@ import { Command } from 'commander';
 import { describeStorage } from '../../composition/runtime.ts';
 import { startWorkerProcess } from '../../composition/worker-process.ts';
 import { loadConfig } from '../../config/load-config.ts';
-import { announceStore, untilStopSignal, type CliContext } from '../cli-context.ts';
+import { announceStore, serveUntilStopped, type CliContext } from '../cli-context.ts';
 import { applyEngineOptions, deviceName, integerIn, type EngineOptions } from '../options.ts';
 
 export function workerCommand(ctx: CliContext): Command {
@@ -36,8 +36,6 @@ export function workerCommand(ctx: CliContext): Command {
         },
         'sdapi worker is running',
       );
-      const signal = await untilStopSignal();
-      running.logger.info({ signal }, 'stopping');
-      await running.close().catch((err: unknown) => running.logger.error({ err }, 'error while stopping'));
+      await serveUntilStopped(running.logger, () => running.close());
     });
 }

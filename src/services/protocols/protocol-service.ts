@@ -188,8 +188,13 @@ export class ProtocolService {
 
   /** The most recent request the account sent through the protocol (queued, running or final), if any. */
   async latest(userId: string, protocol: Protocol): Promise<Entry | undefined> {
-    const row = await this.deps.store.repos.protocols.latestRequest(userId, protocolThreadKeys(protocol));
-    return row && toEntry(row);
+    return (await this.activity(userId, protocol)).latest;
+  }
+
+  /** The account's most recent request through the protocol and how many are queued or running, read together. */
+  async activity(userId: string, protocol: Protocol): Promise<{ latest: Entry | undefined; unfinished: number }> {
+    const found = await this.deps.store.repos.protocols.latestRequest(userId, protocolThreadKeys(protocol));
+    return found ? { latest: toEntry(found.latest), unfinished: found.unfinished } : { latest: undefined, unfinished: 0 };
   }
 
   /**
@@ -208,11 +213,6 @@ export class ProtocolService {
       throw err;
     }
     return true;
-  }
-
-  /** How many of the account's requests through the protocol are queued or running. */
-  async unfinished(userId: string, protocol: Protocol): Promise<number> {
-    return this.deps.store.repos.protocols.unfinishedRequests(userId, protocolThreadKeys(protocol));
   }
 
   /** The stored PNG of a delivered image, or the same pixels as JPEG or WebP (`quality` 0–100). */

@@ -36,32 +36,36 @@ export class ProtocolsRepository {
       .execute();
   }
 
-  /** The newest request entry of the account's threads for the protocol (`protocols`: its thread keys). */
-  async latestRequest(userId: string, protocols: readonly string[]): Promise<EntryRow | undefined> {
-    return this.db
+  /**
+   * The newest request entry of the account's threads for the protocol (`protocols`: its thread keys) and how many
+   * of those requests are queued or running, in one statement, so that both come from the same snapshot (two
+   * queries could see a request arrive or finish in between).
+   */
+  async latestRequest(userId: string, protocols: readonly string[]): Promise<{ latest: EntryRow; unfinished: number } | undefined> {
+    const row = await this.db
       .selectFrom('protocol_threads as p')
       .innerJoin('entries as e', (join) => join.onRef('e.thread_id', '=', 'p.thread_id').onRef('e.user_id', '=', 'p.user_id'))
       .selectAll('e')
+      .select((eb) =>
+        eb
+          .selectFrom('protocol_threads as p2')
+          .innerJoin('entries as e2', (join) => join.onRef('e2.thread_id', '=', 'p2.thread_id').onRef('e2.user_id', '=', 'p2.user_id'))
+          .select((inner) => inner.fn.countAll<number>().as('n'))
+          .where('p2.user_id', '=', userId)
+          .where('p2.protocol', 'in', [...protocols])
+          .where('e2.type', '=', 'request')
+          .where('e2.status', 'in', ['queued', 'running'])
+          .as('unfinished_requests'),
+      )
       .where('p.user_id', '=', userId)
       .where('p.protocol', 'in', [...protocols])
       .where('e.type', '=', 'request')
       .orderBy('e.seq', 'desc')
       .limit(1)
       .executeTakeFirst();
-  }
-
-  /** How many requests of the account's threads for the protocol are queued or running. */
-  async unfinishedRequests(userId: string, protocols: readonly string[]): Promise<number> {
-    const row = await this.db
-      .selectFrom('protocol_threads as p')
-      .innerJoin('entries as e', (join) => join.onRef('e.thread_id', '=', 'p.thread_id').onRef('e.user_id', '=', 'p.user_id'))
-      .select((eb) => eb.fn.countAll<number>().as('n'))
-      .where('p.user_id', '=', userId)
-      .where('p.protocol', 'in', [...protocols])
-      .where('e.type', '=', 'request')
-      .where('e.status', 'in', ['queued', 'running'])
-      .executeTakeFirstOrThrow();
-    return Number(row.n);
+    if (!row) return undefined;
+    const { unfinished_requests: unfinished, ...latest } = row;
+    return { latest, unfinished: Number(unfinished ?? 0) };
   }
 
   /** Housekeeping: forgets requests recorded before `before`. */
