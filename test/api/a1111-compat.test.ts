@@ -186,6 +186,44 @@ describe('AUTOMATIC1111 API (/sdapi/v1)', () => {
     }
   });
 
+  it("POST /options {sd_model_checkpoint} switches the account's model (not another account's); override_settings still wins", async () => {
+    const own = await ctx.user('a1111-options@example.com', 100);
+    const other = await ctx.user('a1111-options-other@example.com', 100);
+    const options = (token: string) => ctx.request(token, { method: 'GET', url: '/sdapi/v1/options' }).then((r) => r.json());
+    const modelOf = async (token: string, extra: Record<string, unknown> = {}) => {
+      const res = await txt2img(ctx, token, { prompt: 'x', steps: 1, width: 64, height: 64, send_images: false, ...extra });
+      assert.equal(res.statusCode, 200, res.body);
+      return JSON.parse(res.json().info).sd_model_name as string;
+    };
+    assert.equal(await modelOf(own.token), 'tiny-a1111', 'the default: the first engine offering 64x64');
+
+    // A1111 titles files "name.safetensors [hash]"; other settings in the same body are ignored. A1111 answers null.
+    const set = await ctx.request(own.token, { method: 'POST', url: '/sdapi/v1/options', payload: { sd_model_checkpoint: 'tiny-other.safetensors [0123abcd]', CLIP_stop_at_last_layers: 2 } });
+    assert.equal(set.statusCode, 200, set.body);
+    assert.equal(set.body, 'null');
+    assert.equal((await options(own.token)).sd_model_checkpoint, 'tiny-other');
+    assert.equal(await modelOf(own.token), 'tiny-other');
+    assert.equal(await modelOf(own.token, { override_settings: { sd_model_checkpoint: 'tiny-a1111' } }), 'tiny-a1111', 'a request override wins');
+    assert.equal(await modelOf(own.token), 'tiny-other', 'and does not change the setting');
+    // Tenant isolation: the other account still gets the default.
+    assert.equal((await options(other.token)).sd_model_checkpoint, 'tiny-a1111');
+    assert.equal(await modelOf(other.token), 'tiny-a1111');
+
+    // An alias is kept as given; an unknown checkpoint is a 422 naming the field, and changes nothing.
+    assert.equal((await ctx.request(own.token, { method: 'POST', url: '/sdapi/v1/options', payload: { sd_model_checkpoint: 'tiny-alias' } })).statusCode, 200);
+    assert.equal((await options(own.token)).sd_model_checkpoint, 'tiny-alias');
+    for (const bad of ['no-such-model', 42, '']) {
+      const res = await ctx.request(own.token, { method: 'POST', url: '/sdapi/v1/options', payload: { sd_model_checkpoint: bad } });
+      assert.equal(res.statusCode, 422, res.body);
+      assert.deepEqual(res.json().detail.map((d: { loc: unknown[] }) => d.loc), [['body', 'sd_model_checkpoint']]);
+    }
+    assert.equal((await options(own.token)).sd_model_checkpoint, 'tiny-alias');
+    assert.equal(await modelOf(own.token), 'tiny-other');
+    // Without a token: 401, nothing stored.
+    const anonymous = await ctx.request(null, { method: 'POST', url: '/sdapi/v1/options', payload: { sd_model_checkpoint: 'tiny-other' } });
+    assert.equal(anonymous.statusCode, 401);
+  });
+
   it('bad fields are a 422 with FastAPI-style detail [{loc, msg, type}] naming A1111 fields; unknown routes 404 {"detail": "Not Found"}', async () => {
     const res = await txt2img(ctx, user.token, { prompt: 'x', width: 100, height: 64, override_settings: { sd_model_checkpoint: 'tiny-other' } });
     assert.equal(res.statusCode, 422);

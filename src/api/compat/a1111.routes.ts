@@ -170,6 +170,12 @@ export function a1111Routes(deps: A1111RouteDeps): FastifyPluginAsync {
     return { outcome, images };
   }
 
+  /** The checkpoint the caller chose with POST /options, if any. */
+  async function accountCheckpoint(request: FastifyRequest): Promise<string | undefined> {
+    const chosen = (await deps.protocols.settings(requireAuth(request).userId, 'a1111')).sd_model_checkpoint;
+    return typeof chosen === 'string' ? chosen : undefined;
+  }
+
   return async (app) => {
     app.addHook('onRequest', surfaceAuthHook({ applications: deps.applications, basic: true, rateLimit: deps.rateLimit && { ...deps.rateLimit, errorBody: () => ({ detail: 'Too Many Requests' }) } }));
     app.setErrorHandler(a1111ErrorHandler);
@@ -198,7 +204,7 @@ export function a1111Routes(deps: A1111RouteDeps): FastifyPluginAsync {
       },
       async (request, reply) => {
         const body = request.body;
-        const { engine, generation } = toGenerationBody(body, deps.engines);
+        const { engine, generation } = toGenerationBody(body, deps.engines, { accountCheckpoint: await accountCheckpoint(request) });
         const { outcome, images } = await generate(request, reply, generation);
         return { images, parameters: echoParameters(body, outcome, engine), info: JSON.stringify(infoOf(body, outcome, engine)) };
       },
@@ -227,7 +233,7 @@ export function a1111Routes(deps: A1111RouteDeps): FastifyPluginAsync {
       },
       async (request, reply) => {
         const body = request.body;
-        const { engine, generation, kind } = toImg2ImgBody(body, deps.engines);
+        const { engine, generation, kind } = toImg2ImgBody(body, deps.engines, await accountCheckpoint(request));
         const { outcome, images } = await generate(request, reply, generation, kind);
         const parameters = { ...echoParameters(body, outcome, engine), init_images: body.include_init_images ? body.init_images : null, mask: body.include_init_images ? (body.mask ?? null) : null, denoising_strength: body.denoising_strength ?? DENOISING_STRENGTH_DEFAULT, inpainting_mask_invert: body.inpainting_mask_invert ?? 0, mask_blur: body.mask_blur ?? MASK_BLUR_DEFAULT, include_init_images: body.include_init_images ?? false };
         const info = { ...infoOf(body, outcome, engine), denoising_strength: body.denoising_strength ?? DENOISING_STRENGTH_DEFAULT, is_using_inpainting_conditioning: kind === 'inpaint' && engine.model.inpaintUnet };
@@ -320,17 +326,19 @@ export function a1111Routes(deps: A1111RouteDeps): FastifyPluginAsync {
       {
         schema: {
           tags: [TAG],
-          summary: 'The settings txt2img uses (read-only)',
-          description: 'sd_model_checkpoint is the default engine; choose another per request with override_settings.',
+          summary: 'The settings txt2img uses',
+          description:
+            "sd_model_checkpoint: the engine the account chose with POST /sdapi/v1/options, else the default (the first engine). A request's override_settings.sd_model_checkpoint wins over both.",
           security: SECURITY,
           response: { 200: Type.Record(Type.String(), Type.Unknown()), 401: detailResponse('Bad or missing token') },
         },
       },
       async (request) => {
-        requireAuth(request);
+        const chosen = await accountCheckpoint(request);
+        const engine = (chosen && findCheckpoint(chosen, deps.engines)) || undefined;
         const first = deps.engines.list()[0];
         return {
-          sd_model_checkpoint: first?.id ?? null,
+          sd_model_checkpoint: chosen && engine ? engineName(chosen, engine) : (first?.id ?? null),
           sd_checkpoint_hash: null,
           samples_format: 'png',
           samples_save: true,
@@ -344,6 +352,33 @@ export function a1111Routes(deps: A1111RouteDeps): FastifyPluginAsync {
         };
       },
     );
+
+    app.post<{ Body: Record<string, unknown> }>(
+      '/options',
+      {
+        schema: {
+          tags: [TAG],
+          summary: "Sets the account's model (sd_model_checkpoint)",
+          description:
+            "What A1111 clients send to switch models: {\"sd_model_checkpoint\": \"<engine id, alias or title from /sdapi/v1/sd-models>\"} makes it the account's engine for txt2img (and img2img, when it takes an image) until changed; a request's override_settings still wins. Other settings are accepted and ignored. Answers null, as A1111 does; 422 names an unknown checkpoint.",
+          security: SECURITY,
+          body: Type.Record(Type.String({ maxLength: 200 }), Type.Unknown(), { maxProperties: 500 }),
+          response: { 200: Type.Null(), 401: detailResponse('Bad or missing token'), 422: detailResponse('Bad fields: [{loc, msg, type}]') },
+        },
+      },
+      async (request) => {
+        const auth = requireAuth(request);
+        const name = request.body.sd_model_checkpoint;
+        if (name === undefined) return null;
+        if (typeof name !== 'string' || name === '' || name.length > 200) {
+          throw AppError.validation({ sd_model_checkpoint: ['The sd_model_checkpoint must be the name of a checkpoint of GET /sdapi/v1/sd-models (at most 200 characters).'] });
+        }
+        const engine = findCheckpoint(name, deps.engines);
+        if (!engine) throw AppError.validation({ sd_model_checkpoint: [unknownCheckpoint(name, deps.engines)] });
+        await deps.protocols.updateSettings(auth.userId, 'a1111', { sd_model_checkpoint: engineName(name, engine) });
+        return null;
+      },
+    );
   };
 }
 
@@ -351,7 +386,7 @@ export function a1111Routes(deps: A1111RouteDeps): FastifyPluginAsync {
 export function toGenerationBody(
   body: Txt2ImgRequest,
   engines: EngineCatalog,
-  options: { fields?: FieldErrors; suits?: (engine: Engine) => boolean; sizeOptional?: boolean } = {},
+  options: { fields?: FieldErrors; suits?: (engine: Engine) => boolean; sizeOptional?: boolean; accountCheckpoint?: string } = {},
 ): { engine: Engine; generation: GenerationRequestBody } {
   const fields: FieldErrors = options.fields ?? {};
   const suits = options.suits ?? (() => true);
@@ -359,14 +394,23 @@ export function toGenerationBody(
   const width = body.width ?? 512;
   const height = body.height ?? 512;
   const resolution = sized ? `${width}x${height}` : undefined;
-  const checkpoint = body.override_settings?.sd_model_checkpoint;
+  const requested = body.override_settings?.sd_model_checkpoint;
+  // The per-request override wins; then the account's POST /options choice, when that engine can do the request.
+  let checkpoint: string | undefined;
   let engine: Engine | undefined;
-  if (checkpoint) {
-    engine = engines.find(checkpoint) ?? engines.find(checkpoint.replace(/\s*\[[0-9a-f]+\]\s*$/i, '').replace(/\.(safetensors|ckpt|onnx)$/i, ''));
-    if (!engine) fields['override_settings.sd_model_checkpoint'] = [`The checkpoint ${checkpoint} does not exist. Valid: ${engines.acceptedIds().join(', ')}.`];
+  if (requested) {
+    checkpoint = requested;
+    engine = findCheckpoint(requested, engines);
+    if (!engine) fields['override_settings.sd_model_checkpoint'] = [unknownCheckpoint(requested, engines)];
   } else {
-    const suitable = engines.list().filter(suits);
-    engine = (resolution === undefined ? undefined : suitable.find((e) => e.resolutions.includes(resolution))) ?? suitable[0] ?? engines.list()[0];
+    const remembered = options.accountCheckpoint ? findCheckpoint(options.accountCheckpoint, engines) : undefined;
+    if (remembered && suits(remembered)) {
+      checkpoint = options.accountCheckpoint;
+      engine = remembered;
+    } else {
+      const suitable = engines.list().filter(suits);
+      engine = (resolution === undefined ? undefined : suitable.find((e) => e.resolutions.includes(resolution))) ?? suitable[0] ?? engines.list()[0];
+    }
   }
   const images = (body.batch_size ?? 1) * (body.n_iter ?? 1);
   if (images > 10) fields.batch_size = ['The batch_size × n_iter may not be greater than 10.'];
@@ -374,7 +418,7 @@ export function toGenerationBody(
   if (Object.keys(fields).length > 0 || !engine) throw AppError.validation(fields);
   const prompts = [{ text: body.prompt ?? '', weight: 1 }];
   if (body.negative_prompt) prompts.push({ text: body.negative_prompt, weight: -1 });
-  const generation: GenerationRequestBody = { engine: checkpoint ? (checkpoint === engine.id || engine.aliases.includes(checkpoint) ? checkpoint : engine.id) : engine.id, prompts, images };
+  const generation: GenerationRequestBody = { engine: checkpoint ? engineName(checkpoint, engine) : engine.id, prompts, images };
   if (resolution !== undefined) generation.resolution = resolution;
   if (body.steps !== undefined) generation.steps = body.steps;
   if (body.seed !== undefined && body.seed > 0) generation.seed = body.seed;
@@ -385,18 +429,32 @@ export function toGenerationBody(
   return { engine, generation };
 }
 
+/** An A1111 checkpoint name → the engine: its id or alias, also as A1111 titles files ("name.safetensors [hash]"). */
+export function findCheckpoint(name: string, engines: EngineCatalog): Engine | undefined {
+  return engines.find(name) ?? engines.find(name.replace(/\s*\[[0-9a-f]+\]\s*$/i, '').replace(/\.(safetensors|ckpt|onnx)$/i, ''));
+}
+
+/** The name to request the engine by: the checkpoint as given when it is the engine's id or an alias, else the id. */
+function engineName(checkpoint: string, engine: Engine): string {
+  return checkpoint === engine.id || engine.aliases.includes(checkpoint) ? checkpoint : engine.id;
+}
+
+function unknownCheckpoint(name: string, engines: EngineCatalog): string {
+  return `The checkpoint ${name} does not exist. Valid: ${engines.acceptedIds().join(', ')}.`;
+}
+
 /**
  * img2img's fields → our image-to-image or inpainting request: init_images[0] → init_image, denoising_strength
  * (diffusers' strength) → image_strength = 1 − it, mask → mask_image with inpainting_mask_invert as the mask_source.
  * Without width and height the service picks the engine resolution closest to the init image. Without a checkpoint,
  * the first engine that can start from an image is used.
  */
-export function toImg2ImgBody(body: Img2ImgRequest, engines: EngineCatalog): { engine: Engine; generation: GenerationRequestBody; kind: 'image' | 'inpaint' } {
+export function toImg2ImgBody(body: Img2ImgRequest, engines: EngineCatalog, accountCheckpoint?: string): { engine: Engine; generation: GenerationRequestBody; kind: 'image' | 'inpaint' } {
   const fields: FieldErrors = {};
   if (body.width === undefined && body.height !== undefined) fields.width = ['The width is required with a height.'];
   if (body.height === undefined && body.width !== undefined) fields.height = ['The height is required with a width.'];
   const inpaint = typeof body.mask === 'string' && body.mask !== '';
-  const { engine, generation } = toGenerationBody(body, engines, { fields, sizeOptional: true, suits: (e) => e.model.imageInput && (inpaint || !e.model.inpaintUnet) });
+  const { engine, generation } = toGenerationBody(body, engines, { fields, sizeOptional: true, accountCheckpoint, suits: (e) => e.model.imageInput && (inpaint || !e.model.inpaintUnet) });
   generation.init_image = body.init_images[0];
   // Rounded so that 1 − 0.7 is 0.3 (a float error could drop a denoising step from int(steps × strength)).
   generation.image_strength = Math.round((1 - (body.denoising_strength ?? DENOISING_STRENGTH_DEFAULT)) * 1e6) / 1e6;

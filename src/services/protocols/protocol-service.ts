@@ -215,6 +215,18 @@ export class ProtocolService {
     return true;
   }
 
+  /** The account's settings on the protocol (AUTOMATIC1111's options), by name. */
+  async settings(userId: string, protocol: Protocol): Promise<Record<string, unknown>> {
+    const stored = await this.deps.store.repos.protocols.settings(userId, protocol);
+    return Object.fromEntries([...stored].map(([name, value]) => [name, JSON.parse(value) as unknown]));
+  }
+
+  /** Sets the account's settings on the protocol (the caller has checked them). */
+  async updateSettings(userId: string, protocol: Protocol, values: Record<string, unknown>): Promise<void> {
+    const encoded = new Map(Object.entries(values).map(([name, value]) => [name, JSON.stringify(value)]));
+    await this.deps.store.repos.protocols.setSettings(userId, protocol, encoded, this.#clock().toISOString());
+  }
+
   /** The stored PNG of a delivered image, or the same pixels as JPEG or WebP (`quality` 0–100). */
   async imageBytes(image: DeliveredImage, format: 'png' | 'jpeg' | 'webp' = 'png', quality?: number): Promise<Buffer> {
     const png = await this.deps.storage.read(image.key);

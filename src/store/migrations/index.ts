@@ -14,6 +14,7 @@ import * as protocols from './014-protocols.ts';
 import * as webhooks from './011-webhooks.ts';
 import * as imageInputs from './012-image-inputs.ts';
 import * as fileDeletions from './013-file-deletions.ts';
+import * as protocolSettings from './015-protocol-settings.ts';
 
 const migrations: Record<string, Migration> = {
   '001-identity': identity,
@@ -30,6 +31,7 @@ const migrations: Record<string, Migration> = {
   '012-image-inputs': imageInputs,
   '013-file-deletions': fileDeletions,
   '014-protocols': protocols,
+  '015-protocol-settings': protocolSettings,
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -68,6 +68,22 @@ export class ProtocolsRepository {
     return { latest, unfinished: Number(unfinished ?? 0) };
   }
 
+  /** The account's settings on the protocol, each value as stored (JSON). */
+  async settings(userId: string, protocol: string): Promise<Map<string, string>> {
+    const rows = await this.db.selectFrom('protocol_settings').select(['name', 'value']).where('user_id', '=', userId).where('protocol', '=', protocol).execute();
+    return new Map(rows.map((r) => [r.name, r.value]));
+  }
+
+  /** Sets (or replaces) the account's settings on the protocol. */
+  async setSettings(userId: string, protocol: string, values: ReadonlyMap<string, string>, now: string): Promise<void> {
+    if (values.size === 0) return;
+    await this.db
+      .insertInto('protocol_settings')
+      .values([...values].map(([name, value]) => ({ user_id: userId, protocol, name, value, updated_at: now })))
+      .onConflict((oc) => oc.columns(['user_id', 'protocol', 'name']).doUpdateSet((eb) => ({ value: eb.ref('excluded.value'), updated_at: eb.ref('excluded.updated_at') })))
+      .execute();
+  }
+
   /** Housekeeping: forgets requests recorded before `before`. */
   async deleteRequestsBefore(before: string): Promise<number> {
     const result = await this.db.deleteFrom('protocol_requests').where('created_at', '<', before).executeTakeFirst();

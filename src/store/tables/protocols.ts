@@ -19,7 +19,17 @@ export interface ProtocolRequestsTable {
   created_at: string;
 }
 
+/** An account's setting on a protocol (A1111's options), its value as JSON. */
+export interface ProtocolSettingsTable {
+  user_id: string;
+  protocol: string;
+  name: string;
+  value: string;
+  updated_at: string;
+}
+
 export interface ProtocolTables {
   protocol_threads: ProtocolThreadsTable;
   protocol_requests: ProtocolRequestsTable;
+  protocol_settings: ProtocolSettingsTable;
 }
