@@ -52,7 +52,7 @@ export type { Device, ExecutionProviderInfo, ResolvedDevice, RuntimeDescription 
 export type { TensorInfo } from './runtime/tensor.ts';
 export * from './types.ts';
 export { SAMPLER_NAMES } from './schedulers/types.ts';
-export { STYLE_PRESETS } from './pipeline/styles.ts';
+export { applyStyle, STYLE_PRESETS } from './pipeline/styles.ts';
 export { ClipTokenizer } from './tokenizer/clip-tokenizer.ts';
 export { EngineError } from './errors.ts';
 export type { EngineErrorCode } from './errors.ts';

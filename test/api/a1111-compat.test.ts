@@ -224,6 +224,51 @@ describe('AUTOMATIC1111 API (/sdapi/v1)', () => {
     assert.equal(anonymous.statusCode, 401);
   });
 
+  it('schedulers, prompt-styles, sd-vae, embeddings, refresh-checkpoints and png-info answer as A1111 does, and what they list works', async () => {
+    const get = (url: string) => ctx.request(user.token, { method: 'GET', url });
+    const schedulers = (await get('/sdapi/v1/schedulers')).json() as { name: string; label: string }[];
+    assert.deepEqual(schedulers.map((s) => s.label), ['Automatic', 'Uniform', 'Karras']);
+    for (const { label } of schedulers) {
+      const res = await txt2img(ctx, user.token, { prompt: 'x', steps: 2, width: 64, height: 64, sampler_name: 'DPM++ 2M', scheduler: label, send_images: false });
+      assert.equal(res.statusCode, 200, `${label}: ${res.body}`);
+    }
+    const styles = (await get('/sdapi/v1/prompt-styles')).json() as { name: string; prompt: string; negative_prompt: string }[];
+    const anime = styles.find((s) => s.name === 'anime');
+    assert.ok(anime && anime.prompt.includes('{prompt}') && anime.negative_prompt.length > 0, JSON.stringify(styles[0]));
+    const styled = await txt2img(ctx, user.token, { prompt: 'a fox', steps: 1, width: 64, height: 64, styles: ['anime'], send_images: false });
+    assert.deepEqual(JSON.parse(styled.json().info).extra_generation_params, { Style: 'anime' });
+    assert.deepEqual((await get('/sdapi/v1/sd-vae')).json(), []);
+    assert.deepEqual((await get('/sdapi/v1/embeddings')).json(), { loaded: {}, skipped: {} });
+    const refresh = await ctx.request(user.token, { method: 'POST', url: '/sdapi/v1/refresh-checkpoints' });
+    assert.equal(refresh.statusCode, 200);
+    assert.equal(refresh.body, 'null');
+
+    // png-info reads back the parameters of an image txt2img made (base64 and data: URL alike).
+    const made = await txt2img(ctx, user.token, { prompt: 'a red kite', negative_prompt: 'rain', steps: 2, width: 64, height: 64, seed: 77 });
+    const image = made.json().images[0] as string;
+    assert.equal(made.statusCode, 200, made.body);
+    for (const sent of [image, `data:image/png;base64,${image}`]) {
+      const read = await ctx.request(user.token, { method: 'POST', url: '/sdapi/v1/png-info', payload: { image: sent } });
+      assert.equal(read.statusCode, 200, read.body);
+      const body = read.json();
+      assert.match(body.info, /^a red kite\nNegative prompt: rain\nSteps: 2, Sampler: \w+, CFG scale: 7, Seed: 77, Size: 64x64, Model: /);
+      assert.equal(body.parameters.Prompt, 'a red kite');
+      assert.equal(body.parameters['Negative prompt'], 'rain');
+      assert.equal(body.parameters.Seed, '77');
+      assert.equal(body.parameters.Steps, '2');
+      assert.deepEqual([body.parameters['Size-1'], body.parameters['Size-2']], ['64', '64']);
+      assert.deepEqual(body.items, {});
+    }
+    const notPng = await ctx.request(user.token, { method: 'POST', url: '/sdapi/v1/png-info', payload: { image: Buffer.from('not a picture').toString('base64') } });
+    assert.deepEqual(notPng.json(), { info: '', items: {}, parameters: {} });
+    const garbage = await ctx.request(user.token, { method: 'POST', url: '/sdapi/v1/png-info', payload: { image: '<script>' } });
+    assert.equal(garbage.statusCode, 422);
+    assert.deepEqual(garbage.json().detail[0].loc, ['body', 'image']);
+    for (const [method, url] of [['GET', '/sdapi/v1/schedulers'], ['GET', '/sdapi/v1/prompt-styles'], ['POST', '/sdapi/v1/png-info']] as const) {
+      assert.equal((await ctx.request(null, { method, url, payload: method === 'POST' ? { image: image } : undefined })).statusCode, 401, url);
+    }
+  });
+
   it('bad fields are a 422 with FastAPI-style detail [{loc, msg, type}] naming A1111 fields; unknown routes 404 {"detail": "Not Found"}', async () => {
     const res = await txt2img(ctx, user.token, { prompt: 'x', width: 100, height: 64, override_settings: { sd_model_checkpoint: 'tiny-other' } });
     assert.equal(res.statusCode, 422);

@@ -4,7 +4,7 @@ import sharp from 'sharp';
 import { requestCost } from '../../src/services/credits/pricing.ts';
 import { fileId } from '../../src/services/generation/image-producer.ts';
 import { encodeImage } from '../../src/services/generation/image-encoder.ts';
-import { insertTextChunk, parametersText, readTextChunks } from '../../src/services/generation/png-text.ts';
+import { insertTextChunk, parametersText, parseParametersText, readTextChunks } from '../../src/services/generation/png-text.ts';
 
 describe('requestCost()', () => {
   it('prices the tutorial request at 10 credits', () => {
@@ -32,6 +32,28 @@ describe('PNG parameters chunk', () => {
     assert.equal(decoded.info.width, 4);
     const meta = await sharp(withText).metadata();
     assert.equal(meta.format, 'png');
+  });
+  it('parseParametersText() reads the text back as A1111 /png-info does', () => {
+    const text = parametersText({ prompt: 'a cat,\non two lines', negativePrompt: 'dog', steps: 45, sampler: 'DPM++ 2M', cfgScale: 7.5, seed: 42, width: 512, height: 768, model: 'demo', style: 'anime' });
+    assert.deepEqual(parseParametersText(text), {
+      Prompt: 'a cat,\non two lines',
+      'Negative prompt': 'dog',
+      Steps: '45',
+      Sampler: 'DPM++ 2M',
+      'CFG scale': '7.5',
+      Seed: '42',
+      Size: '512x768',
+      'Size-1': '512',
+      'Size-2': '768',
+      Model: 'demo',
+      Style: 'anime',
+    });
+    // An empty prompt, a quoted value holding commas, and text that is all prompt.
+    const empty = parseParametersText('\nSteps: 4, Sampler: Euler, Lora hashes: "a: 1, b: 2", Seed: 1');
+    assert.equal(empty.Prompt, '');
+    assert.equal(empty['Lora hashes'], 'a: 1, b: 2');
+    assert.equal(empty.Seed, '1');
+    assert.deepEqual(parseParametersText('just a prompt: with a colon'), { Prompt: 'just a prompt: with a colon', 'Negative prompt': '' });
   });
   it('encodeImage() upscales to the target size and makes a ≤256 px JPEG thumbnail', async () => {
     const rgb = new Uint8Array(88 * 48 * 3).fill(200);

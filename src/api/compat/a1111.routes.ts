@@ -11,7 +11,7 @@ import { AppError, type FieldErrors } from '../../domain/errors.ts';
 import type { Entry } from '../../domain/entry.ts';
 import { INPUT_IMAGE_TEXT_MAX, MASK_BLUR_MAX, NO_NUL, PROMPT_TEXT_MAX, SEED_MAX, type GenerationRequestBody } from '../../domain/generation-request.ts';
 import type { Engine, EngineCatalog } from '../../services/generation/engine-catalog.ts';
-import { parametersText } from '../../services/generation/png-text.ts';
+import { parametersText, parseParametersText, readTextChunks } from '../../services/generation/png-text.ts';
 import type { ApplicationService } from '../../services/identity/applications.ts';
 import type { ProtocolOutcome, ProtocolService } from '../../services/protocols/protocol-service.ts';
 import { requireAuth } from '../auth.ts';
@@ -148,6 +148,8 @@ const FIELD_NAMES: Readonly<Record<string, string>> = {
   mask_source: 'inpainting_mask_invert',
   mask_blur: 'mask_blur',
 };
+
+const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 
 export function a1111Routes(deps: A1111RouteDeps): FastifyPluginAsync {
   const now = deps.now ?? Date.now;
@@ -377,6 +379,95 @@ export function a1111Routes(deps: A1111RouteDeps): FastifyPluginAsync {
         if (!engine) throw AppError.validation({ sd_model_checkpoint: [unknownCheckpoint(name, deps.engines)] });
         await deps.protocols.updateSettings(auth.userId, 'a1111', { sd_model_checkpoint: engineName(name, engine) });
         return null;
+      },
+    );
+
+    app.get(
+      '/schedulers',
+      {
+        schema: {
+          tags: [TAG],
+          summary: 'The schedulers txt2img accepts',
+          description: 'Automatic (the sampler\'s own spacing), Uniform, and Karras (with DPM++ 2M).',
+          security: SECURITY,
+          response: {
+            200: Type.Array(Type.Object({ name: Type.String(), label: Type.String(), aliases: Nullable(Type.Array(Type.String())), default_rho: Type.Number(), need_inner_model: Type.Boolean() })),
+            401: detailResponse('Bad or missing token'),
+          },
+        },
+      },
+      async (request) => {
+        requireAuth(request);
+        return SCHEDULERS.map((name) => ({ name, label: name[0]!.toUpperCase() + name.slice(1), aliases: null, default_rho: name === 'karras' ? 7 : -1, need_inner_model: false }));
+      },
+    );
+
+    app.get(
+      '/prompt-styles',
+      {
+        schema: {
+          tags: [TAG],
+          summary: 'The style presets, as A1111 styles',
+          description: 'Name one in styles; {prompt} marks where the request\'s prompt goes.',
+          security: SECURITY,
+          response: { 200: Type.Array(Type.Object({ name: Type.String(), prompt: Type.String(), negative_prompt: Type.String() })), 401: detailResponse('Bad or missing token') },
+        },
+      },
+      async (request) => {
+        requireAuth(request);
+        return deps.engines.styleTemplates().map((style) => ({ name: style.name, prompt: style.prompt, negative_prompt: style.negativePrompt }));
+      },
+    );
+
+    // What A1111 clients list or call around a model switch; sdapi has no separate VAEs or embeddings, and its engine
+    // list is read at start (a changed registry needs a restart), so these answer empty.
+    const emptyList = { tags: [TAG], security: SECURITY, response: { 200: Type.Array(Type.Unknown()), 401: detailResponse('Bad or missing token') } };
+    app.get('/sd-vae', { schema: { ...emptyList, summary: 'Separate VAEs (none: each engine uses its own)' } }, async (request) => {
+      requireAuth(request);
+      return [];
+    });
+    app.get(
+      '/embeddings',
+      { schema: { tags: [TAG], security: SECURITY, summary: 'Textual-inversion embeddings (none)', response: { 200: Type.Object({ loaded: Type.Record(Type.String(), Type.Unknown()), skipped: Type.Record(Type.String(), Type.Unknown()) }), 401: detailResponse('Bad or missing token') } } },
+      async (request) => {
+        requireAuth(request);
+        return { loaded: {}, skipped: {} };
+      },
+    );
+    app.post(
+      '/refresh-checkpoints',
+      { schema: { tags: [TAG], security: SECURITY, summary: 'Accepted; the engine list is read at start (restart after changing the registry)', response: { 200: Type.Null(), 401: detailResponse('Bad or missing token') } } },
+      async (request) => {
+        requireAuth(request);
+        return null;
+      },
+    );
+
+    app.post<{ Body: { image: string } }>(
+      '/png-info',
+      {
+        schema: {
+          tags: [TAG],
+          summary: 'The generation parameters stored in a PNG',
+          description:
+            'Reads the PNG\'s tEXt "parameters" chunk (the one sdapi and A1111 write) into info (the text) and parameters (Prompt, Negative prompt, Steps, Sampler, CFG scale, Seed, Size-1, Size-2, Model, …); items holds the other text chunks. An image without them answers empty values.',
+          security: SECURITY,
+          body: Type.Object({ image: Type.String({ maxLength: INPUT_IMAGE_TEXT_MAX, description: 'base64 or a data: URL of a PNG' }) }),
+          response: {
+            200: Type.Object({ info: Type.String(), items: Type.Record(Type.String(), Type.String()), parameters: Type.Record(Type.String(), Type.String()) }),
+            401: detailResponse('Bad or missing token'),
+            422: detailResponse('Bad fields: [{loc, msg, type}]'),
+          },
+        },
+      },
+      async (request) => {
+        requireAuth(request);
+        const text = request.body.image.replace(/^data:[^,]*,/, '');
+        if (!/^[A-Za-z0-9+/\s]*={0,2}\s*$/.test(text)) throw AppError.validation({ image: ['The image must be base64 or a data: URL.'] });
+        const png = Buffer.from(text, 'base64');
+        // Only a PNG has tEXt chunks (A1111 also reads JPEG/WebP EXIF; sdapi writes PNGs).
+        const { parameters, ...items } = png.subarray(0, 8).equals(PNG_SIGNATURE) ? readTextChunks(png) : {};
+        return { info: parameters ?? '', items, parameters: parameters ? parseParametersText(parameters) : {} };
       },
     );
   };

@@ -3,7 +3,7 @@
  * here comes from the registry and the models' manifests, read once at start-up without creating a session, so the
  * API process never loads a model to describe one or to check a request.
  */
-import { STYLE_PRESETS } from '../../engine/index.ts';
+import { applyStyle, STYLE_PRESETS } from '../../engine/index.ts';
 import type { DeviceName } from '../../domain/devices.ts';
 import { AppError } from '../../domain/errors.ts';
 import type { Engine } from './engine-registry.ts';
@@ -54,6 +54,14 @@ export class EngineCatalog {
   /** The style presets requests may name (the engine library's; the same for every engine today). */
   styles(): readonly string[] {
     return STYLE_PRESETS;
+  }
+
+  /** Each style preset's prompt and negative prompt, with `{prompt}` where the request's prompt goes (A1111's form). */
+  styleTemplates(): { name: string; prompt: string; negativePrompt: string }[] {
+    return STYLE_PRESETS.map((name) => {
+      const { positive, negative } = applyStyle(name, '{prompt}', '');
+      return { name, prompt: positive, negativePrompt: negative };
+    });
   }
 
   /** Each distinct model folder and device the engines need, with the engines on it. */

@@ -68,3 +68,34 @@ export function parametersText(p: ParametersInfo): string {
   lines.push(fields.join(', '));
   return lines.join('\n');
 }
+
+/** One `Key: value` of the settings line; a quoted value may hold commas (A1111 quotes those). */
+const SETTING = /\s*([\w][\w \-/+]*):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)/g;
+
+/**
+ * The reverse of parametersText(), as A1111's /png-info reads it: { Prompt, Negative prompt, and every setting of
+ * the last line ("Size: 512x768" also gives Size-1 and Size-2) }. Text without a settings line is all prompt.
+ */
+export function parseParametersText(text: string): Record<string, string> {
+  const lines = text.replace(/\s+$/, '').split('\n');
+  const out: Record<string, string> = {};
+  const last = lines[lines.length - 1] ?? '';
+  const settings = [...last.matchAll(SETTING)].filter((m) => m[1] !== undefined && m[2] !== undefined);
+  if (lines.length > 1 && settings.length >= 3) {
+    lines.pop();
+    for (const [, key, value] of settings) {
+      const unquoted = value!.startsWith('"') ? value!.slice(1, -1).replace(/\\(.)/g, '$1') : value!.trim();
+      out[key!.trim()] = unquoted;
+      const size = key!.trim() === 'Size' ? /^(\d+)x(\d+)$/.exec(unquoted) : null;
+      if (size) [out['Size-1'], out['Size-2']] = [size[1]!, size[2]!];
+    }
+  }
+  const negativeAt = lines.findIndex((line) => line.startsWith('Negative prompt:'));
+  const promptLines = negativeAt >= 0 ? lines.slice(0, negativeAt) : lines;
+  const negativeLines = negativeAt >= 0 ? lines.slice(negativeAt) : [];
+  return {
+    Prompt: promptLines.join('\n').trim(),
+    'Negative prompt': negativeLines.join('\n').replace(/^Negative prompt:\s*/, '').trim(),
+    ...out,
+  };
+}
