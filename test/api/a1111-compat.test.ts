@@ -261,9 +261,11 @@ describe('AUTOMATIC1111 API (/sdapi/v1)', () => {
     }
     const notPng = await ctx.request(user.token, { method: 'POST', url: '/sdapi/v1/png-info', payload: { image: Buffer.from('not a picture').toString('base64') } });
     assert.deepEqual(notPng.json(), { info: '', items: {}, parameters: {} });
-    const garbage = await ctx.request(user.token, { method: 'POST', url: '/sdapi/v1/png-info', payload: { image: '<script>' } });
-    assert.equal(garbage.statusCode, 422);
-    assert.deepEqual(garbage.json().detail[0].loc, ['body', 'image']);
+    for (const bad of ['<script>', `A${' '.repeat(2_000_000)}!`]) {
+      const garbage = await ctx.request(user.token, { method: 'POST', url: '/sdapi/v1/png-info', payload: { image: bad } });
+      assert.equal(garbage.statusCode, 422);
+      assert.deepEqual(garbage.json().detail[0].loc, ['body', 'image']);
+    }
     for (const [method, url] of [['GET', '/sdapi/v1/schedulers'], ['GET', '/sdapi/v1/prompt-styles'], ['POST', '/sdapi/v1/png-info']] as const) {
       assert.equal((await ctx.request(null, { method, url, payload: method === 'POST' ? { image: image } : undefined })).statusCode, 401, url);
     }

@@ -248,6 +248,9 @@ describe('image-to-image and inpainting through the API (real engine, tiny model
       ['text', dataUrl(Buffer.from('hello, I am not an image'), 'text/plain'), /could not be read/],
       ['not base64', 'data:image/png;base64,@@@@', /not valid base64/],
       ['garbage', 'hello there!', /must be a file, a data: URL/],
+      // 2 MB of spaces before a bad character: the old base64 pattern backtracked quadratically (hours here).
+      ['whitespace flood', `A${' '.repeat(2_000_000)}!`, /must be a file, a data: URL/],
+      ['whitespace flood in a data: URL', `data:image/png;base64,A${' '.repeat(2_000_000)}!`, /not valid base64/],
       ['over 10 MB', dataUrl(big), /larger than 10 MB/],
     ];
     for (const [name, value, message] of cases) {

@@ -10,6 +10,7 @@ import type { FastifyError, FastifyPluginAsync, FastifyReply, FastifyRequest } f
 import { AppError, type FieldErrors } from '../../domain/errors.ts';
 import type { Entry } from '../../domain/entry.ts';
 import { INPUT_IMAGE_TEXT_MAX, MASK_BLUR_MAX, NO_NUL, PROMPT_TEXT_MAX, SEED_MAX, type GenerationRequestBody } from '../../domain/generation-request.ts';
+import { isBase64 } from '../../services/entries/input-images.ts';
 import type { Engine, EngineCatalog } from '../../services/generation/engine-catalog.ts';
 import { parametersText, parseParametersText, readTextChunks } from '../../services/generation/png-text.ts';
 import type { ApplicationService } from '../../services/identity/applications.ts';
@@ -446,6 +447,7 @@ export function a1111Routes(deps: A1111RouteDeps): FastifyPluginAsync {
     app.post<{ Body: { image: string } }>(
       '/png-info',
       {
+        bodyLimit: deps.imageBodyLimit,
         schema: {
           tags: [TAG],
           summary: 'The generation parameters stored in a PNG',
@@ -463,7 +465,7 @@ export function a1111Routes(deps: A1111RouteDeps): FastifyPluginAsync {
       async (request) => {
         requireAuth(request);
         const text = request.body.image.replace(/^data:[^,]*,/, '');
-        if (!/^[A-Za-z0-9+/\s]*={0,2}\s*$/.test(text)) throw AppError.validation({ image: ['The image must be base64 or a data: URL.'] });
+        if (!isBase64(text)) throw AppError.validation({ image: ['The image must be base64 or a data: URL.'] });
         const png = Buffer.from(text, 'base64');
         // Only a PNG has tEXt chunks (A1111 also reads JPEG/WebP EXIF; sdapi writes PNGs).
         const { parameters, ...items } = png.subarray(0, 8).equals(PNG_SIGNATURE) ? readTextChunks(png) : {};

@@ -11,6 +11,7 @@ import sharp from 'sharp';
 import type { FastifyError, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { AppError, type FieldErrors } from '../../domain/errors.ts';
 import { INPUT_IMAGE_BYTES_MAX, INPUT_IMAGE_SIDE_MAX, INPUT_IMAGE_TEXT_MAX, NO_NUL, PROMPT_TEXT_MAX, SEED_MAX, type GenerationRequestBody } from '../../domain/generation-request.ts';
+import { isBase64 } from '../../services/entries/input-images.ts';
 import type { Engine, EngineCatalog } from '../../services/generation/engine-catalog.ts';
 import type { ApplicationService } from '../../services/identity/applications.ts';
 import type { LivePreview, ProtocolOutcome, ProtocolService } from '../../services/protocols/protocol-service.ts';
@@ -248,7 +249,7 @@ function inlineBytes(text: string): Buffer | undefined {
   const trimmed = text.trim();
   const m = DATA_URL.exec(trimmed);
   const b64 = m ? trimmed.slice(m[0].length) : trimmed;
-  if (!/^[A-Za-z0-9+/\s]+={0,2}\s*$/.test(b64)) return undefined;
+  if (b64 === '' || !isBase64(b64)) return undefined;
   const bytes = Buffer.from(b64.replace(/\s+/g, ''), 'base64');
   return bytes.length > 0 && bytes.length <= INPUT_IMAGE_BYTES_MAX ? bytes : undefined;
 }
