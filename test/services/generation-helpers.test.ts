@@ -54,6 +54,10 @@ describe('PNG parameters chunk', () => {
     assert.equal(empty['Lora hashes'], 'a: 1, b: 2');
     assert.equal(empty.Seed, '1');
     assert.deepEqual(parseParametersText('just a prompt: with a colon'), { Prompt: 'just a prompt: with a colon', 'Negative prompt': '' });
+    // Text from an uploaded PNG: long lines without a colon and long blank runs must not make the patterns backtrack.
+    const hostile = `x\n${'a b '.repeat(250_000)}\n${' '.repeat(500_000)}y`;
+    assert.equal(parseParametersText(hostile).Prompt.length, hostile.length);
+    assert.equal(parseParametersText(`x\n${'ab'.repeat(2000)}: 1, b: 2, c: 3`).Prompt.startsWith('x\nabab'), true, 'a settings line over 4,000 characters is prompt');
   });
   it('encodeImage() upscales to the target size and makes a ≤256 px JPEG thumbnail', async () => {
     const rgb = new Uint8Array(88 * 48 * 3).fill(200);

@@ -70,17 +70,19 @@ export function parametersText(p: ParametersInfo): string {
 }
 
 /** One `Key: value` of the settings line; a quoted value may hold commas (A1111 quotes those). */
-const SETTING = /\s*([\w][\w \-/+]*):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)/g;
+const SETTING = /\s*(\w[\w \-/+]{0,63}):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)/g;
+/** A settings line longer than this is not read as one (the text comes from uploaded PNGs; A1111's are far shorter). */
+const SETTINGS_LINE_MAX = 4000;
 
 /**
  * The reverse of parametersText(), as A1111's /png-info reads it: { Prompt, Negative prompt, and every setting of
  * the last line ("Size: 512x768" also gives Size-1 and Size-2) }. Text without a settings line is all prompt.
  */
 export function parseParametersText(text: string): Record<string, string> {
-  const lines = text.replace(/\s+$/, '').split('\n');
+  const lines = text.trimEnd().split('\n');
   const out: Record<string, string> = {};
   const last = lines[lines.length - 1] ?? '';
-  const settings = [...last.matchAll(SETTING)].filter((m) => m[1] !== undefined && m[2] !== undefined);
+  const settings = last.length <= SETTINGS_LINE_MAX ? [...last.matchAll(SETTING)].filter((m) => m[1] !== undefined && m[2] !== undefined) : [];
   if (lines.length > 1 && settings.length >= 3) {
     lines.pop();
     for (const [, key, value] of settings) {
