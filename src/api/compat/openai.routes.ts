@@ -95,6 +95,13 @@ const ModelSchema = Type.Object({ id: Type.String(), object: Type.Literal('model
 const ModelList = Type.Object({ object: Type.Literal('list'), data: Type.Array(ModelSchema) });
 
 const errorResponse = (description: string) => ({ description, ...OpenAiError });
+/** The answers both image routes share, beside their 200 and 400. */
+const GENERATION_ERRORS = {
+  401: errorResponse('Bad or missing API key'),
+  429: errorResponse('Rate limit (code rate_limit_exceeded) or too few credits (code insufficient_quota)'),
+  500: errorResponse('The generation failed (credits refunded)'),
+  504: errorResponse('Not ready within SDAPI_SYNC_TIMEOUT; repeating the request returns its result'),
+};
 const SECURITY = [{ bearerAuth: [] }];
 
 /** Our request fields → OpenAI's, for error `param`s and messages. */
@@ -174,11 +181,8 @@ export function openAiRoutes(deps: OpenAiRouteDeps): FastifyPluginAsync {
           response: {
             200: { description: 'The images', ...ImagesResponse },
             400: errorResponse('Bad input (an unreadable image names image or mask); `param` names the field'),
-            401: errorResponse('Bad or missing API key'),
             413: errorResponse('Body larger than SDAPI_IMAGE_BODY_LIMIT'),
-            429: errorResponse('Rate limit (code rate_limit_exceeded) or too few credits (code insufficient_quota)'),
-            500: errorResponse('The generation failed (credits refunded)'),
-            504: errorResponse('Not ready within SDAPI_SYNC_TIMEOUT; repeating the request returns its result'),
+            ...GENERATION_ERRORS,
           },
         },
       },
@@ -206,10 +210,7 @@ export function openAiRoutes(deps: OpenAiRouteDeps): FastifyPluginAsync {
           response: {
             200: { description: 'The images (or, with stream: true, text/event-stream events)', ...ImagesResponse },
             400: errorResponse('Bad input; `param` names the field'),
-            401: errorResponse('Bad or missing API key'),
-            429: errorResponse('Rate limit (code rate_limit_exceeded) or too few credits (code insufficient_quota)'),
-            500: errorResponse('The generation failed (credits refunded)'),
-            504: errorResponse('Not ready within SDAPI_SYNC_TIMEOUT; repeating the request returns its result'),
+            ...GENERATION_ERRORS,
           },
         },
       },
