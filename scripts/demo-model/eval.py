@@ -25,7 +25,7 @@ def load(path):
     a = ck["args"]
     tok = bpe_mod.BPE([tuple(m) for m in ck["merges"]])
     te = models.TextEncoder(len(tok.encoder), d=a["text_dim"], layers=a["text_layers"], heads=4)
-    unet = models.UNet(ctx_dim=a["text_dim"], c=a["unet_ch"], heads=4)
+    unet = models.UNet(ctx_dim=a["text_dim"], c=a["unet_ch"], heads=4, layout=a.get("layout", 0), layout_convs=a.get("layout_convs", 2))
     enc, dec = models.Encoder(), models.Decoder(list(world.PALETTE.values()))
     te.load_state_dict(ck["te"])
     unet.load_state_dict(ck["unet"])

@@ -193,6 +193,47 @@ def coords(x):
     return torch.cat([(2 * cx - 1) / w - 1, (2 * cy - 1) / h - 1], 1)
 
 
+class Layout(nn.Module):
+    """A plan of the picture at the latent's resolution, read from the caption alone: every latent pixel asks the
+    caption (two rounds of cross-attention with an MLP) with a query made only from its own position (Fourier
+    features of its coordinates), then two 3x3 convolutions. It does not see the noisy sample, so the path from
+    "a red star in the top left corner" to "red, star-like, up there" is the same clean function at every noise
+    level; the UNet takes the plan as extra input channels and draws the exact shape. During training an auxiliary
+    1x1 head regresses the clean latent from the plan (`aux`), a direct signal for where and what; it is not
+    exported."""
+
+    FREQS = (1.0, 2.0, 4.0)
+
+    def __init__(self, ctx_dim, d=64, out=32, heads=4, convs=2):
+        super().__init__()
+        fin = 2 + 4 * len(self.FREQS)
+        self.q1, self.q2 = lin(fin, d), lin(d, d)
+        self.l1, self.ca1 = LayerNormCF(d), MHA(d, heads, ctx_dim)
+        self.l2, self.f1, self.f2 = LayerNormCF(d), lin(d, 4 * d), lin(4 * d, d)
+        self.l3, self.ca2 = LayerNormCF(d), MHA(d, heads, ctx_dim)
+        self.l4, self.f3, self.f4 = LayerNormCF(d), lin(d, 4 * d), lin(4 * d, d)
+        self.c1, self.c2 = nn.Conv2d(d, d, 3, padding=1), nn.Conv2d(d, out, 3, padding=1)
+        # More 3x3 convolutions (residual) between them widen what the plan can draw around an object's centre.
+        self.more = nn.ModuleList([nn.Conv2d(d, d, 3, padding=1) for _ in range(max(0, convs - 2))])
+        self.aux = nn.Conv2d(out, 4, 1)
+
+    def forward(self, xy, ctx, ctx_bias=None):
+        B, _, H, W = xy.shape
+        feats = [xy]
+        for k in self.FREQS:
+            feats += [torch.sin(math.pi * k * xy), torch.cos(math.pi * k * xy)]
+        q = torch.cat(feats, 1).reshape(B, -1, H * W)
+        h = self.q2(F.silu(self.q1(q)))
+        h = h + self.ca1(self.l1(h), ctx, ctx_bias)
+        h = h + self.f2(F.gelu(self.f1(self.l2(h))))
+        h = h + self.ca2(self.l3(h), ctx, ctx_bias)
+        h = h + self.f4(F.gelu(self.f3(self.l4(h))))
+        h = self.c1(F.silu(h.reshape(B, -1, H, W)))
+        for conv in self.more:
+            h = h + conv(F.silu(h))
+        return self.c2(F.silu(h))
+
+
 class UNet(nn.Module):
     """UNet on the 16x16 latent: levels latent, /2, /4 with channels c, 2c, 4c; cross-attention at every level,
     self-attention at the two coarser ones and in the middle. Coordinate channels tell it where "top left" is.
@@ -203,13 +244,15 @@ class UNet(nn.Module):
     x_t almost exactly and the sampler's x0 estimate amplifies its error (the previous attempt's speckle); a v network
     predicts -x0 there instead, so every sampler sees well-conditioned epsilons."""
 
-    def __init__(self, ctx_dim=64, c=48, heads=4, temb=256):
+    def __init__(self, ctx_dim=64, c=48, heads=4, temb=256, layout=0, layout_convs=2):
         super().__init__()
         self.c = c
         c1, c2, c3 = c, 2 * c, 4 * c
         self.t1, self.t2 = nn.Linear(c, temb), nn.Linear(temb, temb)
         self.pool = nn.Linear(ctx_dim, temb)
-        self.cin = nn.Conv2d(4 + 2, c1, 3, padding=1)
+        # layout: channels of the caption's picture plan (Layout) fed to the input; 0 = none (the first designs).
+        self.layout = Layout(ctx_dim, out=layout, heads=heads, convs=layout_convs) if layout else None
+        self.cin = nn.Conv2d(4 + 2 + layout, c1, 3, padding=1)
         self.d1r, self.d1a = ResBlock(c1, c1, temb), CrossOnly(c1, ctx_dim, heads)
         self.down1 = nn.Conv2d(c1, c1, 3, stride=2, padding=1)
         self.d2r, self.d2a = ResBlock(c1, c2, temb), SpatialTransformer(c2, ctx_dim, heads)
@@ -236,7 +279,7 @@ class UNet(nn.Module):
         i1 = torch.clamp(i0 + 1, max=common.T - 1)
         return self.alphas_cumprod[i0] * (1 - w) + self.alphas_cumprod[i1] * w
 
-    def forward(self, sample, timestep, encoder_hidden_states, last_copies=None, predict_v=False):
+    def forward(self, sample, timestep, encoder_hidden_states, last_copies=None, predict_v=False, plan_out=None):
         """-> epsilon (the export's out_sample), or v with predict_v (training).
 
         last_copies (training only): encoder_hidden_states was cut after its first n tokens, whose last one is an
@@ -255,7 +298,14 @@ class UNet(nn.Module):
             mean = (encoder_hidden_states[:, :n - 1].sum(1) + last_copies * encoder_hidden_states[:, n - 1]) / \
                 (n - 1 + last_copies)
         te = F.silu(te + self.pool(mean))
-        h = self.cin(torch.cat([sample, coords(sample)], 1))
+        xy = coords(sample)
+        inputs = [sample, xy]
+        if self.layout is not None:
+            plan = self.layout(xy, ctx, bias)
+            inputs.append(plan)
+            if plan_out is not None:  # training: the auxiliary head's guess of the clean latent
+                plan_out.append(self.layout.aux(plan))
+        h = self.cin(torch.cat(inputs, 1))
         h1 = self.d1a(self.d1r(h, te), ctx, bias)
         h2 = self.d2a(self.d2r(self.down1(h1), te), ctx, bias)
         h3 = self.d3a(self.d3r(self.down2(h2), te), ctx, bias)

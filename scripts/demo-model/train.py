@@ -141,7 +141,7 @@ def check_caption_tokens(tok, text):
 
 def train_diffusion(latents, scenes, tok, args, rng, snapshot=None, init=None):
     te = models.TextEncoder(len(tok.encoder), d=args.text_dim, layers=args.text_layers, heads=4)
-    unet = models.UNet(ctx_dim=args.text_dim, c=args.unet_ch, heads=4)
+    unet = models.UNet(ctx_dim=args.text_dim, c=args.unet_ch, heads=4, layout=args.layout, layout_convs=args.layout_convs)
     if init is not None:
         te.load_state_dict(init["te"])
         unet.load_state_dict(init["unet"])
@@ -185,12 +185,16 @@ def train_diffusion(latents, scenes, tok, args, rng, snapshot=None, init=None):
         ctx, _ = te(ids)
         # Keys after the longest caption's EOS are EOS copies: cut them, weighted exactly (see UNet.forward).
         keys = int(ids.argmax(dim=-1).max()) + 1
-        pred = unet(xt, t.float(), ctx[:, :keys], last_copies=ctx.shape[1] - keys + 1, predict_v=True)
+        plans = []
+        pred = unet(xt, t.float(), ctx[:, :keys], last_copies=ctx.shape[1] - keys + 1, predict_v=True, plan_out=plans)
         # v-loss, down-weighted where SNR > gamma - 1 (Min-SNR, Hang et al. 2023): the nearly clean steps only
         # polish detail, and their large gradients would otherwise slow down learning the layout.
         snr = a.flatten() / (1 - a.flatten())
         weight = torch.clamp(args.min_snr / (snr + 1), max=1.0)
         loss = (weight * (pred - v).pow(2).mean(dim=(1, 2, 3))).mean()
+        if plans:
+            # The plan's auxiliary head regresses the clean latent from the caption alone (see models.Layout).
+            loss = loss + args.aux * (plans[0] - x0).pow(2).mean()
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -366,6 +370,9 @@ def main():
     ap.add_argument("--ema", type=float, default=0.999)
     ap.add_argument("--uncond", type=float, default=0.1, help="caption dropout for classifier-free guidance")
     ap.add_argument("--min-snr", type=float, default=5.0, help="Min-SNR gamma of the v-loss weighting")
+    ap.add_argument("--layout", type=int, default=32, help="channels of the UNet's caption plan (models.Layout), 0 = none")
+    ap.add_argument("--layout-convs", type=int, default=2, help="3x3 convolutions at the end of the caption plan")
+    ap.add_argument("--aux", type=float, default=1.0, help="weight of the plan's clean-latent regression loss")
     ap.add_argument("--text-dim", type=int, default=96)
     ap.add_argument("--text-layers", type=int, default=4)
     ap.add_argument("--unet-ch", type=int, default=48)
@@ -393,9 +400,11 @@ def main():
         ck = torch.load(args.export_from)
         for k in ("text_dim", "text_layers", "unet_ch"):
             setattr(args, k, ck["args"][k])
+        args.layout = ck["args"].get("layout", 0)
+        args.layout_convs = ck["args"].get("layout_convs", 2)
         assert [tuple(m) for m in ck["merges"]] == tok.merges
         te = models.TextEncoder(len(tok.encoder), d=args.text_dim, layers=args.text_layers, heads=4)
-        unet = models.UNet(ctx_dim=args.text_dim, c=args.unet_ch, heads=4)
+        unet = models.UNet(ctx_dim=args.text_dim, c=args.unet_ch, heads=4, layout=args.layout, layout_convs=args.layout_convs)
         enc, dec = load_autoencoder(ck)
         for m, k in ((te, "te"), (unet, "unet")):
             m.load_state_dict(ck[k])

@@ -138,24 +138,52 @@ test('demo model: folder is small and the vocabulary covers the caption language
 });
 
 /**
- * Issue #13's gates. The committed model does not meet them yet (BENCHMARKS.md, docs/demo-model.md): until one does,
- * this test runs and prints its figures but is marked todo, so a failed gate is reported without failing the tier.
- * Set to true when committing a model that passes.
+ * Issue #13's gates, one test each, judged on one drawing of the held-out captions. The committed model meets the
+ * colour, background and position gates, so those fail the tier if a model regresses; it draws shapes near chance
+ * (BENCHMARKS.md, docs/demo-model.md), so the shape and two-object gates run and print their figures but are marked
+ * todo until a model passes them. Set SHAPE_GATES_MET when committing one that does.
  */
-const GATES_MET = false;
+const SHAPE_GATES_MET = false;
+const SHAPES_TODO = SHAPE_GATES_MET ? {} : { todo: 'models/demo draws shapes near chance: issue #13 is partial' };
+let heldOutTally: Promise<Tally> | undefined;
+/** The held-out captions × SEEDS_PER_CAPTION at cfg 7, drawn once for all the gates. */
+function heldOut(): Promise<Tally> {
+  heldOutTally ??= tally(held.captions, SEEDS_PER_CAPTION, 7).then((t) => {
+    report(`held-out captions x ${SEEDS_PER_CAPTION} seeds, cfg 7`, t);
+    assert.ok(t.images >= 120);
+    return t;
+  });
+  return heldOutTally;
+}
 
-test('demo model: held-out captions are drawn with the right shapes, colours, backgrounds and positions (cfg 7)', GATES_MET ? {} : { todo: 'models/demo does not meet the issue #13 thresholds yet' }, async () => {
-  const t = await tally(held.captions, SEEDS_PER_CAPTION, 7);
-  report(`held-out captions x ${SEEDS_PER_CAPTION} seeds, cfg 7`, t);
-  assert.ok(t.images >= 120);
-  assert.ok(share(t.shape) >= 0.8, `shape agreement ${pct(t.shape)} < 80 %`);
+test('demo model gate: colour of every object of the held-out captions ≥ 95 % (cfg 7)', async () => {
+  const t = await heldOut();
   assert.ok(share(t.colour) >= 0.95, `colour agreement ${pct(t.colour)} < 95 %`);
+});
+
+test('demo model gate: background ≥ 95 %', async () => {
+  const t = await heldOut();
   assert.ok(share(t.background) >= 0.95, `background agreement ${pct(t.background)} < 95 %`);
+});
+
+test('demo model gate: position, where the caption gives one, ≥ 80 %', async () => {
+  const t = await heldOut();
   assert.ok(share(t.position) >= 0.8, `position agreement ${pct(t.position)} < 80 %`);
+});
+
+test('demo model gate: shape ≥ 80 %', SHAPES_TODO, async () => {
+  const t = await heldOut();
+  assert.ok(share(t.shape) >= 0.8, `shape agreement ${pct(t.shape)} < 80 %`);
+});
+
+test('demo model gate: two-object captions with both objects right ≥ 60 %', SHAPES_TODO, async () => {
+  const t = await heldOut();
   assert.ok(share(t.twoObjects) >= 0.6, `two-object captions with both objects right ${pct(t.twoObjects)} < 60 %`);
 });
 
-test('demo model: cfg 7 agrees with the caption more often than cfg 1', async () => {
+// "Entirely right" needs the shape too: while shapes are near chance it compares chance with chance (the negative
+// prompt test below checks that guidance steers).
+test('demo model: cfg 7 agrees with the caption more often than cfg 1', SHAPES_TODO, async () => {
   const oneObject = held.captions.filter((c) => c.objects.length === 1);
   const t1 = await tally(oneObject, 1, 1);
   const t7 = await tally(oneObject, 1, 7);
