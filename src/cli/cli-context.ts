@@ -48,8 +48,8 @@ export async function serveUntilStopped(logger: Logger, close: () => Promise<voi
   const again = () => forceExit('stopped at once by a second signal');
   process.once('SIGINT', again);
   process.once('SIGTERM', again);
+  // Not unref'd: a close() waiting on a promise that holds no handle must still end at the deadline.
   const deadline = setTimeout(() => forceExit(`did not stop within ${deadlineMs / 1000} s`), deadlineMs);
-  deadline.unref();
   try {
     await close().catch((err: unknown) => logger.error({ err }, 'error while stopping'));
   } finally {
