@@ -6488,8 +6488,8 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * The settings txt2img uses (read-only)
-         * @description sd_model_checkpoint is the default engine; choose another per request with override_settings.
+         * The settings txt2img uses
+         * @description sd_model_checkpoint: the engine the account chose with POST /sdapi/v1/options, else the default (the first engine). A request's override_settings.sd_model_checkpoint wins over both.
          */
         get: {
             parameters: {
@@ -6526,7 +6526,397 @@ export interface paths {
             };
         };
         put?: never;
+        /**
+         * Sets the account's model (sd_model_checkpoint)
+         * @description What A1111 clients send to switch models: {"sd_model_checkpoint": "<engine id, alias or title from /sdapi/v1/sd-models>"} makes it the account's engine for txt2img (and img2img, when it takes an image) until changed; a request's override_settings still wins. Other settings are accepted and ignored. Answers null, as A1111 does; 422 names an unknown checkpoint.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description Bad or missing token */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description A message, or (422) FastAPI-style [{loc, msg, type}] */
+                            detail: unknown;
+                        };
+                    };
+                };
+                /** @description Bad fields: [{loc, msg, type}] */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description A message, or (422) FastAPI-style [{loc, msg, type}] */
+                            detail: unknown;
+                        };
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/sdapi/v1/schedulers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The schedulers txt2img accepts
+         * @description Automatic (the sampler's own spacing), Uniform, and Karras (with DPM++ 2M).
+         */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            name: string;
+                            label: string;
+                            aliases: string[] | null;
+                            default_rho: number;
+                            need_inner_model: boolean;
+                        }[];
+                    };
+                };
+                /** @description Bad or missing token */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description A message, or (422) FastAPI-style [{loc, msg, type}] */
+                            detail: unknown;
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/sdapi/v1/prompt-styles": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The style presets, as A1111 styles
+         * @description Name one in styles; {prompt} marks where the request's prompt goes.
+         */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            name: string;
+                            prompt: string;
+                            negative_prompt: string;
+                        }[];
+                    };
+                };
+                /** @description Bad or missing token */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description A message, or (422) FastAPI-style [{loc, msg, type}] */
+                            detail: unknown;
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/sdapi/v1/sd-vae": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Separate VAEs (none: each engine uses its own) */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": unknown[];
+                    };
+                };
+                /** @description Bad or missing token */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description A message, or (422) FastAPI-style [{loc, msg, type}] */
+                            detail: unknown;
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/sdapi/v1/embeddings": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Textual-inversion embeddings (none) */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            loaded: {
+                                [key: string]: unknown;
+                            };
+                            skipped: {
+                                [key: string]: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description Bad or missing token */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description A message, or (422) FastAPI-style [{loc, msg, type}] */
+                            detail: unknown;
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/sdapi/v1/refresh-checkpoints": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Accepted; the engine list is read at start (restart after changing the registry) */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description Bad or missing token */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description A message, or (422) FastAPI-style [{loc, msg, type}] */
+                            detail: unknown;
+                        };
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/sdapi/v1/png-info": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * The generation parameters stored in a PNG
+         * @description Reads the PNG's tEXt "parameters" chunk (the one sdapi and A1111 write) into info (the text) and parameters (Prompt, Negative prompt, Steps, Sampler, CFG scale, Seed, Size-1, Size-2, Model, …); items holds the other text chunks. An image without them answers empty values.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        /** @description base64 or a data: URL of a PNG */
+                        image: string;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            info: string;
+                            items: {
+                                [key: string]: string;
+                            };
+                            parameters: {
+                                [key: string]: string;
+                            };
+                        };
+                    };
+                };
+                /** @description Bad or missing token */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description A message, or (422) FastAPI-style [{loc, msg, type}] */
+                            detail: unknown;
+                        };
+                    };
+                };
+                /** @description Bad fields: [{loc, msg, type}] */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description A message, or (422) FastAPI-style [{loc, msg, type}] */
+                            detail: unknown;
+                        };
+                    };
+                };
+            };
+        };
         delete?: never;
         options?: never;
         head?: never;
