@@ -203,6 +203,11 @@ describe('AUTOMATIC1111 API (/sdapi/v1)', () => {
     assert.equal(set.body, 'null');
     assert.equal((await options(own.token)).sd_model_checkpoint, 'tiny-other');
     assert.equal(await modelOf(own.token), 'tiny-other');
+    // img2img follows the same choice.
+    const init = (await sharp({ create: { width: 64, height: 64, channels: 3, background: '#336699' } }).png().toBuffer()).toString('base64');
+    const img2img = await ctx.request(own.token, { method: 'POST', url: '/sdapi/v1/img2img', payload: { prompt: 'x', init_images: [init], steps: 2, width: 64, height: 64, send_images: false } });
+    assert.equal(img2img.statusCode, 200, img2img.body);
+    assert.equal(JSON.parse(img2img.json().info).sd_model_name, 'tiny-other');
     assert.equal(await modelOf(own.token, { override_settings: { sd_model_checkpoint: 'tiny-a1111' } }), 'tiny-a1111', 'a request override wins');
     assert.equal(await modelOf(own.token), 'tiny-other', 'and does not change the setting');
     // Tenant isolation: the other account still gets the default.

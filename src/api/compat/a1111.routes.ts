@@ -338,10 +338,10 @@ export function a1111Routes(deps: A1111RouteDeps): FastifyPluginAsync {
       },
       async (request) => {
         const chosen = await accountCheckpoint(request);
-        const engine = (chosen && findCheckpoint(chosen, deps.engines)) || undefined;
-        const first = deps.engines.list()[0];
+        // A choice whose engine left the registry reads as the default, as txt2img treats it.
+        const engine = chosen === undefined ? undefined : findCheckpoint(chosen, deps.engines);
         return {
-          sd_model_checkpoint: chosen && engine ? engineName(chosen, engine) : (first?.id ?? null),
+          sd_model_checkpoint: chosen !== undefined && engine ? engineName(chosen, engine) : (deps.engines.list()[0]?.id ?? null),
           sd_checkpoint_hash: null,
           samples_format: 'png',
           samples_save: true,
